@@ -1,0 +1,119 @@
+"""Structured run events: the one record that status, analysis and the study read.
+
+Each trainer process appends JSON lines to
+    <store>/events/<run-id>/<host>-<boot>.jsonl
+one file per (host, boot) so that no two writers ever share an object (GCS objects
+cannot be appended to; a writer rewrites its own small object on each flush).
+
+Every line has: {"event": <name>, "t": <unix seconds, float>, "run_id", "host", "boot", ...}
+plus the fields listed in EVENT_FIELDS for that event. Readers must ignore unknown fields.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterable
+
+from spotshield.storage import Store, join
+
+# event name -> required extra fields (beyond event, t, run_id, host, boot)
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    # a trainer process began; strategy and config summary
+    "start": ("strategy", "model", "data", "epochs", "total_steps", "device", "pid"),
+    # state restored from a checkpoint; seconds_lost = wall time of work since that checkpoint
+    # that must be redone (estimated from the previous boot's last step event)
+    "resume": ("from_step", "epoch", "checkpoint", "seconds_lost", "steps_lost"),
+    # periodic progress (at most every few seconds): lets status draw progress without epochs
+    "step": ("step", "epoch", "loss", "images_per_s"),
+    # end of an epoch with validation
+    "epoch_end": ("epoch", "step", "loss", "accuracy", "images_per_s", "epoch_seconds"),
+    # a checkpoint committed (meta.json written). reason: interval|adaptive|milestone|emergency|final
+    "checkpoint": ("step", "epoch", "reason", "stall_s", "persist_s", "bytes", "path"),
+    # the preemption notice was seen (SIGTERM or metadata preempted=TRUE); source: sigterm|metadata
+    "preempt_notice": ("step", "source"),
+    # the emergency checkpoint outcome; ok=False means the deadline was missed
+    "emergency_checkpoint": ("step", "ok", "seconds"),
+    # the process is exiting; code is the exit code
+    "exit": ("step", "code", "reason"),
+    # the run finished: final weights exported and DONE written
+    "done": ("step", "epoch", "accuracy", "final_path"),
+}
+
+# Exit codes of `spotshield train`, documented in README.
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a preemption notice after an emergency checkpoint
+
+
+def events_prefix(run_id: str) -> str:
+    return join("events", run_id)
+
+
+class EventLog:
+    """Append-only event writer for one (run, host, boot). Rewrites its own object per flush."""
+
+    def __init__(self, store: Store, run_id: str, host: str, boot: str):
+        self.store = store
+        self.key = join(events_prefix(run_id), f"{host}-{boot}.jsonl")
+        self.base = {"run_id": run_id, "host": host, "boot": boot}
+        self._lines: list[str] = []
+
+    def emit(self, event: str, flush: bool = True, **fields) -> dict:
+        if event not in EVENT_FIELDS:
+            raise ValueError(f"unknown event {event!r}")
+        missing = [f for f in EVENT_FIELDS[event] if f not in fields]
+        if missing:
+            raise ValueError(f"event {event!r} is missing {missing}")
+        rec = {"event": event, "t": time.time(), **self.base, **fields}
+        self._lines.append(json.dumps(rec, sort_keys=True))
+        if flush:
+            self.flush()
+        return rec
+
+    def flush(self) -> None:
+        self.store.write(self.key, ("\n".join(self._lines) + "\n").encode())
+
+
+def parse_lines(text: str) -> list[dict]:
+    """Parse JSONL, skipping a torn last line (a writer killed mid-write)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def read_events(store: Store, run_id: str) -> list[dict]:
+    """All events of a run from every host and boot, ordered by time."""
+    events: list[dict] = []
+    for key in store.list(events_prefix(run_id)):
+        if key.endswith(".jsonl"):
+            events.extend(parse_lines(store.read(key).decode(errors="replace")))
+    events.sort(key=lambda e: e.get("t", 0))
+    return events
+
+
+def validate_event(rec: dict) -> list[str]:
+    """Problems with one event record (empty list when well formed)."""
+    problems = []
+    name = rec.get("event")
+    if name not in EVENT_FIELDS:
+        return [f"unknown event {name!r}"]
+    for f in ("t", "run_id", "host", "boot", *EVENT_FIELDS[name]):
+        if f not in rec:
+            problems.append(f"{name}: missing {f}")
+    return problems
+
+
+def iter_runs(store: Store) -> Iterable[str]:
+    seen = set()
+    for key in store.list("events"):
+        parts = key.split("/")
+        if len(parts) >= 3 and parts[1] not in seen:
+            seen.add(parts[1])
+            yield parts[1]

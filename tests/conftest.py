@@ -1,0 +1,27 @@
+"""Shared fixtures: real servers on free loopback ports, stopped by PID."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """A real fake-gcs-server (filesystem backend) for the whole session."""
+    from spotshield.local.gcs import start_gcs_server
+
+    server = start_gcs_server(tmp_path_factory.mktemp("fake-gcs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server, monkeypatch, request):
+    """A fresh bucket on the session fake-gcs-server, with STORAGE_EMULATOR_HOST set."""
+    import re
+
+    name = "t-" + re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
+    gcs_server.create_bucket(name)
+    return name
