@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# SpotShield shutdown script: runs on the ACPI soft-off that precedes a Spot preemption.
+#
+# Tells the trainer (SIGTERM to the pid startup.sh wrote in $SPOTSHIELD_HOME/trainer.pid) and
+# waits for its emergency checkpoint, bounded by the 30 s preemption notice. Exit 0 when the
+# trainer has exited (or none was running), 1 when it was still running at the deadline.
+# Rendered by Terraform's templatefile(): no dollar-brace or percent-brace sequences here.
+set -o pipefail
+
+log() { echo "spotshield-shutdown: $*" >&2; }
+
+env_or() {
+  local v
+  v=$(printenv "$1")
+  if [ -n "$v" ]; then echo "$v"; else echo "$2"; fi
+}
+
+SS_HOME=$(env_or SPOTSHIELD_HOME /opt/spotshield)
+PIDFILE="$SS_HOME/trainer.pid"
+# GCE gives 30 s between the notice and the hard stop; leave a few for the OS to power off.
+GRACE_S=$(env_or SPOTSHIELD_SHUTDOWN_GRACE_S 27)
+
+# alive PID: running and not a zombie (a zombie has already finished its checkpoint).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
+if [ ! -f "$PIDFILE" ]; then
+  log "no $PIDFILE: no trainer to stop"
+  exit 0
+fi
+PID=$(cat "$PIDFILE" 2>/dev/null)
+case "$PID" in
+  '' | *[!0-9]*) log "$PIDFILE does not hold a pid; nothing to stop"; exit 0 ;;
+esac
+if ! alive "$PID"; then
+  log "trainer pid $PID is not running"
+  exit 0
+fi
+
+log "sending SIGTERM to trainer pid $PID; waiting up to $GRACE_S s for its emergency checkpoint"
+kill -TERM "$PID" 2>/dev/null
+START=$(date +%s%N)
+DEADLINE_NS=$((GRACE_S * 1000000000))
+while alive "$PID"; do
+  if [ $(($(date +%s%N) - START)) -ge "$DEADLINE_NS" ]; then
+    log "trainer pid $PID still running after $GRACE_S s; the VM stops anyway"
+    exit 1
+  fi
+  sleep 0.2
+done
+log "trainer pid $PID exited after $((($(date +%s%N) - START) / 1000000)) ms"
+exit 0
