@@ -1,0 +1,77 @@
+"""`spotshield experiment`, `spotshield analyze`, `spotshield advise`: the study harness.
+
+Heavy imports (pandas, matplotlib) stay inside the commands so `spotshield --help` is fast.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from spotshield.errors import SpotShieldError
+
+
+def _fmt_rate(per_h: float) -> str:
+    return "never (spot is always cheaper)" if math.isinf(per_h) else f"{per_h:.3g} per hour"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("advise", help="Optimal checkpoint interval, expected waste and spot vs on-demand cost "
+                                "for a preemption rate, checked against a simulation.")
+    def advise(
+        rate: float = typer.Option(1.0, "--rate", help="Preemptions per hour."),
+        checkpoint_s: Optional[float] = typer.Option(None, "--checkpoint-s", help="Training stall per checkpoint, seconds."),
+        restart_s: Optional[float] = typer.Option(None, "--restart-s", help="Preemption notice -> next training step, seconds."),
+        spot_price: Optional[float] = typer.Option(None, "--spot-price", help="Spot USD per hour (default: price table)."),
+        ondemand_price: Optional[float] = typer.Option(None, "--ondemand-price", help="On-demand USD per hour (default: price table)."),
+        machine: str = typer.Option("g2-standard-4", "--machine", help="Machine type looked up in the price table."),
+        measured: Optional[Path] = typer.Option(None, "--from", help="An analyze output folder: take C and R from its metrics_summary.csv."),
+        simulate_runs: int = typer.Option(2000, "--simulate", help="Simulated runs for the cross-check (0 = skip)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the simulation."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        from spotshield.analysis import advice_check, prices, youngdaly
+
+        if measured is not None:
+            from spotshield.analysis.measured import measured_costs
+
+            mc, mr = measured_costs(measured)
+            checkpoint_s = mc if checkpoint_s is None else checkpoint_s
+            restart_s = mr if restart_s is None else restart_s
+        if checkpoint_s is None or restart_s is None:
+            raise SpotShieldError("give --checkpoint-s and --restart-s (or --from an analyze folder with measured runs)")
+        if simulate_runs < 0:
+            raise SpotShieldError(f"--simulate must be >= 0, not {simulate_runs}")
+        spot, od = prices.resolve(spot_price, ondemand_price, machine)
+        a = youngdaly.advise(rate, checkpoint_s, restart_s, spot, od)
+        check = advice_check.check_advice(a, runs=simulate_runs, seed=seed) if simulate_runs else None
+        out = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in a.__dict__.items()}
+        if check:
+            out["simulation"] = {**check.__dict__, "ok": check.ok, "runs": simulate_runs}
+        if as_json:
+            typer.echo(json.dumps(out, indent=2))
+        else:
+            from rich.table import Table
+
+            from spotshield.cli.common import console
+
+            t = Table(title=f"Advice at {rate:g} preemptions/h (MTBP {a.mtbf_s:.0f} s), C={a.checkpoint_s:g} s, R={a.restart_s:g} s")
+            t.add_column("quantity")
+            t.add_column("value", justify="right")
+            t.add_row("Young interval sqrt(2CM)", f"{a.young_s:.1f} s")
+            t.add_row("Daly higher-order interval", f"{a.daly_s:.1f} s")
+            t.add_row("exact optimum (Daly's expectation)", f"{a.optimal_s:.1f} s")
+            t.add_row("expected waste at Young / Daly", f"{a.waste_at_young:.1%} / {a.waste_at_daly:.1%}")
+            t.add_row("expected spot / on-demand cost", f"{a.cost_ratio:.2f}  (spot ${spot:g}/h, on-demand ${od:g}/h)")
+            t.add_row("spot stops paying off above", _fmt_rate(a.break_even_per_h))
+            if check:
+                verdict = "ok" if check.ok else "MISMATCH"
+                t.add_row("simulation check", f"{check.simulated_wall_ratio:.4f} vs {check.formula_wall_ratio:.4f} "
+                          f"({check.relative_error:.2%}, tolerance {check.tolerance:.0%}) {verdict}")
+            console.print(t)
+        if check and not check.ok:
+            raise SpotShieldError(f"simulation disagrees with the formula by {check.relative_error:.2%} "
+                                  f"(tolerance {check.tolerance:.0%})")
