@@ -1,0 +1,116 @@
+"""The gcp backend: terraform/ for the fleet, the bucket for the build, Compute to wait.
+
+up:   preflight -> tfvars -> publish build -> init -> apply -> wait for a stable group.
+      On the first up the bucket does not exist yet (Terraform creates it), so we apply
+      once with fleet_size=0, publish the build, and apply again with the real size:
+      no VM ever boots before its build is in the bucket.
+down: terraform destroy of everything but the checkpoint bucket, unless
+      delete_checkpoints, which empties the bucket and destroys all.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from spotshield.cloud import preflight, tfvars
+from spotshield.cloud.compute import STABLE_TIMEOUT_S, Compute
+from spotshield.cloud.terraform import TerraformRunner
+from spotshield.config_loader import project_root
+from spotshield.errors import SpotShieldError
+from spotshield.settings import StackSettings
+
+BUCKET_TYPE = "google_storage_bucket"
+
+
+def terraform_dir(root: Path | None = None) -> Path:
+    return (root or project_root()) / "terraform"
+
+
+def _bucket_exists(settings: StackSettings) -> bool:
+    from spotshield.storage import gcs_client
+
+    try:
+        return bool(gcs_client(settings.project).bucket(settings.bucket_name).exists(timeout=10, retry=None))
+    except SpotShieldError:
+        raise
+    except Exception as e:
+        raise SpotShieldError(f"cannot check bucket gs://{settings.bucket_name} ({type(e).__name__})") from None
+
+
+def build_location(settings: StackSettings) -> tuple[str, str]:
+    """(build URL, build id) the VMs will install; computed before the bucket exists."""
+    from spotshield import buildinfo
+
+    return buildinfo.build_url(settings.bucket_name), buildinfo.build_id()
+
+
+def publish_build(settings: StackSettings) -> None:
+    from spotshield import buildinfo
+
+    buildinfo.publish(settings.bucket_name)
+
+
+def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
+       wait_timeout_s: float = STABLE_TIMEOUT_S, root: Path | None = None) -> None:
+    preflight.check_gcp(settings.project)
+    tf = TerraformRunner(terraform_dir(root), echo=echo)
+    build_url, build_id = build_location(settings)
+    values = tfvars.render(settings, build_url=build_url, build_id=build_id, trainer_config=trainer_config)
+    tf.init()
+    if not _bucket_exists(settings):
+        echo(f"-- first up: creating gs://{settings.bucket_name} with an empty group, then publishing the build")
+        tfvars.write({**values, "fleet_size": 0}, tf.working_dir)
+        tf.apply()
+    publish_build(settings)
+    tfvars.write(values, tf.working_dir)
+    tf.apply()
+    echo(f"-- waiting for {settings.mig_name} to be stable (up to {wait_timeout_s:.0f}s)")
+    Compute(settings.project, settings.region, settings.mig_name).wait_stable(wait_timeout_s)
+
+
+def plan(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
+         root: Path | None = None) -> None:
+    preflight.check_gcp(settings.project)
+    tf = TerraformRunner(terraform_dir(root), echo=echo)
+    build_url, build_id = build_location(settings)
+    tfvars.write(tfvars.render(settings, build_url=build_url, build_id=build_id,
+                               trainer_config=trainer_config), tf.working_dir)
+    tf.init()
+    tf.plan()
+
+
+def _empty_bucket(bucket: str, project: str | None) -> int:
+    from spotshield.storage import gcs_client
+
+    client = gcs_client(project)
+    n = 0
+    for blob in client.list_blobs(bucket):
+        blob.delete()
+        n += 1
+    return n
+
+
+def down(project: str, bucket: str, echo: Callable[[str], None], delete_checkpoints: bool = False,
+         root: Path | None = None) -> None:
+    preflight.check_gcp(project)
+    tf = TerraformRunner(terraform_dir(root), echo=echo)
+    tf.init()
+    resources = [r for r in tf.run_quiet("state", "list").split() if r and not r.startswith("data.")
+                 and ".data." not in r]
+    if not resources:
+        echo("-- terraform state is empty: nothing to destroy")
+        return
+    if delete_checkpoints:
+        echo(f"-- deleting every object in gs://{bucket}")
+        echo(f"-- deleted {_empty_bucket(bucket, project)} objects")
+        tf.destroy()
+        return
+    # Target everything but the bucket: it stays (in GCP and in the state) with its checkpoints.
+    from python_terraform import IsFlagged
+
+    keep = [r for r in resources if r.split(".")[-2].split("[")[0] == BUCKET_TYPE]
+    targets = [r for r in resources if r not in keep]
+    if keep:
+        echo(f"-- keeping {', '.join(keep)} (checkpoints); pass --delete-checkpoints to remove it")
+    if targets:
+        tf.run("destroy", auto_approve=IsFlagged, target=targets)

@@ -1,0 +1,224 @@
+"""Gather everything `status` shows into one JSON-able dict.
+
+Sources, and nothing else: the Compute API (real or emulated) for the instances, and the
+run's store (events + ckpt/step-NNNNNN/meta.json) for progress, checkpoints, accuracy,
+preemptions and cost. So the view is the same on both backends, from any shell, and
+after the run (the bucket outlives the fleet). A source that cannot be read becomes a
+line in `problems` instead of failing the whole view.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+
+from spotshield.errors import SpotShieldError
+from spotshield.events import read_events
+from spotshield.status import cost as costmod
+from spotshield.status.record import StackRecord
+
+LAST_EVENTS = 8  # how many recent events the view lists
+# Window of step events for the speed behind the ETA: long enough to smooth log jitter,
+# short enough to follow a slower instance after a resume.
+_ETA_WINDOW = 6
+
+
+@contextmanager
+def stack_env(rec: StackRecord):
+    """Point Google's clients at the stack's endpoints (local) for the duration."""
+    saved = {k: os.environ.get(k) for k in rec.env()}
+    os.environ.update(rec.env())
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _instances(rec: StackRecord, events: list[dict], now: float) -> list[dict]:
+    from spotshield.cloud.compute import Compute
+
+    preempts: dict[str, int] = {}
+    for e in events:
+        if e.get("event") == "preempt_notice":
+            preempts[e.get("host")] = preempts.get(e.get("host"), 0) + 1
+    comp = Compute(rec.project, rec.region, rec.mig, rec.endpoints.get("compute"))
+    out = []
+    for i in comp.list_instances():
+        started = i.last_start or i.created
+        out.append({
+            "name": i.name, "zone": i.zone, "status": i.status, "action": i.action,
+            "uptime_s": round(now - started, 1) if started and i.status == "RUNNING" else None,
+            "preemptions": preempts.get(i.name, 0),
+        })
+    return out
+
+
+def _progress(events: list[dict], now: float) -> dict:
+    start = next((e for e in reversed(events) if e["event"] == "start"), None)
+    total = (start or {}).get("total_steps")
+    epochs = (start or {}).get("epochs")
+    stepish = [e for e in events if e["event"] in ("step", "epoch_end", "checkpoint", "done", "resume")]
+    last = stepish[-1] if stepish else None
+    step = (last or {}).get("step", (last or {}).get("from_step", 0)) or 0
+    epoch = (last or {}).get("epoch", 0) or 0
+    done = next((e for e in events if e["event"] == "done"), None)
+    steps = [e for e in events if e["event"] == "step"]
+    ips = steps[-1].get("images_per_s") if steps else None
+    eta = None
+    recent = steps[-_ETA_WINDOW:]
+    if not done and total and len(recent) >= 2 and recent[-1]["t"] > recent[0]["t"]:
+        rate = (recent[-1]["step"] - recent[0]["step"]) / (recent[-1]["t"] - recent[0]["t"])
+        if rate > 0:
+            eta = max(0.0, (total - step) / rate)
+    if done:
+        step, epoch = done.get("step", step), done.get("epoch", epoch)
+    return {
+        "state": "DONE" if done else ("TRAINING" if start else "WAITING"),
+        "strategy": (start or {}).get("strategy"), "model": (start or {}).get("model"),
+        "data": (start or {}).get("data"),
+        "step": step, "total_steps": total, "epoch": epoch, "epochs": epochs,
+        "fraction": round(min(1.0, step / total), 4) if total else None,
+        "eta_s": round(eta, 1) if eta is not None else None,
+        "images_per_s": ips,
+        "final_accuracy": (done or {}).get("accuracy"),
+    }
+
+
+def _checkpoint(store, events: list[dict], now: float) -> dict | None:
+    """The newest committed checkpoint (its meta.json exists), with its event's numbers."""
+    metas = sorted(k for k in store.list("ckpt") if k.endswith("/meta.json"))
+    if not metas:
+        return None
+    key = metas[-1]  # step-NNNNNN sorts by step
+    try:
+        meta = json.loads(store.read(key))
+    except (ValueError, SpotShieldError):
+        meta = {}
+    step = meta.get("step")
+    if step is None:
+        try:
+            step = int(key.split("/")[-2].split("-")[-1])
+        except ValueError:
+            step = None
+    ev = next((e for e in reversed(events) if e["event"] == "checkpoint" and e.get("step") == step), None)
+    t = (ev or {}).get("t") or meta.get("t") or meta.get("time") or meta.get("created")
+    return {
+        "step": step, "epoch": meta.get("epoch", (ev or {}).get("epoch")),
+        "age_s": round(now - t, 1) if isinstance(t, (int, float)) else None,
+        "stall_s": (ev or {}).get("stall_s"), "persist_s": (ev or {}).get("persist_s"),
+        "bytes": (ev or {}).get("bytes", meta.get("bytes")), "reason": (ev or {}).get("reason", meta.get("reason")),
+        "path": key.rsplit("/", 1)[0], "count": len(metas),
+    }
+
+
+def _accuracy(events: list[dict]) -> list[dict]:
+    by_epoch: dict[int, dict] = {}
+    for e in events:
+        if e["event"] == "epoch_end":
+            by_epoch[e.get("epoch")] = {"epoch": e.get("epoch"), "accuracy": e.get("accuracy"), "t": e.get("t")}
+    return [by_epoch[k] for k in sorted(by_epoch, key=lambda k: (k is None, k))]
+
+
+def _preemptions(events: list[dict]) -> dict:
+    resumes = [e for e in events if e["event"] == "resume"]
+    emerg = [e for e in events if e["event"] == "emergency_checkpoint"]
+    return {
+        "count": sum(1 for e in events if e["event"] == "preempt_notice"),
+        "resumes": len(resumes),
+        "emergency_ok": sum(1 for e in emerg if e.get("ok")),
+        "emergency_missed": sum(1 for e in emerg if not e.get("ok")),
+        "seconds_lost": round(sum(float(e.get("seconds_lost") or 0) for e in resumes), 1),
+        "steps_lost": int(sum(int(e.get("steps_lost") or 0) for e in resumes)),
+    }
+
+
+def _summary(e: dict) -> str:
+    name = e.get("event")
+    if name == "step":
+        return f"step {e.get('step')} loss {e.get('loss', 0):.3f}"
+    if name == "epoch_end":
+        return f"epoch {e.get('epoch')} acc {100 * (e.get('accuracy') or 0):.1f}%"
+    if name == "checkpoint":
+        return f"step {e.get('step')} ({e.get('reason')}) stall {e.get('stall_s', 0):.2f}s"
+    if name == "resume":
+        return f"from step {e.get('from_step')}, lost {e.get('steps_lost')} steps"
+    if name == "preempt_notice":
+        return f"at step {e.get('step')} via {e.get('source')}"
+    if name == "emergency_checkpoint":
+        return f"step {e.get('step')} {'ok' if e.get('ok') else 'MISSED'} in {e.get('seconds', 0):.1f}s"
+    if name == "exit":
+        return f"code {e.get('code')} ({e.get('reason')})"
+    if name == "done":
+        return f"step {e.get('step')} acc {100 * (e.get('accuracy') or 0):.1f}%"
+    if name == "start":
+        return f"{e.get('strategy')} {e.get('model')}/{e.get('data')} on {e.get('device')}"
+    return ""
+
+
+def _local_cost(rec: StackRecord) -> dict | None:
+    """The emulator's own cost meter, when its backend exposes one."""
+    try:
+        from spotshield.local import backend
+    except ImportError:
+        return None
+    fn = getattr(backend, "cost", None)
+    if fn is None:
+        return None
+    try:
+        data = fn()
+    except SpotShieldError:
+        return None
+    return dict(data, source="emulator cost meter") if isinstance(data, dict) else None
+
+
+def collect(rec: StackRecord, now: float | None = None) -> dict:
+    from spotshield.storage import open_store
+
+    now = time.time() if now is None else now
+    problems: list[str] = []
+    events: list[dict] = []
+    store = None
+    with stack_env(rec):
+        try:
+            store = open_store(rec.store)
+            events = [e for e in read_events(store, rec.run_id) if isinstance(e.get("t"), (int, float))]
+        except SpotShieldError as e:
+            problems.append(f"store: {e}")
+        try:
+            instances = _instances(rec, events, now)
+        except SpotShieldError as e:
+            instances = []
+            problems.append(str(e))
+        checkpoint = None
+        if store is not None:
+            try:
+                checkpoint = _checkpoint(store, events, now)
+            except SpotShieldError as e:
+                problems.append(f"checkpoints: {e}")
+        cost = _local_cost(rec) if rec.backend == "local" else None
+    if cost is None:
+        cost = costmod.estimate(events, rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
+    return {
+        "stack": {
+            "name": rec.name, "backend": rec.backend, "project": rec.project, "region": rec.region,
+            "zones": rec.zones, "mig": rec.mig, "bucket": rec.bucket, "store": rec.store,
+            "run_id": rec.run_id, "strategy": rec.strategy, "machine_type": rec.machine_type,
+            "gpu": f"{rec.gpu_count}x {rec.gpu_type}" if rec.gpu_type and rec.gpu_count else None,
+            "up_since": rec.created, "age_s": round(now - rec.created, 1),
+        },
+        "instances": instances,
+        "progress": _progress(events, now),
+        "checkpoint": checkpoint,
+        "accuracy": _accuracy(events),
+        "preemptions": _preemptions(events),
+        "cost": cost,
+        "events": [{"t": e["t"], "event": e["event"], "host": e.get("host"), "summary": _summary(e)}
+                   for e in events[-LAST_EVENTS:]],
+        "problems": problems,
+        "now": now,
+    }

@@ -1,0 +1,151 @@
+"""Draw the status dict (collect.py) with Rich: one renderable, used by `status` and `--watch`."""
+from __future__ import annotations
+
+import time
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+_SPARK = "▁▂▃▄▅▆▇█"
+_STATUS_STYLE = {"RUNNING": "green", "TERMINATED": "red", "STOPPING": "yellow", "PROVISIONING": "cyan",
+                 "STAGING": "cyan", "SUSPENDED": "yellow", "DONE": "bold green", "TRAINING": "green",
+                 "WAITING": "yellow"}
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "-"
+
+
+def sparkline(values: list[float]) -> str:
+    vals = [v for v in values if isinstance(v, (int, float))]
+    if not vals:
+        return ""
+    lo, hi = min(vals), max(vals)
+    span = (hi - lo) or 1.0
+    return "".join(_SPARK[int((v - lo) / span * (len(_SPARK) - 1))] for v in vals)
+
+
+def _kv(rows: list[tuple[str, str | Text]]) -> Table:
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold")
+    t.add_column()
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def _stack(d: dict) -> Panel:
+    s = d["stack"]
+    where = f"{s['project']} / {s['region']} ({', '.join(s['zones'])})"
+    rows = [
+        ("stack", f"{s['name']}  backend={s['backend']}  up {duration(s['age_s'])}"),
+        ("where", where),
+        ("fleet", f"{s['mig']}  {s['machine_type']}" + (f" + {s['gpu']}" if s.get("gpu") else "") + "  spot"),
+        ("run", f"{s['run_id']}  strategy={s['strategy']}"),
+        ("store", s["store"]),
+    ]
+    return Panel(_kv(rows), title="SpotShield", title_align="left")
+
+
+def _instances(d: dict) -> Table:
+    t = Table(title="Instances", title_justify="left", expand=True)
+    for col in ("name", "zone", "status", "action", "uptime", "preemptions"):
+        t.add_column(col, justify="right" if col in ("uptime", "preemptions") else "left")
+    for i in d["instances"]:
+        t.add_row(i["name"], i["zone"], Text(i["status"], style=_STATUS_STYLE.get(i["status"], "")),
+                  i["action"], duration(i["uptime_s"]), str(i["preemptions"]))
+    if not d["instances"]:
+        t.add_row("(none)", "", "", "", "", "")
+    return t
+
+
+def _progress(d: dict) -> Panel:
+    p = d["progress"]
+    state = Text(p["state"], style=_STATUS_STYLE.get(p["state"], ""))
+    bar_row = Table.grid(padding=(0, 1))
+    bar_row.add_column(width=40)
+    bar_row.add_column()
+    frac = p["fraction"] or 0.0
+    total = p["total_steps"] or "?"
+    bar_row.add_row(ProgressBar(total=1.0, completed=frac, width=40),
+                    f"{100 * frac:5.1f}%  step {p['step']}/{total}  epoch {p['epoch']}/{p['epochs'] or '?'}")
+    ips = p["images_per_s"]
+    rows = [
+        ("state", state),
+        ("progress", bar_row),
+        ("speed", f"{ips:.0f} images/s" if isinstance(ips, (int, float)) else "-"),
+        ("ETA", "done" if p["state"] == "DONE" else duration(p["eta_s"])),
+    ]
+    acc = d["accuracy"]
+    if acc:
+        vals = [a["accuracy"] for a in acc if isinstance(a.get("accuracy"), (int, float))]
+        last = vals[-1] if vals else None
+        rows.append(("val accuracy", f"{sparkline(vals)}  {100 * last:.1f}% (epoch {acc[-1]['epoch']})"
+                     if last is not None else "-"))
+    if p.get("final_accuracy") is not None:
+        rows.append(("final", f"{100 * p['final_accuracy']:.1f}% validation accuracy"))
+    c = d["checkpoint"]
+    if c:
+        stall = f"{c['stall_s']:.2f}s" if isinstance(c.get("stall_s"), (int, float)) else "-"
+        rows.append(("checkpoint", f"step {c['step']} ({c.get('reason') or '-'})  {duration(c['age_s'])} ago  "
+                     f"stall {stall}  {size(c.get('bytes'))}  [{c['count']} kept]"))
+    else:
+        rows.append(("checkpoint", "none yet"))
+    title = "Training" + (f": {p['model']} on {p['data']}" if p.get("model") else "")
+    return Panel(_kv(rows), title=title, title_align="left")
+
+
+def _money(d: dict) -> Panel:
+    pr, c = d["preemptions"], d["cost"]
+    rows = [
+        ("preemptions", f"{pr['count']}  (resumes {pr['resumes']}, emergency checkpoints "
+                        f"{pr['emergency_ok']} ok / {pr['emergency_missed']} missed)"),
+        ("work lost", f"{duration(pr['seconds_lost'])}  ({pr['steps_lost']} steps)"),
+    ]
+    if c:
+        savings = f"{c['savings_pct']:.1f}%" if c.get("savings_pct") is not None else "-"
+        rows.append(("cost", f"${c['spot_usd']:.2f} spot vs ${c['on_demand_usd']:.2f} on-demand  "
+                             f"saving {savings}  ({c.get('source', '')})"))
+    else:
+        rows.append(("cost", "n/a (no price for this machine in the price table)"))
+    return Panel(_kv(rows), title="Preemptions and cost", title_align="left")
+
+
+def _events(d: dict) -> Table:
+    t = Table(title="Last events", title_justify="left", expand=True, show_header=False, box=None)
+    t.add_column(style="dim", no_wrap=True)
+    t.add_column(no_wrap=True)
+    t.add_column(style="cyan", no_wrap=True)
+    t.add_column()
+    for e in d["events"]:
+        t.add_row(time.strftime("%H:%M:%S", time.localtime(e["t"])), e["event"], e.get("host") or "", e["summary"])
+    if not d["events"]:
+        t.add_row("", "(no events yet)", "", "")
+    return t
+
+
+def render(d: dict) -> Group:
+    parts = [_stack(d), _instances(d), _progress(d), _money(d), _events(d)]
+    for p in d.get("problems", []):
+        parts.append(Text(f"! {p}", style="yellow"))
+    return Group(*parts)
