@@ -1,0 +1,56 @@
+locals {
+  # The CLI always names the bucket; a hand-written tfvars may leave it to this default.
+  bucket_name = var.bucket_name != "" ? var.bucket_name : "${var.project}-${var.name}-ckpt"
+  # One store per run inside the shared bucket (docs/boot-contract.md).
+  store_url = "gs://${module.checkpoint_bucket.name}/runs/${var.run_id}"
+  # STRATEGY is one variable: it wins over whatever strategy the config file carried.
+  trainer_config = jsonencode(merge(jsondecode(var.trainer_config), { strategy = var.strategy }))
+  # Every resource says which stack it belongs to.
+  labels = merge(var.labels, { "spotshield-stack" = var.name, "spotshield-strategy" = var.strategy })
+}
+
+module "network" {
+  source      = "./modules/network"
+  project     = var.project
+  region      = var.region
+  name        = var.name
+  subnet_cidr = var.subnet_cidr
+  health_port = var.health_port
+}
+
+module "checkpoint_bucket" {
+  source                  = "./modules/checkpoint-bucket"
+  project                 = var.project
+  bucket_name             = local.bucket_name
+  location                = upper(var.region)
+  noncurrent_version_days = var.noncurrent_version_days
+  force_destroy           = var.force_destroy
+  labels                  = local.labels
+}
+
+module "spot_fleet" {
+  source             = "./modules/spot-fleet"
+  project            = var.project
+  region             = var.region
+  zones              = var.zones
+  name               = var.name
+  machine_type       = var.machine_type
+  gpu_type           = var.gpu_type
+  gpu_count          = var.gpu_count
+  fleet_size         = var.fleet_size
+  image              = var.image
+  boot_disk_size_gb  = var.boot_disk_size_gb
+  subnetwork_id      = module.network.subnetwork_id
+  network_tag        = module.network.trainer_tag
+  bucket_name        = module.checkpoint_bucket.name
+  termination_action = var.termination_action
+  health_port        = var.health_port
+  initial_delay_sec  = var.initial_delay_sec
+  target_shape       = var.target_shape
+  run_id             = var.run_id
+  store_url          = local.store_url
+  build_url          = var.build_url
+  build_id           = var.build_id
+  trainer_config     = local.trainer_config
+  labels             = local.labels
+}

@@ -1,0 +1,29 @@
+output "mig_name" {
+  description = "Name of the regional managed instance group."
+  value       = google_compute_region_instance_group_manager.fleet.name
+}
+
+output "mig_region" {
+  description = "Region of the managed instance group."
+  value       = google_compute_region_instance_group_manager.fleet.region
+}
+
+output "service_account_email" {
+  description = "Email of the trainer VMs' service account."
+  value       = google_service_account.trainer.email
+}
+
+output "instance_template" {
+  description = "Self link of the current instance template."
+  value       = google_compute_instance_template.trainer.self_link_unique
+}
+
+output "health_check_id" {
+  description = "Id of the /healthz health check used for auto-healing."
+  value       = google_compute_health_check.trainer.id
+}
+
+output "run_metadata" {
+  description = "The spotshield-* metadata attributes every VM boots with (docs/boot-contract.md)."
+  value       = local.run_metadata
+}

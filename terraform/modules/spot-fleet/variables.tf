@@ -1,0 +1,184 @@
+variable "project" {
+  type        = string
+  description = "GCP project id."
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the managed instance group."
+}
+
+variable "zones" {
+  type        = list(string)
+  description = "Zones the group may place VMs in (distribution_policy_zones)."
+  validation {
+    condition     = length(var.zones) > 0 && alltrue([for z in var.zones : can(regex("^[a-z]+-[a-z]+[0-9]+-[a-z]$", z))])
+    error_message = "zones must be a non-empty list like [\"us-central1-a\"]."
+  }
+}
+
+variable "name" {
+  type        = string
+  description = "Prefix of every resource name: <name>-mig, <name>-sa, <name>-template-..."
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$", var.name))
+    error_message = "name must be lowercase letters, digits and '-', at most 32 characters, starting with a letter."
+  }
+}
+
+variable "machine_type" {
+  type        = string
+  description = "Machine type of every VM (g2-standard-4 carries one L4; a2-highgpu-1g one A100)."
+}
+
+variable "gpu_type" {
+  type        = string
+  description = "Accelerator type (nvidia-l4, nvidia-tesla-a100, ...); null or empty for none."
+  default     = null
+  validation {
+    condition     = var.gpu_type == null || can(regex("^(|nvidia-[-a-z0-9]+)$", var.gpu_type))
+    error_message = "gpu_type must be null, empty or an nvidia-* accelerator type."
+  }
+}
+
+variable "gpu_count" {
+  type        = number
+  description = "Accelerators per VM."
+  default     = 1
+  validation {
+    condition     = contains([0, 1, 2, 4, 8, 16], var.gpu_count)
+    error_message = "gpu_count must be 0, 1, 2, 4, 8 or 16."
+  }
+}
+
+variable "fleet_size" {
+  type        = number
+  description = "Target size of the managed instance group (0 stops the fleet)."
+  validation {
+    condition     = var.fleet_size >= 0 && floor(var.fleet_size) == var.fleet_size
+    error_message = "fleet_size must be a whole number >= 0."
+  }
+}
+
+variable "image" {
+  type        = string
+  description = "Boot image or image family (a Deep Learning VM family: PyTorch and NVIDIA drivers preinstalled)."
+}
+
+variable "boot_disk_size_gb" {
+  type        = number
+  description = "Boot disk size in GB."
+  default     = 200
+  validation {
+    condition     = var.boot_disk_size_gb >= 50
+    error_message = "boot_disk_size_gb must be at least 50 (Deep Learning VM images need it)."
+  }
+}
+
+variable "boot_disk_type" {
+  type        = string
+  description = "Boot disk type."
+  default     = "pd-balanced"
+  validation {
+    condition     = contains(["pd-standard", "pd-balanced", "pd-ssd", "hyperdisk-balanced"], var.boot_disk_type)
+    error_message = "boot_disk_type must be pd-standard, pd-balanced, pd-ssd or hyperdisk-balanced."
+  }
+}
+
+variable "subnetwork_id" {
+  type        = string
+  description = "Subnet of the VMs (from the network module)."
+}
+
+variable "network_tag" {
+  type        = string
+  description = "Network tag the firewall rules target (from the network module)."
+}
+
+variable "bucket_name" {
+  type        = string
+  description = "Checkpoint bucket the VMs read and write (objectAdmin on it only)."
+}
+
+variable "termination_action" {
+  type        = string
+  description = "What GCE does to a preempted Spot VM: STOP (disk kept, MIG restarts it) or DELETE."
+  default     = "STOP"
+  validation {
+    condition     = contains(["STOP", "DELETE"], var.termination_action)
+    error_message = "termination_action must be STOP or DELETE."
+  }
+}
+
+variable "health_port" {
+  type        = number
+  description = "Port of the trainer's /healthz; the health check probes it."
+  validation {
+    condition     = var.health_port >= 1 && var.health_port <= 65535 && floor(var.health_port) == var.health_port
+    error_message = "health_port must be an integer between 1 and 65535."
+  }
+}
+
+variable "initial_delay_sec" {
+  type        = number
+  description = "Seconds auto-healing waits after a VM starts (driver load, build install, data download)."
+  default     = 900
+  validation {
+    condition     = var.initial_delay_sec >= 0 && var.initial_delay_sec <= 3600
+    error_message = "initial_delay_sec must be between 0 and 3600."
+  }
+}
+
+variable "target_shape" {
+  type        = string
+  description = "distribution_policy_target_shape: ANY (most Spot GPU capacity), ANY_SINGLE_ZONE, BALANCED or EVEN."
+  default     = "ANY"
+  validation {
+    condition     = contains(["ANY", "ANY_SINGLE_ZONE", "BALANCED", "EVEN"], var.target_shape)
+    error_message = "target_shape must be ANY, ANY_SINGLE_ZONE, BALANCED or EVEN."
+  }
+}
+
+variable "enable_secure_boot" {
+  type        = bool
+  description = "Shielded VM Secure Boot; off by default because it refuses unsigned NVIDIA kernel modules."
+  default     = false
+}
+
+variable "run_id" {
+  type        = string
+  description = "Run id (metadata spotshield-run-id)."
+}
+
+variable "store_url" {
+  type        = string
+  description = "Checkpoint store URL given to spotshield train --store (metadata spotshield-store)."
+}
+
+variable "build_url" {
+  type        = string
+  description = "gs:// URL of the build `up` published (metadata spotshield-build-url); empty uses the image's."
+  default     = ""
+}
+
+variable "build_id" {
+  type        = string
+  description = "Id of that build, <version>+<sha256 prefix> (metadata spotshield-build-id)."
+  default     = ""
+}
+
+variable "trainer_config" {
+  type        = string
+  description = "Merged trainer config as a JSON object string (metadata spotshield-config)."
+  default     = "{}"
+  validation {
+    condition     = can(keys(jsondecode(var.trainer_config)))
+    error_message = "trainer_config must be a JSON object string."
+  }
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels put on the template's VMs and disks."
+  default     = {}
+}

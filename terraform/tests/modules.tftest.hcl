@@ -1,0 +1,184 @@
+# Each module on its own, plan (and mock apply) with a mocked google provider.
+
+mock_provider "google" {}
+
+run "spot_fleet_scheduling_and_healing" {
+  command = apply
+
+  module {
+    source = "./modules/spot-fleet"
+  }
+
+  variables {
+    project            = "demo-project-123"
+    region             = "us-central1"
+    zones              = ["us-central1-a", "us-central1-b"]
+    name               = "spotshield"
+    machine_type       = "g2-standard-4"
+    gpu_type           = "nvidia-l4"
+    gpu_count          = 1
+    fleet_size         = 2
+    image              = "projects/deeplearning-platform-release/global/images/family/pytorch-2-7-cu128-ubuntu-2204-nvidia-570"
+    subnetwork_id      = "projects/demo-project-123/regions/us-central1/subnetworks/spotshield-subnet"
+    network_tag        = "spotshield-trainer"
+    bucket_name        = "demo-ckpt"
+    termination_action = "DELETE"
+    health_port        = 8080
+    run_id             = "adaptive-1"
+    store_url          = "gs://demo-ckpt/runs/adaptive-1"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].provisioning_model == "SPOT"
+    error_message = "VMs must be Spot"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].preemptible == true && google_compute_instance_template.trainer.scheduling[0].automatic_restart == false
+    error_message = "Spot VMs must be preemptible and must not auto-restart"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].on_host_maintenance == "TERMINATE"
+    error_message = "Spot/GPU VMs must terminate on host maintenance"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].instance_termination_action == "DELETE"
+    error_message = "termination action must come from the variable"
+  }
+
+  assert {
+    condition     = length(google_compute_instance_template.trainer.network_interface[0].access_config) == 0
+    error_message = "VMs must have no external IP"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.guest_accelerator[0].type == "nvidia-l4"
+    error_message = "the GPU must be attached"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.metadata["block-project-ssh-keys"] == "true" && google_compute_instance_template.trainer.metadata["enable-oslogin"] == "TRUE"
+    error_message = "OS Login on, project SSH keys blocked"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.metadata["startup-script"] == file("../startup-scripts/startup.sh")
+    error_message = "the startup script must be startup-scripts/startup.sh unchanged"
+  }
+
+  assert {
+    condition     = google_compute_region_instance_group_manager.fleet.auto_healing_policies[0].health_check == google_compute_health_check.trainer.id
+    error_message = "auto-healing must use the /healthz health check"
+  }
+
+  assert {
+    condition     = google_compute_region_instance_group_manager.fleet.instance_lifecycle_policy[0].default_action_on_failure == "REPAIR"
+    error_message = "failed VMs must be repaired"
+  }
+
+  assert {
+    condition     = google_compute_health_check.trainer.http_health_check[0].port == 8080 && google_compute_health_check.trainer.http_health_check[0].request_path == "/healthz"
+    error_message = "the health check must probe the trainer's /healthz"
+  }
+
+  assert {
+    condition     = toset(google_compute_region_instance_group_manager.fleet.distribution_policy_zones) == toset(["us-central1-a", "us-central1-b"])
+    error_message = "the group must span the given zones"
+  }
+}
+
+run "spot_fleet_without_gpu" {
+  command = plan
+
+  module {
+    source = "./modules/spot-fleet"
+  }
+
+  variables {
+    project       = "demo-project-123"
+    region        = "us-central1"
+    zones         = ["us-central1-a"]
+    name          = "cpu"
+    machine_type  = "e2-standard-4"
+    gpu_type      = ""
+    fleet_size    = 1
+    image         = "debian-cloud/debian-12"
+    subnetwork_id = "projects/demo-project-123/regions/us-central1/subnetworks/s"
+    network_tag   = "t"
+    bucket_name   = "demo-ckpt"
+    health_port   = 8080
+    run_id        = "r"
+    store_url     = "gs://demo-ckpt/runs/r"
+  }
+
+  assert {
+    condition     = length(google_compute_instance_template.trainer.guest_accelerator) == 0
+    error_message = "no accelerator block without a GPU type"
+  }
+}
+
+run "network_nat_and_firewall" {
+  command = plan
+
+  module {
+    source = "./modules/network"
+  }
+
+  variables {
+    project     = "demo-project-123"
+    region      = "us-central1"
+    name        = "spotshield"
+    health_port = 8080
+  }
+
+  assert {
+    condition     = google_compute_subnetwork.this.private_ip_google_access == true
+    error_message = "Private Google Access must be on"
+  }
+
+  assert {
+    condition     = google_compute_router_nat.this.nat_ip_allocate_option == "AUTO_ONLY" && google_compute_router_nat.this.source_subnetwork_ip_ranges_to_nat == "LIST_OF_SUBNETWORKS"
+    error_message = "Cloud NAT must serve the trainer subnet"
+  }
+
+  assert {
+    condition     = toset(google_compute_firewall.health_checks.source_ranges) == toset(["35.191.0.0/16", "130.211.0.0/22"])
+    error_message = "health-check rule must admit Google's probers only"
+  }
+
+  assert {
+    condition     = toset(google_compute_firewall.iap_ssh.source_ranges) == toset(["35.235.240.0/20"])
+    error_message = "SSH only through IAP"
+  }
+}
+
+run "bucket_settings" {
+  command = plan
+
+  module {
+    source = "./modules/checkpoint-bucket"
+  }
+
+  variables {
+    project     = "demo-project-123"
+    bucket_name = "demo-project-123-spotshield-ckpt"
+    location    = "US-CENTRAL1"
+  }
+
+  assert {
+    condition     = google_storage_bucket.this.public_access_prevention == "enforced" && google_storage_bucket.this.uniform_bucket_level_access == true
+    error_message = "bucket must enforce PAP and uniform access"
+  }
+
+  assert {
+    condition     = google_storage_bucket.this.versioning[0].enabled == true && google_storage_bucket.this.force_destroy == false
+    error_message = "bucket must be versioned and not force-destroyed"
+  }
+
+  assert {
+    condition     = google_storage_bucket.this.lifecycle_rule[0].condition[0].days_since_noncurrent_time == 7 && google_storage_bucket.this.lifecycle_rule[0].action[0].type == "Delete"
+    error_message = "noncurrent versions must be deleted after 7 days"
+  }
+}

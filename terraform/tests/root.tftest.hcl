@@ -1,0 +1,59 @@
+# Plan-level tests of the root stack with a mocked google provider (no credentials, no API).
+# Run: terraform init -backend=false && terraform test   (tier 2 of `spotshield validate`)
+
+mock_provider "google" {}
+
+run "root_stack_plan" {
+  command = plan
+
+  variables {
+    project     = "demo-project-123"
+    run_id      = "adaptive-20261127-1"
+    strategy    = "milestone"
+    health_port = 9090
+  }
+
+  assert {
+    condition     = output.store_url == "gs://demo-project-123-spotshield-ckpt/runs/adaptive-20261127-1"
+    error_message = "store URL must be gs://<default bucket>/runs/<run_id>"
+  }
+
+  assert {
+    condition     = output.mig_name == "spotshield-mig"
+    error_message = "the group must be called <name>-mig"
+  }
+
+  assert {
+    condition     = jsondecode(module.spot_fleet.run_metadata["spotshield-config"]).strategy == "milestone"
+    error_message = "var.strategy must reach the trainer config"
+  }
+
+  assert {
+    condition     = module.spot_fleet.run_metadata["spotshield-health-port"] == "9090"
+    error_message = "the health port must reach the VM metadata"
+  }
+}
+
+run "bad_termination_action_is_rejected" {
+  command = plan
+
+  variables {
+    project            = "demo-project-123"
+    run_id             = "r1"
+    termination_action = "HIBERNATE"
+  }
+
+  expect_failures = [var.termination_action]
+}
+
+run "bad_strategy_is_rejected" {
+  command = plan
+
+  variables {
+    project  = "demo-project-123"
+    run_id   = "r1"
+    strategy = "yolo"
+  }
+
+  expect_failures = [var.strategy]
+}

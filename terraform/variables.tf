@@ -1,0 +1,188 @@
+# Every variable the CLI writes to spotshield.auto.tfvars.json is listed, with its type, in
+# spotshield/validate/tfvars.py (TFVARS_SCHEMA); tests/terraform checks the two agree.
+
+variable "project" {
+  type        = string
+  description = "GCP project id."
+  validation {
+    condition     = can(regex("^[a-z][-a-z0-9]{4,28}[a-z0-9]$", var.project))
+    error_message = "project must be a GCP project id: 6-30 lowercase letters, digits and '-'."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Region of the fleet, subnet, NAT and bucket."
+  default     = "us-central1"
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
+    error_message = "region must look like us-central1."
+  }
+}
+
+variable "zones" {
+  type        = list(string)
+  description = "Zones of the region the group may use; more zones, more Spot capacity."
+  default     = ["us-central1-a", "us-central1-b", "us-central1-c"]
+  validation {
+    condition     = length(var.zones) > 0
+    error_message = "zones must name at least one zone, e.g. [\"us-central1-a\"]."
+  }
+}
+
+variable "name" {
+  type        = string
+  description = "Prefix of every resource: <name>-mig, <name>-vpc, <name>-sa, ..."
+  default     = "spotshield"
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$", var.name))
+    error_message = "name must be lowercase letters, digits and '-', at most 32 characters, starting with a letter."
+  }
+}
+
+variable "machine_type" {
+  type        = string
+  description = "Machine type of every VM."
+  default     = "g2-standard-4"
+}
+
+variable "gpu_type" {
+  type        = string
+  description = "Accelerator type per VM (nvidia-l4, nvidia-tesla-a100, ...); null or empty for none."
+  default     = "nvidia-l4"
+}
+
+variable "gpu_count" {
+  type        = number
+  description = "Accelerators per VM."
+  default     = 1
+}
+
+variable "fleet_size" {
+  type        = number
+  description = "Target size of the managed instance group; 0 stops every VM and keeps the stack."
+  default     = 1
+}
+
+variable "bucket_name" {
+  type        = string
+  description = "Checkpoint bucket; empty means <project>-<name>-ckpt."
+  default     = ""
+}
+
+variable "run_id" {
+  type        = string
+  description = "Run id; the store is gs://<bucket>/runs/<run_id>."
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][-_.A-Za-z0-9]{0,127}$", var.run_id))
+    error_message = "run_id must be 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit."
+  }
+}
+
+variable "strategy" {
+  type        = string
+  description = "Checkpoint strategy; merged into the trainer config's `strategy`."
+  default     = "adaptive"
+  validation {
+    condition     = contains(["naive", "adaptive", "milestone", "none"], var.strategy)
+    error_message = "strategy must be naive, adaptive, milestone or none."
+  }
+}
+
+variable "termination_action" {
+  type        = string
+  description = "What GCE does to a preempted Spot VM: STOP or DELETE."
+  default     = "STOP"
+  validation {
+    condition     = contains(["STOP", "DELETE"], var.termination_action)
+    error_message = "termination_action must be STOP or DELETE."
+  }
+}
+
+variable "trainer_config" {
+  type        = string
+  description = "Merged trainer config as a JSON object string (spotshield.trainer.config keys)."
+  default     = "{}"
+  validation {
+    condition     = can(keys(jsondecode(var.trainer_config)))
+    error_message = "trainer_config must be a JSON object string, e.g. {\"model\": \"resnet18\"}."
+  }
+}
+
+variable "build_url" {
+  type        = string
+  description = "gs:// URL of the SpotShield build `up` published; empty uses the one on the image."
+  default     = ""
+  validation {
+    condition     = var.build_url == "" || can(regex("^gs://[^/]+/.+$", var.build_url))
+    error_message = "build_url must be empty or gs://bucket/object."
+  }
+}
+
+variable "build_id" {
+  type        = string
+  description = "Id of that build: <version>+<hex sha256 prefix of the archive>."
+  default     = ""
+  validation {
+    condition     = var.build_id == "" || can(regex("^[^+]+\\+[0-9a-f]{8,64}$", var.build_id))
+    error_message = "build_id must be empty or <version>+<8-64 hex digits of the archive's sha256>."
+  }
+}
+
+variable "health_port" {
+  type        = number
+  description = "Port of the trainer's /healthz (the trainer's health_port, default 8080)."
+  default     = 8080
+  validation {
+    condition     = var.health_port >= 1 && var.health_port <= 65535 && floor(var.health_port) == var.health_port
+    error_message = "health_port must be an integer between 1 and 65535."
+  }
+}
+
+variable "image" {
+  type        = string
+  description = "Boot image or family: a Deep Learning VM image with PyTorch and NVIDIA drivers."
+  default     = "projects/deeplearning-platform-release/global/images/family/pytorch-2-7-cu128-ubuntu-2204-nvidia-570"
+}
+
+variable "boot_disk_size_gb" {
+  type        = number
+  description = "Boot disk size in GB."
+  default     = 200
+}
+
+variable "subnet_cidr" {
+  type        = string
+  description = "IPv4 range of the trainer subnet."
+  default     = "10.64.0.0/20"
+}
+
+variable "noncurrent_version_days" {
+  type        = number
+  description = "Days before a noncurrent checkpoint object version is deleted."
+  default     = 7
+}
+
+variable "force_destroy" {
+  type        = bool
+  description = "Let destroy delete a non-empty bucket (checkpoints!). Keep false."
+  default     = false
+}
+
+variable "target_shape" {
+  type        = string
+  description = "MIG distribution_policy_target_shape: ANY, ANY_SINGLE_ZONE, BALANCED or EVEN."
+  default     = "ANY"
+}
+
+variable "initial_delay_sec" {
+  type        = number
+  description = "Auto-healing grace after boot (driver, build install, data download)."
+  default     = 900
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels on the bucket, VMs and disks."
+  default     = {}
+}
