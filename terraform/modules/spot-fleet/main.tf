@@ -12,20 +12,6 @@ locals {
   on_host_maintenance = "TERMINATE"
   # Spot VMs must not be restarted by GCE itself; the MIG's repair brings them back.
   automatic_restart = false
-  # Deep Learning VM images read this to install the NVIDIA driver on first boot.
-  driver_metadata = local.has_gpu ? { "install-nvidia-driver" = "True" } : {}
-  # Everything startup.sh reads (docs/boot-contract.md); the strategy is merged into the config
-  # so that `make up STRATEGY=x` changes one variable only.
-  run_metadata = {
-    "spotshield-run-id"      = var.run_id
-    "spotshield-store"       = var.store_url
-    "spotshield-build-url"   = var.build_url
-    "spotshield-build-id"    = var.build_id
-    "spotshield-config"      = var.trainer_config
-    "spotshield-health-port" = tostring(var.health_port)
-    "spotshield-mig"         = local.mig_name
-    "spotshield-region"      = var.region
-  }
   # Label values allow only lowercase letters, digits, '-' and '_', at most 63 characters.
   run_label = substr(replace(lower(var.run_id), "/[^-_a-z0-9]/", "-"), 0, 63)
   # Regional MIGs need max_unavailable_fixed of 0 or at least the number of zones.
@@ -129,13 +115,25 @@ resource "google_compute_instance_template" "trainer" {
     enable_integrity_monitoring = true
   }
 
-  metadata = merge(local.driver_metadata, local.run_metadata, {
+  # One literal map, so that static checks (checkov, tests/terraform) see every key.
+  metadata = {
     "enable-oslogin"         = "TRUE"
-    "block-project-ssh-keys" = "true"
-    "serial-port-enable"     = "false"
-    "startup-script"         = templatefile("${path.module}/../../../startup-scripts/startup.sh", {})
-    "shutdown-script"        = templatefile("${path.module}/../../../startup-scripts/shutdown.sh", {})
-  })
+    "block-project-ssh-keys" = true
+    "serial-port-enable"     = false
+    # Deep Learning VM images install the NVIDIA driver on first boot when this is True.
+    "install-nvidia-driver" = local.has_gpu ? "True" : "False"
+    "startup-script"        = templatefile("${path.module}/../../../startup-scripts/startup.sh", {})
+    "shutdown-script"       = templatefile("${path.module}/../../../startup-scripts/shutdown.sh", {})
+    # What startup.sh reads (docs/boot-contract.md).
+    "spotshield-run-id"      = var.run_id
+    "spotshield-store"       = var.store_url
+    "spotshield-build-url"   = var.build_url
+    "spotshield-build-id"    = var.build_id
+    "spotshield-config"      = var.trainer_config
+    "spotshield-health-port" = var.health_port
+    "spotshield-mig"         = local.mig_name
+    "spotshield-region"      = var.region
+  }
 
   lifecycle {
     create_before_destroy = true

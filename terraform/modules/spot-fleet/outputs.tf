@@ -25,5 +25,5 @@ output "health_check_id" {
 
 output "run_metadata" {
   description = "The spotshield-* metadata attributes every VM boots with (docs/boot-contract.md)."
-  value       = local.run_metadata
+  value       = { for k, v in google_compute_instance_template.trainer.metadata : k => v if startswith(k, "spotshield-") }
 }
