@@ -18,11 +18,16 @@ TFVARS_NAME = "spotshield.auto.tfvars.json"
 
 def schema() -> dict | None:
     """TFVARS_SCHEMA as {name: anything}, or None until the Terraform module ships it."""
-    try:
-        from spotshield import validate
-    except ImportError:
-        return None
-    found = getattr(validate, "TFVARS_SCHEMA", None)
+    import importlib
+
+    found = None
+    for mod in ("spotshield.validate.tfvars", "spotshield.validate"):
+        try:
+            found = getattr(importlib.import_module(mod), "TFVARS_SCHEMA", None)
+        except ImportError:
+            continue
+        if found is not None:
+            break
     if found is None:
         return None
     return dict(found) if isinstance(found, dict) else {name: None for name in found}
@@ -31,12 +36,12 @@ def schema() -> dict | None:
 def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_config: dict) -> dict:
     """The variables for the root module. trainer_config is the merged trainer config."""
     values = {
-        "project_id": settings.project,
+        "project": settings.project,
         "region": settings.region,
         "zones": list(settings.zones),
         "name": settings.name,
         "machine_type": settings.machine_type,
-        "gpu_type": settings.gpu_type,
+        "gpu_type": settings.gpu_type or "",
         "gpu_count": settings.gpu_count if settings.gpu_type else 0,
         "fleet_size": settings.fleet_size,
         "bucket_name": settings.bucket_name,
@@ -47,6 +52,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "build_id": build_id,
         # JSON is YAML: startup.sh writes it to a file and passes it as --config.
         "trainer_config": json.dumps(trainer_config, sort_keys=True),
+        "health_port": int(trainer_config.get("health_port", 8080)),
     }
     known = schema()
     if known is None:

@@ -70,7 +70,9 @@ def _progress(events: list[dict], now: float) -> dict:
     steps = [e for e in events if e["event"] == "step"]
     ips = steps[-1].get("images_per_s") if steps else None
     eta = None
-    recent = steps[-_ETA_WINDOW:]
+    # Speed from the current boot only: a window across a preemption would count the downtime.
+    cur = (steps[-1].get("host"), steps[-1].get("boot")) if steps else None
+    recent = [e for e in steps if (e.get("host"), e.get("boot")) == cur][-_ETA_WINDOW:]
     if not done and total and len(recent) >= 2 and recent[-1]["t"] > recent[0]["t"]:
         rate = (recent[-1]["step"] - recent[0]["step"]) / (recent[-1]["t"] - recent[0]["t"])
         if rate > 0:

@@ -1,0 +1,120 @@
+"""Every stack command's options, help and errors through typer's CliRunner."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spotshield.status.record import StackRecord, record_path, save_record
+
+COMMANDS = ("up", "status", "down", "teardown", "plan", "logs")
+
+
+def one_error_line(r) -> str:
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def a_record(**kw) -> StackRecord:
+    base = dict(backend="local", name="spotshield", project="spotshield-local", region="us-central1",
+                zones=["us-central1-a"], mig="spotshield-mig", bucket="spotshield-local", run_id="adaptive-1",
+                store="gs://spotshield-local/runs/adaptive-1", strategy="adaptive")
+    return StackRecord(**{**base, **kw})
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_documents_every_option(cli, command):
+    r = cli(command, "--help")
+    assert r.exit_code == 0
+    assert "--help" in r.stdout
+    if command in ("up", "plan"):
+        assert "Precedence: command line > SPOTSHIELD_* env > spotshield.yaml" in " ".join(r.stdout.split())
+        for opt, env in (("--strategy", "SPOTSHIELD_STRATEGY"), ("--backend", "SPOTSHIELD_BACKEND"),
+                         ("--zones", "SPOTSHIELD_ZONES"), ("--pattern", "SPOTSHIELD_PATTERN")):
+            assert opt in r.stdout and env in r.stdout
+    if command == "up":
+        assert "--detach" in r.stdout and "--config" in r.stdout and "--rate" in r.stdout
+    if command == "status":
+        assert "--watch" in r.stdout and "--json" in r.stdout
+    if command in ("down", "teardown"):
+        assert "--delete-checkpoints" in r.stdout
+
+
+def test_root_help_lists_the_commands(cli):
+    r = cli("--help")
+    assert r.exit_code == 0
+    for c in COMMANDS:
+        assert c in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("up", "--strategy", "yolo"), "unknown strategy 'yolo'"),
+    (("up", "--zones", "us-central1-a,nowhere"), "bad zone 'nowhere'"),
+    (("up", "--zones", "europe-west4-a"), "bad zone 'europe-west4-a': zones must be in region us-central1"),
+    (("up", "--zones", ","), "zone list is empty"),
+    (("up", "--rate", "-3"), "preemption rate must be >= 0"),
+    (("up", "--pattern", "storm"), "unknown preemption pattern 'storm'"),
+    (("up", "--backend", "aws"), "unknown backend 'aws'"),
+    (("up", "--backend", "gcp"), "the gcp backend needs a project"),
+    (("up", "--rate", "lots"), "Invalid value for '--rate'"),
+    (("up", "--frobnicate"), "No such option: --frobnicate"),
+    (("status", "--watch", "--json"), "nothing is up"),
+    (("down",), "nothing is up"),
+    (("teardown",), "nothing is up"),
+    (("logs",), "nothing is up"),
+    (("down", "--backend", "azure"), "unknown backend 'azure'"),
+])
+def test_bad_input_is_one_line_and_exit_1(cli, args, needle):
+    assert needle in one_error_line(cli(*args))
+
+
+def test_up_twice_refuses_and_keeps_the_record(cli, root):
+    save_record(a_record())
+    before = record_path().read_text()
+    line = one_error_line(cli("up", "--strategy", "adaptive"))
+    assert "a stack is already up (local, run adaptive-1); run 'spotshield down' first" in line
+    assert record_path().read_text() == before
+
+
+def test_corrupt_record_is_reported_and_left_alone(cli, root):
+    path = record_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('{"backend": "local", "na')
+    for args in (("status",), ("down",), ("logs",), ("up",)):
+        line = one_error_line(cli(*args))
+        assert "stack record" in line and "is corrupt" in line and "move it aside" in line
+    assert path.read_text() == '{"backend": "local", "na'  # nothing lost
+    path.write_text(json.dumps({"backend": "local"}))
+    assert "is incomplete" in one_error_line(cli("status"))
+
+
+def test_state_dir_that_is_a_file(cli, root):
+    (root / ".spotshield").write_text("not a dir")
+    assert "nothing is up" in one_error_line(cli("status"))
+
+
+def test_watch_and_json_do_not_mix(cli, root):
+    save_record(a_record())
+    assert "--watch and --json do not mix" in one_error_line(cli("status", "--watch", "--json"))
+
+
+def test_delete_checkpoints_needs_confirmation(cli, root):
+    save_record(a_record())
+    r = cli("down", "--delete-checkpoints", input="n\n")
+    assert r.exit_code == 1 and "aborted" in r.stderr
+    assert record_path().exists()  # nothing was stopped, nothing deleted
+
+
+def test_unknown_setting_in_file_names_the_file(cli, root):
+    (root / "spotshield.yaml").write_text("machine: big\n")
+    line = one_error_line(cli("up"))
+    assert "unknown setting 'machine'" in line and "spotshield.yaml" in line
+
+
+def test_missing_trainer_config(cli, root):
+    line = one_error_line(cli("up", "--config", str(root / "nope.yaml")))
+    assert "trainer config" in line and "not found" in line
