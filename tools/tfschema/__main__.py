@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
             missing = [str(r) for r in args.roots if not r.is_dir()]
             if missing:
                 raise jsii_package.PackageMissing(f"not a directory: {', '.join(missing)}")
-            print(json.dumps(build.build(args.roots, args.cache)))
+            print(json.dumps(build.build([r.resolve() for r in args.roots], args.cache.resolve())))
         else:
             tarball = jsii_package.package_tarball()
             print(json.dumps({"package_version": jsii_package.package_version(tarball),

@@ -1,0 +1,259 @@
+"""The Terraform CLI steps of `spotshield validate`: fmt, init + validate per root, test.
+
+Offline by default: hashicorp/google is replaced by a schema-only stand-in generated
+from the real provider schema (tools/tfschema, run in .venv-tools). Where the real
+provider can be downloaded, SPOTSHIELD_TF_PROVIDER=real uses it instead.
+
+Interface for the runner: `steps(repo_root) -> list[Step]`; a Step is a callable
+returning StepResult(name, ok, seconds, detail), ok None meaning skipped. Steps never
+raise for a Terraform failure; they report it in `detail` (one line).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+try:  # the runner owns StepResult; keep ours identical so either can be used
+    from spotshield.validate.runner import StepResult  # type: ignore[attr-defined]
+except ImportError:  # runner not written yet, or importing it would be circular
+    @dataclass
+    class StepResult:  # type: ignore[no-redef]
+        name: str
+        ok: bool | None  # None = skipped
+        seconds: float
+        detail: str
+
+Step = Callable[[], StepResult]
+
+PROVIDER_SWITCH = "SPOTSHIELD_TF_PROVIDER"  # "standin" (default, offline) or "real"
+TOOLS_VENV_ENV = "SPOTSHIELD_TOOLS_VENV"  # where tools/tfschema runs; default <repo>/.venv-tools
+TERRAFORM_ENV = "SPOTSHIELD_TERRAFORM"  # a terraform binary other than the one on PATH
+CACHE_SUBDIR = "share/spotshield-tfschema"  # inside the tools venv: removed with it, never in git
+# Generous ceilings, far above the measured 0.1 s init / 0.5 s validate / 3 s test:
+# they exist so that a hung plugin fails the step instead of hanging CI.
+BUILD_TIMEOUT_S = 300  # cold schema generation reads a 130 MB assembly (~5 s here)
+COMMAND_TIMEOUT_S = 300
+DETAIL_MAX_CHARS = 600  # one readable line per step, not a log dump
+
+
+class ToolingMissing(Exception):
+    """Terraform or the tools virtualenv is not there: the steps are skipped, not failed."""
+
+
+@dataclass
+class TerraformEnv:
+    terraform: str
+    env: dict[str, str]
+    provider: str  # "stand-in (hashicorp/google 8.7.0 schema)" or "real hashicorp/google"
+
+
+def one_line(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def terraform_binary() -> str:
+    found = os.environ.get(TERRAFORM_ENV) or shutil.which("terraform")
+    if not found:
+        raise ToolingMissing("terraform not found on PATH (install Terraform >= 1.6 or set SPOTSHIELD_TERRAFORM)")
+    return found
+
+
+def roots(tf_dir: Path) -> list[Path]:
+    """Root modules to init + validate: terraform/ and every terraform/examples/* with .tf files."""
+    examples = sorted(p for p in (tf_dir / "examples").glob("*") if p.is_dir() and any(p.glob("*.tf")))
+    return [tf_dir, *examples]
+
+
+def build_standin(tf_dir: Path, tools_venv: Path, repo_root: Path) -> dict:
+    """Generate (or reuse from cache) the stand-in for the types under tf_dir; returns its build.json."""
+    python = tools_venv / "bin" / "python"
+    if not python.exists():
+        raise ToolingMissing(f"{tools_venv} is missing: run make tools")
+    env = {**os.environ, "PYTHONPATH": str(repo_root / "tools")}
+    proc = subprocess.run(
+        [str(python), "-m", "tfschema", "build", "--cache", str(tools_venv / CACHE_SUBDIR), str(tf_dir)],
+        capture_output=True, text=True, env=env, timeout=BUILD_TIMEOUT_S,
+    )
+    if proc.returncode != 0:
+        raise ToolingMissing(one_line(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "tfschema failed"))
+    return json.loads(proc.stdout)
+
+
+def prepare(tf_dir: Path, repo_root: Path, tools_venv: Path | None = None) -> tuple[TerraformEnv, dict]:
+    """The terraform binary and environment every later step runs with."""
+    terraform = terraform_binary()
+    env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+    mode = os.environ.get(PROVIDER_SWITCH, "standin").strip().lower() or "standin"
+    if mode == "real":
+        return TerraformEnv(terraform, env, "real hashicorp/google (registry)"), {}
+    if mode != "standin":
+        raise ToolingMissing(f"{PROVIDER_SWITCH}={mode!r} is not one of: standin, real")
+    venv = (tools_venv or Path(os.environ.get(TOOLS_VENV_ENV, repo_root / ".venv-tools"))).resolve()
+    info = build_standin(tf_dir, venv, repo_root)
+    env["TF_CLI_CONFIG_FILE"] = info["cli_config"]
+    return TerraformEnv(terraform, env, f"stand-in (hashicorp/google {info['provider_version']} schema)"), info
+
+
+def run_terraform(tfe: TerraformEnv, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([tfe.terraform, *args], cwd=cwd, env=tfe.env, capture_output=True, text=True,
+                          timeout=COMMAND_TIMEOUT_S)
+
+
+def text_errors(output: str) -> str:
+    """Each `Error:` of a -no-color output as "summary (on FILE line N): first paragraph of detail"."""
+    lines = [l.strip().lstrip("│").strip() for l in output.splitlines()]
+    found: list[str] = []
+    for i, line in enumerate(lines):
+        if not line.startswith("Error: "):
+            continue
+        where, paragraph, j = "", [], i + 1
+        while j < len(lines) and not lines[j]:
+            j += 1
+        if j < len(lines) and lines[j].startswith("on ") and " line " in lines[j]:
+            where = lines[j].rstrip(":")
+            while j < len(lines) and lines[j]:  # the location and the quoted source lines
+                j += 1
+            while j < len(lines) and not lines[j]:
+                j += 1
+        while j < len(lines) and lines[j] and not lines[j].startswith("Error: "):
+            paragraph.append(lines[j])
+            j += 1
+        found.append(line[7:] + (f" ({where})" if where else "") + (f": {' '.join(paragraph)}" if paragraph else ""))
+    return "; ".join(found) or (next((l for l in reversed(lines) if l), ""))
+
+
+@dataclass
+class Diagnostic:
+    severity: str
+    summary: str
+    detail: str
+    filename: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.line}: {self.summary}: {self.detail}"
+
+
+def validate_diagnostics(tfe: TerraformEnv, root: Path) -> tuple[bool, list[Diagnostic]]:
+    """`terraform validate -json`: (valid, diagnostics)."""
+    proc = run_terraform(tfe, root, "validate", "-json", "-no-color")
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return False, [Diagnostic("error", "terraform validate failed", one_line(proc.stderr or proc.stdout), "", 0)]
+    diags = [
+        Diagnostic(d.get("severity", ""), d.get("summary", ""), one_line(d.get("detail", "")),
+                   d.get("range", {}).get("filename", ""), d.get("range", {}).get("start", {}).get("line", 0))
+        for d in report.get("diagnostics", [])
+    ]
+    return bool(report.get("valid")) and proc.returncode == 0, diags
+
+
+# -- steps ------------------------------------------------------------------------
+
+
+def _timed(name: str, body: Callable[[], tuple[bool | None, str]]) -> StepResult:
+    start = time.monotonic()
+    try:
+        ok, detail = body()
+    except ToolingMissing as e:
+        ok, detail = None, str(e)
+    except subprocess.TimeoutExpired as e:
+        ok, detail = False, f"timed out after {e.timeout:.0f} s"
+    return StepResult(name, ok, round(time.monotonic() - start, 2), one_line(detail))
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base)) or "."
+    except ValueError:
+        return str(path)
+
+
+def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | None = None) -> list[Step]:
+    """fmt; the provider; init + validate in terraform/ and each examples/*; test in terraform/."""
+    repo_root = Path(repo_root).resolve()  # terraform runs in other directories: no relative paths
+    tf_dir = Path(tf_dir).resolve() if tf_dir else repo_root / "terraform"
+    tools_venv = Path(tools_venv).resolve() if tools_venv else None
+    state: dict[str, object] = {}  # filled by the provider step, read by the others
+    initialised: set[Path] = set()
+
+    def need_env() -> TerraformEnv:
+        if "env" not in state:
+            raise ToolingMissing(f"skipped: {state.get('why', 'provider step did not run')}")
+        return state["env"]  # type: ignore[return-value]
+
+    def fmt() -> tuple[bool | None, str]:
+        proc = subprocess.run([terraform_binary(), "fmt", "-check", "-recursive", "-no-color"], cwd=tf_dir,
+                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+        if proc.returncode == 0:
+            return True, "formatted"
+        files = proc.stdout.split() or [one_line(proc.stderr)]
+        return False, "not formatted (run terraform fmt -recursive terraform/): " + ", ".join(files)
+
+    def provider() -> tuple[bool | None, str]:
+        try:
+            tfe, info = prepare(tf_dir, repo_root, tools_venv)
+        except ToolingMissing as e:
+            state["why"] = str(e)
+            raise
+        state["env"] = tfe
+        extra = ""
+        if info:
+            extra = f": {len(info['resources'])} resource + {len(info['data_sources'])} data source types"
+            if info["unknown_types"]:
+                extra += f"; not in the schema: {', '.join(info['unknown_types'])}"
+        return True, tfe.provider + extra
+
+    def init(root: Path) -> Callable[[], tuple[bool | None, str]]:
+        def body():
+            # -upgrade: the lock file may hold the other mode's hashes (stand-in vs real); re-select.
+            proc = run_terraform(need_env(), root, "init", "-backend=false", "-upgrade", "-input=false", "-no-color")
+            if proc.returncode != 0:
+                return False, text_errors(proc.stderr + proc.stdout)
+            initialised.add(root)
+            return True, "initialised"
+        return body
+
+    def validate(root: Path) -> Callable[[], tuple[bool | None, str]]:
+        def body():
+            tfe = need_env()
+            if root not in initialised:
+                return None, "skipped: init did not succeed"
+            valid, diags = validate_diagnostics(tfe, root)
+            errors = [d for d in diags if d.severity == "error"]
+            if valid:
+                return True, f"valid ({len(diags)} warnings)" if diags else "valid"
+            return False, "; ".join(str(d) for d in errors) or "invalid"
+        return body
+
+    def test() -> tuple[bool | None, str]:
+        tfe = need_env()
+        if not any((tf_dir / "tests").glob("*.tftest.hcl")):
+            return None, "skipped: no tests/*.tftest.hcl"
+        if tf_dir not in initialised:
+            return None, "skipped: init did not succeed"
+        proc = run_terraform(tfe, tf_dir, "test", "-no-color")
+        out = proc.stdout + proc.stderr
+        summary = next((l.strip() for l in reversed(out.splitlines()) if " passed, " in l), "")
+        if proc.returncode == 0:
+            return True, summary or "passed"
+        return False, "; ".join(x for x in (summary, text_errors(out)) if x)
+
+    result: list[Step] = [
+        lambda: _timed("terraform fmt -check", fmt),
+        lambda: _timed("terraform provider", provider),
+    ]
+    for root in roots(tf_dir):
+        label = _rel(root, repo_root)
+        result.append(lambda root=root, label=label: _timed(f"terraform init {label}", init(root)))
+        result.append(lambda root=root, label=label: _timed(f"terraform validate {label}", validate(root)))
+    result.append(lambda: _timed(f"terraform test {_rel(tf_dir, repo_root)}", test))
+    return result
