@@ -188,6 +188,7 @@ def simulate_strategy(make_strategy, *, total_steps: int, step_s: float, steps_p
             if reason is None and step < total_steps:
                 continue
             # a save (or the final one): the stall is itself exposed to preemption
+            strat.on_save(t, step)
             if next_preempt < t + checkpoint_s:
                 res.wasted_s += (next_preempt - t) + (step - committed_step) * step_s * (not emergency)
                 if emergency:

@@ -75,3 +75,30 @@ def register(app: typer.Typer) -> None:
         if check and not check.ok:
             raise SpotShieldError(f"simulation disagrees with the formula by {check.relative_error:.2%} "
                                   f"(tolerance {check.tolerance:.0%})")
+
+    @app.command("analyze", help="Verify the events of a study and write tables, figures and report.md.")
+    def analyze(
+        results: str = typer.Argument(..., help="Results folder of `spotshield experiment` (or a store URL)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: RESULTS/analysis)."),
+        force: bool = typer.Option(False, "--force", help="Analyse even when verification fails (with a warning)."),
+        spot_price: Optional[float] = typer.Option(None, "--spot-price", help="Spot USD per hour (default: price table)."),
+        ondemand_price: Optional[float] = typer.Option(None, "--ondemand-price", help="On-demand USD per hour (default: price table)."),
+        machine: str = typer.Option("g2-standard-4", "--machine", help="Machine type looked up in the price table."),
+    ) -> None:
+        from spotshield.analysis.analyze import run_analysis
+        from spotshield.cli.common import err_console
+
+        if out is None:
+            if "://" in results:
+                raise SpotShieldError("give --out when analysing a store URL")
+            out = Path(results) / "analysis"
+        a = run_analysis(results, out, spot_price=spot_price, ondemand_price=ondemand_price,
+                         machine=machine, force=force)
+        for w in a.warnings:
+            err_console.print(f"[yellow]warning:[/yellow] {w}", markup=True, emoji=False)
+        typer.echo(f"analysed {a.runs} runs -> {a.out}")
+        typer.echo(f"  tables:  {a.summary_csv.name}, {a.conditions_csv.name}")
+        typer.echo(f"  figures: {', '.join(a.figures.values())} (+ PDF)")
+        typer.echo(f"  report:  {a.report}")
+        typer.echo(f"  measured C = {a.checkpoint_s:.3g} s, R = {a.restart_s:.3g} s; "
+                      f"spot stops paying off above {_fmt_rate(a.break_even_per_h)}")

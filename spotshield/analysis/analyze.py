@@ -1,0 +1,58 @@
+"""The `spotshield analyze` pipeline: load -> verify -> tables -> figures -> report."""
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spotshield.analysis import figures, prices, report, tables, verify, youngdaly
+from spotshield.analysis.runs import load_runs
+from spotshield.errors import SpotShieldError
+
+
+@dataclass
+class Analysis:
+    out: Path
+    runs: int
+    summary_csv: Path
+    conditions_csv: Path
+    report: Path
+    figures: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+    checkpoint_s: float = 0.0
+    restart_s: float = 0.0
+    break_even_per_h: float = math.inf
+
+
+def measured_c_r(df) -> tuple[float, float]:
+    """Median stall per checkpoint and median recovery, in emulated seconds."""
+    cs = [v * s for v, s in zip(df["stall_per_checkpoint_s"], df["time_scale"]) if not math.isnan(v)]
+    rs = [v * s for lst, s in zip(df["recoveries_s"], df["time_scale"]) for v in lst]
+    return (statistics.median(cs) if cs else 0.0), (statistics.median(rs) if rs else 0.0)
+
+
+def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ondemand_price: float | None = None,
+                 machine: str = prices.DEFAULT_MACHINE, force: bool = False) -> Analysis:
+    spot, od = prices.resolve(spot_price, ondemand_price, machine)
+    runs = load_runs(source)
+    problems = verify.verify_runs(runs)
+    warnings = []
+    if problems:
+        if not force:
+            raise SpotShieldError(f"{len(problems)} of {len(runs)} runs fail verification: "
+                                  f"{verify.summarize(problems)}; pass --force to analyse anyway")
+        warnings = [f"{rid}: {ps[0]}" for rid, ps in problems.items()]
+        # a run with malformed records or no start cannot be measured at all
+        runs = [r for r in runs if not any(p.startswith(("record", "no start")) for p in problems.get(r.run_id, []))]
+        if not runs:
+            raise SpotShieldError("no run has well-formed events; nothing to analyse")
+    df = tables.summary_frame(runs, spot, od)
+    s_csv, c_csv = tables.write_tables(df, out)
+    agg = tables.condition_frame(df)
+    C, R = measured_c_r(df)
+    be = youngdaly.break_even_rate(C, R, spot, od) if C > 0 else math.inf
+    figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od)
+    rep = report.write_report(out, df, agg, figs, C=C, R=R, break_even=be, spot=spot, od=od,
+                              warnings=warnings, source=str(source))
+    return Analysis(out, len(runs), s_csv, c_csv, rep, figs, warnings, C, R, be)

@@ -1,0 +1,28 @@
+"""Measured checkpoint cost C and restart time R from an analyze folder, for the advice."""
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from pathlib import Path
+
+from spotshield.errors import SpotShieldError
+from spotshield.analysis.tables import SUMMARY_CSV
+
+
+def measured_costs(folder: Path) -> tuple[float, float]:
+    """(C, R) in the emulated clock: medians over runs of stall per checkpoint and recovery."""
+    p = Path(folder) / SUMMARY_CSV
+    if not p.is_file():
+        raise SpotShieldError(f"{p} not found; run `spotshield analyze` first")
+    cs, rs = [], []
+    with p.open() as f:
+        for row in csv.DictReader(f):
+            scale = float(row.get("time_scale") or 1.0)
+            for col, dest in (("stall_per_checkpoint_s", cs), ("recovery_s_mean", rs)):
+                v = float(row.get(col) or "nan")
+                if not math.isnan(v):
+                    dest.append(v * scale)
+    if not cs or not rs:
+        raise SpotShieldError(f"{p} has no measured checkpoint or recovery times; run a grid with preemptions")
+    return statistics.median(cs), statistics.median(rs)

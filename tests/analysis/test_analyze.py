@@ -1,0 +1,78 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from .eventgen import gen_run
+
+PRICES = ["--spot-price", "0.25", "--ondemand-price", "0.70"]
+
+
+def _study(root):
+    """A small grid: 2 strategies x 2 patterns x 2 seeds + 2 baselines, ground truth kept."""
+    truths = {}
+    for seed in (0, 1):
+        truths[f"ondemand-s{seed}"] = gen_run(root / "runs" / f"ondemand-s{seed}", f"ondemand-s{seed}",
+                                              strategy="none", ckpt_every=10**9, accuracy=0.90 + seed * 0.01)
+        for strat, every in (("naive", 50), ("adaptive", 30)):
+            for pattern, at in (("regular", (150, 300, 450)), ("poisson", (77 + seed, 401))):
+                rid = f"{strat}-{pattern}-s{seed}"
+                truths[rid] = gen_run(root / "runs" / rid, rid, strategy=strat, ckpt_every=every,
+                                      preempt_at=at, accuracy=0.89)
+    return truths
+
+
+def _analyze(*args):
+    return subprocess.run([sys.executable, "-m", "spotshield.cli.main", "analyze", *args], capture_output=True, text=True)
+
+
+def test_analyze_writes_tables_figures_and_report(tmp_path):
+    truths = _study(tmp_path)
+    p = _analyze(str(tmp_path), *PRICES)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "analysis"
+    df = pd.read_csv(out / "metrics_summary.csv")
+    assert len(df) == len(truths)
+    for _, row in df.iterrows():
+        assert row["wasted_steps"] == truths[row["run_id"]].wasted_steps
+        assert row["preemptions"] == truths[row["run_id"]].preemptions
+    base_cost = df[df["baseline"]]["cost_ondemand"].iloc[0]
+    spot = df[~df["baseline"]]
+    # spot pays 0.25/0.70 of on-demand per hour, for a longer wall time
+    assert (spot["cost_spot"] / base_cost > 0.25 / 0.70).all()
+    assert spot["savings"].between(0, 1).all()
+    assert spot["accuracy_delta"].round(6).eq(round(0.89 - 0.905, 6)).all()
+    agg = pd.read_csv(out / "metrics_by_condition.csv")
+    assert len(agg) == 4 and (agg["runs"] == 2).all()
+    for name in ("cost_by_condition", "wasted_by_condition", "accuracy_vs_baseline", "timeline",
+                 "checkpoint_overhead", "recovery_distribution", "break_even"):
+        for ext in ("png", "pdf"):
+            assert (out / f"{name}.{ext}").stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    assert "![Break-even curve](break_even.png)" in report
+    assert "| naive | poisson | 2 |" in report
+    assert "Spot stops being cheaper at" in report
+
+
+def test_incomplete_run_blocks_analysis_unless_forced(tmp_path):
+    _study(tmp_path)
+    f = next((tmp_path / "runs" / "naive-poisson-s1" / "events" / "naive-poisson-s1").glob("*-b2.jsonl"))
+    f.write_text("\n".join(l for l in f.read_text().splitlines() if '"done"' not in l) + "\n")
+    p = _analyze(str(tmp_path), *PRICES)
+    assert p.returncode == 1 and "naive-poisson-s1: incomplete" in p.stderr and "--force" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+    p = _analyze(str(tmp_path), *PRICES, "--force")
+    assert p.returncode == 0 and "warning: naive-poisson-s1: incomplete" in p.stderr
+    assert "Verification warnings" in (tmp_path / "analysis" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("setup, needle", [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "no events found"),
+])
+def test_analyze_bad_folder_is_one_line(tmp_path, setup, needle):
+    d = tmp_path / "results"
+    setup(d)
+    p = _analyze(str(d), *PRICES)
+    assert p.returncode == 1 and needle in p.stderr and "Traceback" not in p.stderr
