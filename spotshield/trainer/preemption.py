@@ -76,8 +76,12 @@ def metadata_available(host: str | None = None) -> bool:
 class MetadataWatcher:
     """A daemon thread that long-polls instance/preempted and sets the flag on TRUE."""
 
-    def __init__(self, flag: PreemptionFlag, host: str | None = None, hang_s: int = _HANG_S):
+    def __init__(self, flag: PreemptionFlag, host: str | None = None, hang_s: int = _HANG_S,
+                 only_if_available: bool = False):
         self.flag = flag
+        # auto mode: the DNS probe for metadata.google.internal runs in the thread, off the start-up path
+        self.only_if_available = only_if_available
+        self.active = True
         self.host = host or metadata_host()
         self.hang_s = hang_s
         self._stop = threading.Event()
@@ -104,6 +108,9 @@ class MetadataWatcher:
             return r.read().decode().strip(), r.headers.get("ETag")
 
     def _run(self) -> None:
+        if self.only_if_available and not metadata_available(self.host):
+            self.active = False  # not on GCE and no emulator: nothing to watch
+            return
         etag: str | None = None
         while not self._stop.is_set() and not self.flag.is_set():
             try:

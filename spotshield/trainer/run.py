@@ -22,7 +22,7 @@ from spotshield.errors import PreconditionFailedError, SpotShieldError, StoreErr
 from spotshield.events import EXIT_OK, EXIT_PREEMPTED, EventLog, read_events
 from spotshield.storage import open_store
 from spotshield.trainer.config import TrainConfig
-from spotshield.trainer.preemption import MetadataWatcher, PreemptionFlag, install_sigterm, metadata_available
+from spotshield.trainer.preemption import MetadataWatcher, PreemptionFlag, install_sigterm
 
 DONE_KEY = "DONE"
 FINAL_KEY = "final/model.pt"
@@ -89,16 +89,23 @@ def run_history(events: list[dict], boot: str) -> dict:
             "boots": len(by_boot)}
 
 
-def train(cfg: TrainConfig) -> int:
-    """Run (or resume) training. Returns 0 when done, 75 when stopped by a preemption notice."""
-    flag = PreemptionFlag()
-    previous_handler = install_sigterm(flag)
+def train(cfg: TrainConfig, flag: PreemptionFlag | None = None) -> int:
+    """Run (or resume) training. Returns 0 when done, 75 when stopped by a preemption notice.
+
+    SIGTERM sets the preemption flag while training runs (main thread only). An embedding
+    caller may pass its own `flag` and set it to request the same graceful stop.
+    """
+    import signal
+    import threading
+
+    flag = flag or PreemptionFlag()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous_handler = install_sigterm(flag) if in_main else None
     try:
         return _Trainer(cfg, flag).run()
     finally:
-        import signal
-
-        signal.signal(signal.SIGTERM, previous_handler)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous_handler)
 
 
 class _Trainer:
@@ -123,8 +130,8 @@ class _Trainer:
         self.health = HealthServer(self.heartbeat, port).start() if port else None
         watch = cfg.metadata_watch
         self.watcher = None
-        if watch is True or (watch == "auto" and metadata_available()):
-            self.watcher = MetadataWatcher(self.flag).start()
+        if watch is True or watch == "auto":
+            self.watcher = MetadataWatcher(self.flag, only_if_available=watch == "auto").start()
         try:
             return self._run(history)
         finally:
