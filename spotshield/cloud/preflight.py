@@ -31,14 +31,14 @@ def credentials(project: str | None):
     return creds
 
 
-def disabled_apis(project: str, creds, endpoint: str = SERVICEUSAGE) -> list[str]:
+def disabled_apis(project: str, creds, endpoint: str | None = None) -> list[str]:
     """The REQUIRED_APIS that Service Usage reports as not ENABLED in `project`."""
     from google.auth import exceptions as gaexc
     from google.auth.transport.requests import AuthorizedSession
 
     session = AuthorizedSession(creds)
     names = ",".join(f"projects/{project}/services/{api}" for api in REQUIRED_APIS)
-    url = f"{endpoint}/v1/projects/{project}/services:batchGet"
+    url = f"{endpoint or SERVICEUSAGE}/v1/projects/{project}/services:batchGet"
     try:
         r = session.get(url, params={"names": names}, timeout=_TIMEOUT_S)
     except gaexc.RefreshError:

@@ -2,8 +2,9 @@
 
 Terraform loads *.auto.tfvars.json by itself, so `init/plan/apply/destroy` need no -var
 flags and the file shows exactly what was applied. The root module's variables are named
-by TFVARS_SCHEMA (spotshield/validate/, the Terraform engineer's); we check our keys
-against it so a renamed variable fails here, with a clear line, not inside Terraform.
+by TFVARS_SCHEMA (spotshield/validate/tfvars.py, the Terraform engineer's); check_tfvars
+holds our values against it, so a renamed or retyped variable fails here with one clear
+line, not halfway through an apply.
 """
 from __future__ import annotations
 
@@ -12,25 +13,9 @@ from pathlib import Path
 
 from spotshield.errors import SpotShieldError
 from spotshield.settings import StackSettings
+from spotshield.validate.tfvars import check_tfvars
 
 TFVARS_NAME = "spotshield.auto.tfvars.json"
-
-
-def schema() -> dict | None:
-    """TFVARS_SCHEMA as {name: anything}, or None until the Terraform module ships it."""
-    import importlib
-
-    found = None
-    for mod in ("spotshield.validate.tfvars", "spotshield.validate"):
-        try:
-            found = getattr(importlib.import_module(mod), "TFVARS_SCHEMA", None)
-        except ImportError:
-            continue
-        if found is not None:
-            break
-    if found is None:
-        return None
-    return dict(found) if isinstance(found, dict) else {name: None for name in found}
 
 
 def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_config: dict) -> dict:
@@ -54,16 +39,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "trainer_config": json.dumps(trainer_config, sort_keys=True),
         "health_port": int(trainer_config.get("health_port", 8080)),
     }
-    known = schema()
-    if known is None:
-        return values
-    missing = [k for k in values if k not in known]
-    if missing:
-        raise SpotShieldError(
-            f"terraform/ does not declare variable(s) {', '.join(missing)}; update spotshield/cloud/tfvars.py "
-            "or the root module so they agree"
-        )
-    return values
+    return check_tfvars(values)
 
 
 def write(values: dict, terraform_dir: str | Path) -> Path:

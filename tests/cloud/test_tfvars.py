@@ -1,0 +1,44 @@
+"""tfvars: every root-module variable the schema names, with the right types and values."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spotshield.cloud import tfvars
+from spotshield.config_loader import load_settings, trainer_config
+from spotshield.errors import SpotShieldError
+from spotshield.validate.tfvars import TFVARS_SCHEMA
+
+
+def settings(**kw):
+    s = load_settings({"project": "my-proj-1", "run_id": "adaptive-1", **kw})
+    return s, trainer_config(s, f"gs://{s.bucket_name}/runs/{s.run_id}")
+
+
+def test_render_writes_the_whole_schema(root):
+    s, tcfg = settings(zones="us-central1-a,us-central1-c", strategy="milestone", fleet_size=2)
+    values = tfvars.render(s, build_url="gs://b/builds/x.tar.gz", build_id="0.1.0+abc", trainer_config=tcfg)
+    assert set(values) == set(TFVARS_SCHEMA)
+    assert values["project"] == "my-proj-1" and values["zones"] == ["us-central1-a", "us-central1-c"]
+    assert values["bucket_name"] == "my-proj-1-spotshield-ckpt" and values["fleet_size"] == 2
+    cfg = json.loads(values["trainer_config"])
+    assert cfg["strategy"] == "milestone" and cfg["store"] == "gs://my-proj-1-spotshield-ckpt/runs/adaptive-1"
+    assert cfg["run_id"] == "adaptive-1" and values["health_port"] == cfg["health_port"]
+    path = tfvars.write(values, root)
+    assert path.name == "spotshield.auto.tfvars.json" and json.loads(path.read_text()) == values
+
+
+def test_no_gpu_writes_zero(root):
+    s, tcfg = settings(gpu_type="", machine_type="n1-standard-4")
+    values = tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)
+    assert (values["gpu_type"], values["gpu_count"]) == ("", 0)
+
+
+def test_schema_mismatch_is_one_line(root, monkeypatch):
+    from spotshield.validate import tfvars as schema
+
+    monkeypatch.delitem(schema.TFVARS_SCHEMA, "health_port")
+    s, tcfg = settings()
+    with pytest.raises(SpotShieldError, match="unknown Terraform variable\\(s\\) health_port"):
+        tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)
