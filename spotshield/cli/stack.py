@@ -18,6 +18,7 @@ from spotshield.cli.common import console, err_console
 PRECEDENCE = "Precedence: command line > SPOTSHIELD_* env > spotshield.yaml / [tool.spotshield] > defaults."
 # How often the live view re-reads the Compute API and the bucket: cheap reads, fresh enough.
 REFRESH_S = 2.0
+LOCAL_PROJECT = "spotshield-local"  # the emulator's project when none is configured
 
 Strategy = Annotated[Optional[str], typer.Option("--strategy", "-s", envvar="SPOTSHIELD_STRATEGY",
                      help="Checkpoint strategy: naive, adaptive, milestone or none.")]
@@ -123,25 +124,27 @@ def register(app: typer.Typer) -> None:
         s.run_id = s.run_id or default_run_id(s.strategy)
         store = runs_store_url(s.bucket_name, s.run_id)
         tcfg = trainer_config(s, store)
-        endpoints: dict = {}
+
+        def record(endpoints: dict, project_id: str):
+            rec = StackRecord(backend=s.backend, name=s.name, project=project_id, region=s.region,
+                              zones=list(s.zones), mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id,
+                              store=store, strategy=s.strategy, machine_type=s.machine_type,
+                              gpu_type=s.gpu_type, gpu_count=s.gpu_count, fleet_size=s.fleet_size,
+                              endpoints=endpoints)
+            return rec, save_record(rec)
+
         if s.backend == "local":
             from spotshield.local import backend as local
 
             local.up(s, tcfg)
-            endpoints = dict(local.endpoints() or {})
-            project_id = s.project or "spotshield-local"
+            rec, path = record(dict(local.endpoints() or {}), s.project or LOCAL_PROJECT)
         else:
             from spotshield.cloud import gcp
 
+            saved = []
             gcp.up(s, tcfg, echo=lambda line: console.print(line, markup=False, highlight=False),
-                   wait_timeout_s=wait_timeout)
-            project_id = s.project
-        rec = StackRecord(backend=s.backend, name=s.name, project=project_id, region=s.region,
-                          zones=list(s.zones), mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id,
-                          store=store, strategy=s.strategy, machine_type=s.machine_type,
-                          gpu_type=s.gpu_type, gpu_count=s.gpu_count, fleet_size=s.fleet_size,
-                          endpoints=endpoints)
-        path = save_record(rec)
+                   wait_timeout_s=wait_timeout, on_applied=lambda: saved.append(record({}, s.project)))
+            rec, path = saved[0]
         console.print(f"up: {s.backend} stack {s.name}, run {s.run_id} ({s.strategy}); recorded in {path}")
         if detach:
             console.print("follow it with 'spotshield status --watch'; stop it with 'spotshield down'")

@@ -51,7 +51,10 @@ def publish_build(settings: StackSettings) -> None:
 
 
 def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
-       wait_timeout_s: float = STABLE_TIMEOUT_S, root: Path | None = None) -> None:
+       wait_timeout_s: float = STABLE_TIMEOUT_S, root: Path | None = None,
+       on_applied: Callable[[], None] | None = None) -> None:
+    """Apply, then wait. on_applied runs between the two, so that the caller can record the
+    stack before a long wait: a timeout or Ctrl-C must still leave `down` able to find it."""
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     build_url, build_id = build_location(settings)
@@ -64,6 +67,8 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
     publish_build(settings)
     tfvars.write(values, tf.working_dir)
     tf.apply()
+    if on_applied:
+        on_applied()
     echo(f"-- waiting for {settings.mig_name} to be stable (up to {wait_timeout_s:.0f}s)")
     Compute(settings.project, settings.region, settings.mig_name).wait_stable(wait_timeout_s)
 

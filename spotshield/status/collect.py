@@ -22,6 +22,7 @@ LAST_EVENTS = 8  # how many recent events the view lists
 # Window of step events for the speed behind the ETA: long enough to smooth log jitter,
 # short enough to follow a slower instance after a resume.
 _ETA_WINDOW = 6
+_COST_TIMEOUT_S = 3  # the emulator is on loopback; slower means it is gone
 
 
 @contextmanager
@@ -163,19 +164,25 @@ def _summary(e: dict) -> str:
 
 
 def _local_cost(rec: StackRecord) -> dict | None:
-    """The emulator's own cost meter, when its backend exposes one."""
+    """The emulator's cost meter (GET <compute>/spotshield/v1/cost?run_id=): billed emulated
+    time of every boot, at the same price table. None when the emulator does not answer."""
+    import urllib.parse
+    import urllib.request
+
+    base = rec.endpoints.get("compute")
+    if not base:
+        return None
+    url = f"{base}/spotshield/v1/cost?{urllib.parse.urlencode({'run_id': rec.run_id})}"
     try:
-        from spotshield.local import backend
-    except ImportError:
+        with urllib.request.urlopen(url, timeout=_COST_TIMEOUT_S) as r:
+            data = json.loads(r.read())
+    except (OSError, ValueError):
         return None
-    fn = getattr(backend, "cost", None)
-    if fn is None:
+    if not isinstance(data, dict) or data.get("spot_usd") is None or data.get("on_demand_usd") is None:
         return None
-    try:
-        data = fn()
-    except SpotShieldError:
-        return None
-    return dict(data, source="emulator cost meter") if isinstance(data, dict) else None
+    return {"spot_usd": round(data["spot_usd"], 4), "on_demand_usd": round(data["on_demand_usd"], 4),
+            "savings_pct": data.get("savings_pct"), "hours": round(data.get("hours") or 0.0, 4),
+            "source": "emulator cost meter"}
 
 
 def collect(rec: StackRecord, now: float | None = None) -> dict:
