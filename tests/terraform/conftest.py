@@ -1,0 +1,38 @@
+"""Fixtures for the Terraform tests: the real stack, and mutable copies of it."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class StackCopy:
+    """terraform/, startup-scripts/ and docs/boot-contract.md copied under a temp folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
+        shutil.copytree(REPO / "terraform", root / "terraform", ignore=ignore)
+        shutil.copytree(REPO / "startup-scripts", root / "startup-scripts")
+        (root / "docs").mkdir()
+        shutil.copy(REPO / "docs" / "boot-contract.md", root / "docs" / "boot-contract.md")
+
+    def edit(self, rel: str, old: str, new: str) -> None:
+        """Replace `old` (which must be present) by `new` in one file of the copy."""
+        path = self.root / rel
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {rel}: the test no longer matches the stack"
+        path.write_text(text.replace(old, new, 1))
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def stack_copy(tmp_path) -> StackCopy:
+    return StackCopy(tmp_path / "repo")
