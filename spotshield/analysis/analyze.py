@@ -33,8 +33,9 @@ def measured_c_r(df) -> tuple[float, float]:
 
 
 def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ondemand_price: float | None = None,
-                 machine: str = prices.DEFAULT_MACHINE, force: bool = False) -> Analysis:
-    spot, od = prices.resolve(spot_price, ondemand_price, machine)
+                 machine: str = prices.DEFAULT_MACHINE, gpu: str | None = prices.DEFAULT_GPU,
+                 force: bool = False) -> Analysis:
+    spot, od = prices.resolve(spot_price, ondemand_price, machine, gpu)
     runs = load_runs(source)
     problems = verify.verify_runs(runs)
     warnings = []

@@ -128,10 +128,14 @@ def timeline(runs: list[Run], df, out):
     for ax, rid in zip(axes[:, 0], picked):
         run = by_id[rid]
         t0 = run.events[0]["t"]
+        prev_end = None
         for b in split_boots(run.events):
             pts = sorted(b.progress())
             ax.plot([t - t0 for t, _ in pts], [s for _, s in pts], color="k", lw=1)
-            ax.axvspan(b.t_begin - t0, (b.first_step_time() or b.t_begin) - t0, color="orange", alpha=0.3, lw=0)
+            # restart: from the end of the previous process to this one's first step
+            ax.axvspan((prev_end if prev_end is not None else b.t_begin) - t0,
+                       (b.first_step_time() or b.t_begin) - t0, color="orange", alpha=0.3, lw=0)
+            prev_end = b.events[-1]["t"]
             for e in b.all("checkpoint"):
                 ax.plot(e["t"] - t0, e["step"], "|", color="#2ca02c" if e.get("reason") != "emergency" else "#9467bd", ms=8)
             for e in b.all("preempt_notice"):

@@ -146,7 +146,7 @@ def _accuracy_curve(epoch: int) -> float:
 
 def simulate_strategy(make_strategy, *, total_steps: int, step_s: float, steps_per_epoch: int,
                       checkpoint_s: float, restart_s: float, rate_per_s: float,
-                      rng: random.Random, emergency: bool = False) -> SimResult:
+                      rng: random.Random, emergency: bool = False, persist_s: float = 0.0) -> SimResult:
     """Play a run step by step, asking a spotshield.trainer strategy when to save.
 
     make_strategy() builds a fresh strategy per boot, as a restarted trainer does; its
@@ -200,7 +200,7 @@ def simulate_strategy(make_strategy, *, total_steps: int, step_s: float, steps_p
             res.checkpoint_s += checkpoint_s
             res.checkpoints += 1
             res.intervals.append((step - committed_step) * step_s)
-            strat.on_checkpoint(t, step, checkpoint_s, 0.0)
+            strat.on_checkpoint(t, step, checkpoint_s, persist_s)  # persist runs in the background
             committed_step, committed_state = step, strat.state_dict()
         if not preempted:
             break

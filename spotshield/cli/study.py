@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         spot_price: Optional[float] = typer.Option(None, "--spot-price", help="Spot USD per hour (default: price table)."),
         ondemand_price: Optional[float] = typer.Option(None, "--ondemand-price", help="On-demand USD per hour (default: price table)."),
         machine: str = typer.Option("g2-standard-4", "--machine", help="Machine type looked up in the price table."),
+        gpu: str = typer.Option("nvidia-l4", "--gpu", help="GPU type added to the machine's price ('none' for no GPU)."),
         measured: Optional[Path] = typer.Option(None, "--from", help="An analyze output folder: take C and R from its metrics_summary.csv."),
         simulate_runs: int = typer.Option(2000, "--simulate", help="Simulated runs for the cross-check (0 = skip)."),
         seed: int = typer.Option(0, "--seed", help="Seed of the simulation."),
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
             raise SpotShieldError("give --checkpoint-s and --restart-s (or --from an analyze folder with measured runs)")
         if simulate_runs < 0:
             raise SpotShieldError(f"--simulate must be >= 0, not {simulate_runs}")
-        spot, od = prices.resolve(spot_price, ondemand_price, machine)
+        spot, od = prices.resolve(spot_price, ondemand_price, machine, None if gpu == "none" else gpu)
         a = youngdaly.advise(rate, checkpoint_s, restart_s, spot, od)
         check = advice_check.check_advice(a, runs=simulate_runs, seed=seed) if simulate_runs else None
         out = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in a.__dict__.items()}
@@ -84,6 +85,7 @@ def register(app: typer.Typer) -> None:
         spot_price: Optional[float] = typer.Option(None, "--spot-price", help="Spot USD per hour (default: price table)."),
         ondemand_price: Optional[float] = typer.Option(None, "--ondemand-price", help="On-demand USD per hour (default: price table)."),
         machine: str = typer.Option("g2-standard-4", "--machine", help="Machine type looked up in the price table."),
+        gpu: str = typer.Option("nvidia-l4", "--gpu", help="GPU type added to the machine's price ('none' for no GPU)."),
     ) -> None:
         from spotshield.analysis.analyze import run_analysis
         from spotshield.cli.common import err_console
@@ -93,7 +95,7 @@ def register(app: typer.Typer) -> None:
                 raise SpotShieldError("give --out when analysing a store URL")
             out = Path(results) / "analysis"
         a = run_analysis(results, out, spot_price=spot_price, ondemand_price=ondemand_price,
-                         machine=machine, force=force)
+                         machine=machine, gpu=None if gpu == "none" else gpu, force=force)
         for w in a.warnings:
             err_console.print(f"[yellow]warning:[/yellow] {w}", markup=True, emoji=False)
         typer.echo(f"analysed {a.runs} runs -> {a.out}")

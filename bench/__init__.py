@@ -1,0 +1,1 @@
+"""SpotShield's own speed: checkpoint stall, recovery time, goodput. Run `python -m bench`."""
