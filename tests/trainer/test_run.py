@@ -1,0 +1,141 @@
+"""train(cfg) in-process: preemption, emergency checkpoint, fallback, events, GCS end to end."""
+import json
+import threading
+import time
+
+import pytest
+
+from spotshield.events import EXIT_OK, EXIT_PREEMPTED, read_events, validate_event
+from spotshield.storage import join, open_store
+from spotshield.trainer.checkpoint import CheckpointManager, folder_for
+from spotshield.trainer.preemption import PreemptionFlag
+from spotshield.trainer.run import train
+
+from trainer_helpers import assert_identical, final_weights, tiny_config
+
+NAIVE = {"epochs": 2, "strategy": "naive", "strategies.naive.every_steps": 5}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    """An uninterrupted run: the weights every interrupted run must reproduce exactly."""
+    url = f"file://{tmp_path_factory.mktemp('baseline')}/run"
+    assert train(tiny_config(url, **NAIVE)) == EXIT_OK
+    return final_weights(open_store(url))
+
+
+def preempt_when(store, flag: PreemptionFlag, committed_at_least: int) -> threading.Thread:
+    """Set the flag (as SIGTERM would) once the store holds enough committed checkpoints."""
+
+    def watch():
+        mgr = CheckpointManager(store)
+        while not flag.is_set():
+            if len(mgr.committed()) >= committed_at_least:
+                flag.set("sigterm")
+            time.sleep(0.01)
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    return t
+
+
+def test_preemption_takes_emergency_checkpoint_exits_75_and_resumes_exactly(tmp_path, baseline):
+    url = f"file://{tmp_path}/run"
+    store = open_store(url)
+    cfg = tiny_config(url, pace_step_s=0.02, **NAIVE)
+    flag = PreemptionFlag()
+    preempt_when(store, flag, committed_at_least=2)
+    assert train(cfg, flag=flag) == EXIT_PREEMPTED
+    events = read_events(store, cfg.run_id)
+    names = [e["event"] for e in events]
+    assert names[0] == "start" and names[-2:] == ["emergency_checkpoint", "exit"]
+    notice = next(e for e in events if e["event"] == "preempt_notice")
+    emergency, exit_ = events[-2:]
+    assert notice["t"] <= emergency["t"] and notice["source"] == "sigterm"
+    assert emergency["ok"] is True and exit_["code"] == EXIT_PREEMPTED
+    step = notice["step"]
+    assert CheckpointManager(store).committed()[-1] == step  # the emergency save holds the last step
+    if emergency["saved"]:
+        assert any(e["event"] == "checkpoint" and e["reason"] == "emergency" and e["step"] == step for e in events)
+    assert not store.exists("DONE")
+
+    assert train(tiny_config(url, **NAIVE)) == EXIT_OK
+    events = read_events(store, cfg.run_id)
+    resume = next(e for e in events if e["event"] == "resume")
+    assert resume["from_step"] == step and resume["steps_lost"] == 0
+    done = next(e for e in events if e["event"] == "done")
+    assert done["step"] == 44 and done["final_path"] == f"{url}/final/model.pt"
+    assert_identical(baseline, final_weights(store))
+    assert all(validate_event(e) == [] for e in events)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_corrupt_newest_checkpoint_falls_back_and_run_completes(tmp_path, baseline, damage):
+    url = f"file://{tmp_path}/run"
+    store = open_store(url)
+    cfg = tiny_config(url, pace_step_s=0.02, **NAIVE)
+    flag = PreemptionFlag()
+    preempt_when(store, flag, committed_at_least=3)
+    assert train(cfg, flag=flag) == EXIT_PREEMPTED
+    steps = CheckpointManager(store).committed()
+    newest, previous = steps[-1], steps[-2]
+    key = join(folder_for(newest), "state.pt")
+    data = bytearray(store.read(key))
+    if damage == "flip":
+        data[100] ^= 0x01
+    else:
+        del data[len(data) // 2:]
+    store.write(key, bytes(data))
+
+    assert train(tiny_config(url, **NAIVE)) == EXIT_OK
+    resume = next(e for e in read_events(store, cfg.run_id) if e["event"] == "resume")
+    assert resume["from_step"] == previous
+    assert resume["rejected"] and resume["rejected"][0]["path"] == folder_for(newest)
+    assert resume["steps_lost"] >= newest - previous
+    assert_identical(baseline, final_weights(store))
+
+
+def test_metadata_notice_stops_training(tmp_path, monkeypatch):
+    from test_preemption import FakeMetadata
+
+    md = FakeMetadata()
+    try:
+        monkeypatch.setenv("GCE_METADATA_HOST", md.host)
+        url = f"file://{tmp_path}/run"
+        cfg = tiny_config(url, epochs=3, pace_step_s=0.02, metadata_watch="auto")
+        threading.Timer(0.8, md.preempted.set).start()
+        assert train(cfg) == EXIT_PREEMPTED
+        events = read_events(open_store(url), cfg.run_id)
+        notice = next(e for e in events if e["event"] == "preempt_notice")
+        assert notice["source"] == "metadata"
+        first_step = next(e for e in events if e["event"] == "step")
+        assert first_step["first"] is True and first_step["step"] == 1
+    finally:
+        md.stop()
+
+
+def test_gcs_store_end_to_end_with_events_and_final_export(gcs_bucket, monkeypatch):
+    import io
+
+    import torch
+
+    monkeypatch.setenv("SPOTSHIELD_HOST", "vm-a")
+    monkeypatch.setenv("SPOTSHIELD_BOOT", "b1")
+    url = f"gs://{gcs_bucket}/runs/demo"
+    cfg = tiny_config(url, epochs=1, strategy="adaptive", **{"strategies.adaptive.min_interval_s": 0.0,
+                                                            "strategies.adaptive.cost_prior_s": 0.0})
+    assert train(cfg) == EXIT_OK
+    store = open_store(url)
+    assert store.list("events/demo") == ["events/demo/vm-a-b1.jsonl"]
+    events = read_events(store, "demo")
+    assert all(validate_event(e) == [] for e in events)
+    names = {e["event"] for e in events}
+    assert {"start", "step", "epoch_end", "checkpoint", "done", "exit"} <= names
+    ckpts = [e for e in events if e["event"] == "checkpoint"]
+    assert all(e["bytes"] > 0 and e["stall_s"] >= 0 for e in ckpts)
+    assert len(CheckpointManager(store).committed()) <= cfg.checkpoint.keep
+    weights = torch.load(io.BytesIO(store.read("final/model.pt")), weights_only=True)
+    assert set(weights) >= {"head.4.weight", "features.0.weight"}
+    assert json.loads(store.read("DONE"))["step"] == 22
+    assert train(cfg) == EXIT_OK  # DONE present: nothing more happens
+    assert len(read_events(store, "demo")) == len(events)
