@@ -132,6 +132,8 @@ class Instance:
         self.exit_code: int | None = None
         self.status_since = time.monotonic()
         self.extra_metadata: dict[str, str] = {}  # live values the emulator adds (cost)
+        self.unavailable_s: float | None = None  # emulated stockout after a preemption (trace pattern)
+        self.serial_path: str | None = None  # the serial console log the fleet controller writes
         self.self_link = f"{API_ROOT}projects/{backend.project}/zones/{zone}/instances/{name}"
 
     @property

@@ -105,6 +105,22 @@ def get_instance(b, p, q, body):
         return b.get_instance(p["project"], p["zone"], p["name"]).to_json()
 
 
+@route("GET", "/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)/serialPort")
+def serial_port(b, p, q, body):
+    """getSerialPortOutput: the instance's console log (the fleet controller's log file)."""
+    inst = b.get_instance(p["project"], p["zone"], p["name"])
+    data = b""
+    if inst.serial_path:
+        try:
+            with open(inst.serial_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            pass
+    start = max(0, int(q.get("start", 0) or 0))
+    return {"kind": "compute#serialPortOutput", "contents": data[start:].decode(errors="replace"),
+            "start": str(start), "next": str(len(data)), "selfLink": inst.self_link + "/serialPort"}
+
+
 @route("GET", "/aggregated/instances")
 def aggregated_instances(b, p, q, body):
     with b.lock:

@@ -1,0 +1,194 @@
+"""One emulated GCP region: fake-gcs-server + Compute API + fleet controller + injector + cost.
+
+`Region` runs everything in the current process (tests, `local_region`); the daemon
+(daemon.py) runs one Region in a background process. Emulator-only endpoints live beside the
+Compute API under /spotshield/v1/:
+  GET  /spotshield/v1/status                  ports, time scale, injector, instance pids
+  GET  /spotshield/v1/cost[?run_id=]          the cost meter (cost.py)
+  GET  /spotshield/v1/injector                pattern, rate, seed, history counts
+  POST /spotshield/v1/injector                {"pattern", "rate", "seed", "trace", "time_scale"}
+  POST /spotshield/v1/preempt                 {"instance": name} or {} for any running one
+  POST /spotshield/v1/shutdown                stop the region (the daemon exits)
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+from spotshield.errors import SpotShieldError
+from spotshield.local.clock import EmulatedClock
+from spotshield.local.compute.models import ComputeBackend
+from spotshield.local.compute.server import ComputeServer
+from spotshield.local.cost import CostMeter
+from spotshield.local.fleet import FleetConfig, FleetController, kill_leftovers
+from spotshield.local.gcs import GCSServer, port_in_use, start_gcs_server
+from spotshield.local.injector import Injector, check as check_pattern
+
+DEFAULT_PROJECT = "spotshield-local"
+
+
+class Region:
+    def __init__(self, state_dir: str | Path, *, project: str = DEFAULT_PROJECT, region: str = "us-central1",
+                 zones: list[str] | None = None, time_scale: float = 60.0, compute_port: int | None = None,
+                 gcs_port: int | None = None, pattern: str = "none", rate: float = 0.0, seed: int = 0,
+                 trace: str | None = None, fleet: dict | None = None):
+        if time_scale <= 0:
+            raise SpotShieldError(f"time scale must be > 0, not {time_scale}")
+        check_pattern(pattern, rate, trace)
+        for name, port in (("compute", compute_port), ("storage", gcs_port)):
+            if port is not None and not (0 < port < 65536):
+                raise SpotShieldError(f"{name} port {port} is out of range 1-65535")
+            if port and port_in_use(port):
+                raise SpotShieldError(f"{name} port {port} is already in use; pick another or stop what holds it")
+        self.state_dir = Path(state_dir).absolute()
+        self.project, self.region = project, region
+        self.clock = EmulatedClock(time_scale)
+        self.backend = ComputeBackend(project=project, region=region, zones=zones, seed=seed)
+        self._ports = (compute_port, gcs_port)
+        self._injector_args = dict(pattern=pattern, rate=rate, seed=seed, trace=trace)
+        self._fleet_args = dict(fleet or {})
+        self.gcs: GCSServer | None = None
+        self.compute: ComputeServer | None = None
+        self.fleet: FleetController | None = None
+        self.injector: Injector | None = None
+        self.cost: CostMeter | None = None
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    # ---- endpoints -------------------------------------------------------------
+    @property
+    def compute_url(self) -> str:
+        return self.compute.url
+
+    @property
+    def storage_url(self) -> str:
+        return self.gcs.url
+
+    def endpoints(self) -> dict:
+        return {"compute": self.compute.url, "storage": self.gcs.url}
+
+    # ---- lifecycle -------------------------------------------------------------
+    def start(self) -> "Region":
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        kill_leftovers(self.state_dir)  # a crashed predecessor's VMs must not keep running
+        compute_port, gcs_port = self._ports
+        try:
+            # the checkpoints live under the state dir, so they outlive any crash of the emulator
+            self.gcs = start_gcs_server(self.state_dir / "gcs", port=gcs_port, log=self.state_dir / "gcs.log")
+            self.compute = ComputeServer(self.backend, port=compute_port, extra=self._extra).start()
+            cfg = FleetConfig(state_dir=self.state_dir, storage_url=self.gcs.url, compute_url=self.compute.url,
+                              **self._fleet_args)
+            self.fleet = FleetController(self.backend, self.clock, cfg)
+            self.cost = CostMeter(self.backend, self.clock, self.region)
+            self.fleet.on_tick.append(self.cost.update)
+            self.fleet.start()
+            self.injector = Injector(self.fleet, self.clock, **self._injector_args).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.injector:
+                self.injector.stop()
+            if self.fleet:
+                self.fleet.stop()
+            if self.compute:
+                self.compute.stop()
+            if self.gcs:
+                self.gcs.stop()
+            self.stopped.set()
+
+    def __enter__(self) -> "Region":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- control -----------------------------------------------------------------
+    def configure_injector(self, pattern: str | None = None, rate: float | None = None, seed: int | None = None,
+                           trace: str | None = None, time_scale: float | None = None) -> dict:
+        """Replace the injector's schedule (and optionally the clock's scale); returns the new config."""
+        args = dict(self._injector_args)
+        for k, v in (("pattern", pattern), ("rate", rate), ("seed", seed), ("trace", trace)):
+            if v is not None:
+                args[k] = v
+        if isinstance(args["rate"], bool) or not isinstance(args["rate"], (int, float)):
+            raise SpotShieldError(f"preemption rate must be a number, not {args['rate']!r}")
+        check_pattern(args["pattern"], float(args["rate"]), args["trace"])
+        if time_scale is not None:
+            if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or time_scale <= 0:
+                raise SpotShieldError(f"time scale must be > 0, not {time_scale}")
+            self.clock.set_time_scale(float(time_scale))
+        if self.injector:
+            self.injector.stop()
+        self._injector_args = args
+        self.injector = Injector(self.fleet, self.clock, **args).start()
+        return self.injector.config()
+
+    def status(self) -> dict:
+        with self.backend.lock:
+            instances = [{"name": i.name, "zone": i.zone, "status": i.status, "mig": i.mig, "boots": i.boots,
+                          "action": i.current_action} for i in self.backend.instances.values()]
+        return {"pid": os.getpid(), "project": self.project, "region": self.region,
+                "endpoints": self.endpoints(), "time_scale": self.clock.time_scale,
+                "state_dir": str(self.state_dir), "injector": self.injector.config() if self.injector else None,
+                "instances": instances, "instance_pids": self.fleet.pids() if self.fleet else []}
+
+    def _extra(self, method: str, path: str, query: dict, body: dict):
+        try:
+            if path == "/spotshield/v1/status" and method == "GET":
+                return 200, self.status()
+            if path == "/spotshield/v1/cost" and method == "GET":
+                return 200, self.cost.report(query.get("run_id"))
+            if path == "/spotshield/v1/injector":
+                if method == "GET":
+                    return 200, {**self.injector.config(), "history": self.injector.history[-100:]}
+                if method == "POST":
+                    unknown = set(body) - {"pattern", "rate", "seed", "trace", "time_scale"}
+                    if unknown:
+                        raise SpotShieldError(f"unknown injector settings: {', '.join(sorted(unknown))}")
+                    return 200, self.configure_injector(**body)
+            if path == "/spotshield/v1/preempt" and method == "POST":
+                name = body.get("instance")
+                with self.backend.lock:
+                    found = [i for i in self.backend.instances.values() if name in (None, i.name)]
+                if name and not found:
+                    raise SpotShieldError(f"no instance {name!r}")
+                if name:
+                    ok = self.fleet.preempt(found[0])
+                    return 200, {"instance": name, "outcome": "preempted" if ok else "not running"}
+                return 200, self.injector.fire()
+            if path == "/spotshield/v1/shutdown" and method == "POST":
+                threading.Thread(target=self.stop, daemon=True).start()
+                return 200, {"stopping": True}
+        except SpotShieldError as e:
+            return 400, {"error": {"code": 400, "message": str(e),
+                                   "errors": [{"message": str(e), "domain": "spotshield", "reason": "invalid"}]}}
+        return None
+
+
+@contextlib.contextmanager
+def local_region(state_dir: str | Path | None = None, **kw):
+    """Run an emulated region for the duration of a `with` block (like moto's mock_aws).
+
+        with local_region(pattern="poisson", rate=120, time_scale=60) as region:
+            region.compute_url, region.storage_url, region.project, region.backend
+    Everything listens on free 127.0.0.1 ports; every process is stopped on exit.
+    """
+    import tempfile
+
+    tmp = None
+    if state_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="spotshield-region-")
+        state_dir = tmp.name
+    region = Region(state_dir, **kw).start()
+    try:
+        yield region
+    finally:
+        region.stop()
+        if tmp is not None:
+            tmp.cleanup()

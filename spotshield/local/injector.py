@@ -1,0 +1,183 @@
+"""The preemption injector: when Google would take a Spot VM back, played on the emulated clock.
+
+Patterns (all seeded; times are emulated seconds from when the injector starts):
+  none     never
+  regular  every 3600/rate s
+  poisson  exponential gaps with mean 3600/rate s (memoryless)
+  bursty   clusters of preemptions separated by quiet periods; same mean rate. Real traces
+           cluster (see /work/shared/data/spot-traces/README.md), which Poisson does not.
+  trace    replay a CSV of `preempted_at_s[,unavailable_for_s]`; with rate > 0 the trace is
+           compressed (or stretched) so its mean rate is `rate` per hour, keeping its shape.
+           unavailable_for_s (a stockout) delays the repair of the preempted instance.
+
+The rate is per group (fleet), not per instance: at each event one RUNNING instance is chosen
+(seeded) and preempted. An event with no RUNNING instance is recorded as skipped.
+"""
+from __future__ import annotations
+
+import csv
+import random
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterator
+
+from spotshield.errors import SpotShieldError
+from spotshield.local.clock import EmulatedClock
+
+PATTERNS = ("none", "regular", "poisson", "bursty", "trace")
+SECONDS_PER_HOUR = 3600.0
+BURST_MEAN_SIZE = 3.0  # preemptions per cluster on average (bursty)
+BURST_GAP_S = 120.0  # mean emulated seconds between preemptions inside a cluster (a zone running dry)
+DEFAULT_TRACE = "traces/default.csv"  # package data, so CI does not depend on the shared/ path
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float  # emulated seconds after start
+    unavailable_s: float | None = None
+
+
+def check(pattern: str, rate: float, trace: str | None = None) -> None:
+    if pattern not in PATTERNS:
+        raise SpotShieldError(f"unknown preemption pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
+    if not isinstance(rate, (int, float)) or rate != rate or rate < 0:
+        raise SpotShieldError(f"preemption rate must be >= 0 per hour, not {rate}")
+    if pattern in ("regular", "poisson", "bursty") and rate == 0:
+        raise SpotShieldError(f"pattern {pattern} needs a rate > 0 per hour (or use pattern none)")
+    if pattern == "trace":
+        load_trace(trace)
+
+
+def load_trace(path: str | None) -> list[Event]:
+    """Rows of a preemption trace CSV ('#' lines are comments)."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise SpotShieldError(f"trace {path} not found; give a CSV with a preempted_at_s column")
+        text = p.read_text()
+    else:
+        text = (resources.files("spotshield.local") / DEFAULT_TRACE).read_text()
+    rows = list(csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#")))
+    events = []
+    for i, r in enumerate(rows, start=2):
+        try:
+            t = float(r["preempted_at_s"])
+            u = r.get("unavailable_for_s")
+            events.append(Event(t, float(u) if u not in (None, "") else None))
+        except (KeyError, TypeError, ValueError):
+            raise SpotShieldError(f"trace {path or DEFAULT_TRACE} line {i}: need a number in preempted_at_s") from None
+    if not events:
+        raise SpotShieldError(f"trace {path or DEFAULT_TRACE} holds no preemptions")
+    return sorted(events, key=lambda e: e.t)
+
+
+def schedule(pattern: str, rate: float, seed: int = 0, trace: str | None = None) -> Iterator[Event]:
+    """The preemption times of a pattern (an infinite iterator, except for none and trace)."""
+    check(pattern, rate, trace)
+    rng = random.Random(seed)
+    mean = SECONDS_PER_HOUR / rate if rate > 0 else float("inf")
+    t = 0.0
+    if pattern == "none":
+        return
+    if pattern == "regular":
+        while True:
+            t += mean
+            yield Event(t)
+    if pattern == "poisson":
+        while True:
+            t += rng.expovariate(1.0 / mean)
+            yield Event(t)
+    if pattern == "bursty":
+        # clusters arrive as a Poisson process at rate/size; each holds 1 + Poisson(size - 1)
+        # preemptions BURST_GAP_S apart on average, so the long-run mean rate stays `rate`.
+        while True:
+            t += rng.expovariate(1.0 / (mean * BURST_MEAN_SIZE))
+            n = 1 + _poisson(rng, BURST_MEAN_SIZE - 1)
+            s = t
+            for _ in range(n):
+                yield Event(s)
+                s += rng.expovariate(1.0 / BURST_GAP_S)
+            t = s
+    if pattern == "trace":
+        events = load_trace(trace)
+        factor = 1.0
+        if rate > 0:
+            span = max(events[-1].t, 1.0)
+            observed = len(events) / (span / SECONDS_PER_HOUR)  # preemptions per hour in the trace
+            factor = observed / rate  # < 1 compresses the trace in time
+        for e in events:
+            yield Event(e.t * factor, e.unavailable_s * factor if e.unavailable_s is not None else None)
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    # Knuth's method: fine for the small means used here
+    import math
+
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+class Injector:
+    """Plays a schedule against a fleet controller on the emulated clock (a background thread)."""
+
+    def __init__(self, fleet, clock: EmulatedClock, pattern: str = "none", rate: float = 0.0,
+                 seed: int = 0, trace: str | None = None):
+        check(pattern, rate, trace)
+        self.fleet, self.clock = fleet, clock
+        self.pattern, self.rate, self.seed, self.trace = pattern, rate, seed, trace
+        self.history: list[dict] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rng = random.Random(seed + 7919)  # victim choice; a different stream from the schedule
+
+    def config(self) -> dict:
+        return {"pattern": self.pattern, "rate": self.rate, "seed": self.seed, "trace": self.trace,
+                "time_scale": self.clock.time_scale, "preemptions": sum(h["outcome"] == "preempted" for h in self.history),
+                "skipped": sum(h["outcome"] == "skipped" for h in self.history)}
+
+    def start(self) -> "Injector":
+        self._thread = threading.Thread(target=self._run, name="preemption-injector", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        start = self.clock.now()
+        for ev in schedule(self.pattern, self.rate, self.seed, self.trace):
+            while not self._stop.is_set():
+                left = start + ev.t - self.clock.now()
+                if left <= 0:
+                    break
+                # re-read the clock at least every 0.5 s, so a changed time scale takes effect
+                self._stop.wait(min(self.clock.to_real(left), 0.5))
+            if self._stop.is_set():
+                return
+            self.fire(ev)
+
+    def fire(self, ev: Event | None = None) -> dict:
+        """Preempt one RUNNING instance now (chosen with the seeded generator)."""
+        b = self.fleet.backend
+        with b.lock:
+            running = sorted((i for i in b.instances.values() if i.status == "RUNNING"
+                              and self.fleet._runtime(i) is not None and not self.fleet._runtime(i).stopping),
+                             key=lambda i: i.name)
+            victim = self._rng.choice(running) if running else None
+            if victim is not None and ev is not None and ev.unavailable_s:
+                victim.unavailable_s = ev.unavailable_s
+        rec = {"t": time.time(), "emulated_t": self.clock.now(), "instance": victim.name if victim else None,
+               "outcome": "skipped"}
+        if victim is not None and self.fleet.preempt(victim):
+            rec["outcome"] = "preempted"
+        self.history.append(rec)
+        return rec
