@@ -36,6 +36,13 @@ def size(n: int | None) -> str:
     return "-"
 
 
+def usd(x: float | None) -> str:
+    """Dollars; cents hide the cost of a short emulated run, so small sums get 4 decimals."""
+    if x is None:
+        return "-"
+    return f"${x:.2f}" if abs(x) >= 1 else f"${x:.4f}"
+
+
 def sparkline(values: list[float]) -> str:
     vals = [v for v in values if isinstance(v, (int, float))]
     if not vals:
@@ -124,7 +131,7 @@ def _money(d: dict) -> Panel:
     ]
     if c:
         savings = f"{c['savings_pct']:.1f}%" if c.get("savings_pct") is not None else "-"
-        rows.append(("cost", f"${c['spot_usd']:.2f} spot vs ${c['on_demand_usd']:.2f} on-demand  "
+        rows.append(("cost", f"{usd(c['spot_usd'])} spot vs {usd(c['on_demand_usd'])} on-demand  "
                              f"saving {savings}  ({c.get('source', '')})"))
     else:
         rows.append(("cost", "n/a (no price for this machine in the price table)"))

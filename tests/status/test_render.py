@@ -9,7 +9,7 @@ from test_collect import RUN, record
 
 from spotshield.status.collect import collect
 from spotshield.status.record import save_record
-from spotshield.status.render import duration, render, size, sparkline
+from spotshield.status.render import duration, render, size, sparkline, usd
 from spotshield.storage import open_store
 
 
@@ -24,6 +24,7 @@ def test_helpers():
     assert [size(n) for n in (None, 512, 2 << 20)] == ["-", "512 B", "2.0 MB"]
     assert sparkline([0.1, 0.5, 0.9]) == "▁▄█"
     assert sparkline([]) == ""
+    assert [usd(x) for x in (None, 0.0123, 12.5)] == ["-", "$0.0123", "$12.50"]
 
 
 def test_view_shows_every_section(gcs_bucket, gcs_server, region):

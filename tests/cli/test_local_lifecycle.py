@@ -1,0 +1,79 @@
+"""The local backend end to end: up --detach, status --json, preemptions, down, nothing left running."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# A whole tiny-cnn/digits run takes about a minute on 2 cores; give a loaded CI box room.
+RUN_TIMEOUT_S = 300
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def emulator_pids(rec) -> list[int]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{rec.endpoints['compute']}/spotshield/v1/status", timeout=5) as r:
+        st = json.loads(r.read())
+    pids = [st["pid"]]
+    for p in st.get("instance_pids") or []:
+        pids.extend(p.values() if isinstance(p, dict) else [p])
+    return [int(p) for p in pids if isinstance(p, int) or str(p).isdigit()]
+
+
+def test_up_status_preemptions_down(cli, root):
+    pytest.importorskip("spotshield.local.backend")
+    pytest.importorskip("torch")
+    from spotshield.status.record import load_record, record_path
+
+    r = cli("up", "--strategy", "adaptive", "--detach", "--pattern", "regular")
+    assert r.exit_code == 0, r.output
+    rec = load_record()
+    assert rec.backend == "local" and rec.endpoints.get("compute") and rec.endpoints.get("storage")
+    pids = emulator_pids(rec)
+    assert pids and all(alive(p) for p in pids[:1])
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    data = {}
+    seen_instances = False
+    while time.monotonic() < deadline:
+        r = cli("status", "--json")
+        assert r.exit_code == 0, r.output
+        data = json.loads(r.stdout)
+        seen_instances = seen_instances or bool(data["instances"])
+        pids = sorted(set(pids) | set(emulator_pids(rec)))
+        if data["progress"]["state"] == "DONE":
+            break
+        time.sleep(2)
+    assert seen_instances, data
+    assert data["progress"]["state"] == "DONE", data["progress"]
+    assert data["progress"]["final_accuracy"] >= 0.9
+    assert data["preemptions"]["count"] >= 3 and data["preemptions"]["resumes"] >= 3
+    assert data["checkpoint"] and data["checkpoint"]["step"] > 0
+    assert data["cost"] and data["cost"]["source"] == "emulator cost meter"
+
+    r = cli("down")
+    assert r.exit_code == 0, r.output
+    assert not record_path().exists()
+    time.sleep(0.5)
+    assert [p for p in pids if alive(p)] == []  # the daemon and every instance process are gone
+    ckpts = [p for p in (root / ".spotshield").rglob("meta.json") if "ckpt" in p.parts]
+    assert ckpts  # checkpoints remain on disk after down
+
+    r = cli("down")
+    assert r.exit_code == 1 and "nothing is up" in r.stderr
