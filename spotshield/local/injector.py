@@ -16,6 +16,7 @@ The rate is per group (fleet), not per instance: at each event one RUNNING insta
 from __future__ import annotations
 
 import csv
+import heapq
 import random
 import threading
 import time
@@ -30,7 +31,7 @@ from spotshield.local.clock import EmulatedClock
 PATTERNS = ("none", "regular", "poisson", "bursty", "trace")
 SECONDS_PER_HOUR = 3600.0
 BURST_MEAN_SIZE = 3.0  # preemptions per cluster on average (bursty)
-BURST_GAP_S = 120.0  # mean emulated seconds between preemptions inside a cluster (a zone running dry)
+BURST_GAP_FRACTION = 0.05  # gaps inside a cluster, as a fraction of the mean gap (a zone running dry)
 DEFAULT_TRACE = "traces/default.csv"  # package data, so CI does not depend on the shared/ path
 
 
@@ -91,16 +92,19 @@ def schedule(pattern: str, rate: float, seed: int = 0, trace: str | None = None)
             t += rng.expovariate(1.0 / mean)
             yield Event(t)
     if pattern == "bursty":
-        # clusters arrive as a Poisson process at rate/size; each holds 1 + Poisson(size - 1)
-        # preemptions BURST_GAP_S apart on average, so the long-run mean rate stays `rate`.
+        # clusters start as a Poisson process at rate/size; each holds 1 + Poisson(size - 1)
+        # preemptions with short exponential gaps (BURST_GAP_FRACTION of the mean gap), so the
+        # long-run rate stays `rate` while gaps are far more variable than Poisson's.
+        pending: list[float] = []
+        next_cluster = rng.expovariate(1.0 / (mean * BURST_MEAN_SIZE))
         while True:
-            t += rng.expovariate(1.0 / (mean * BURST_MEAN_SIZE))
-            n = 1 + _poisson(rng, BURST_MEAN_SIZE - 1)
-            s = t
-            for _ in range(n):
-                yield Event(s)
-                s += rng.expovariate(1.0 / BURST_GAP_S)
-            t = s
+            while not pending or next_cluster <= pending[0]:
+                s = next_cluster
+                for _ in range(1 + _poisson(rng, BURST_MEAN_SIZE - 1)):
+                    heapq.heappush(pending, s)
+                    s += rng.expovariate(1.0 / (mean * BURST_GAP_FRACTION))
+                next_cluster += rng.expovariate(1.0 / (mean * BURST_MEAN_SIZE))
+            yield Event(heapq.heappop(pending))
     if pattern == "trace":
         events = load_trace(trace)
         factor = 1.0

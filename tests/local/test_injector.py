@@ -1,0 +1,70 @@
+"""Preemption schedules: seeded, with the documented rates and shapes; bad input is one clear error."""
+from __future__ import annotations
+
+import itertools
+import statistics
+
+import pytest
+
+from spotshield.errors import SpotShieldError
+from spotshield.local.injector import load_trace, schedule
+
+
+def first(pattern, rate, n, seed=0, trace=None):
+    return [e.t for e in itertools.islice(schedule(pattern, rate, seed, trace), n)]
+
+
+def gaps(ts):
+    return [b - a for a, b in zip([0.0] + ts, ts)]
+
+
+def test_regular_is_evenly_spaced():
+    assert first("regular", 240, 4) == pytest.approx([15.0, 30.0, 45.0, 60.0])
+
+
+def test_poisson_mean_and_seed():
+    ts = first("poisson", 60, 4000, seed=1)
+    g = gaps(ts)
+    assert statistics.mean(g) == pytest.approx(60.0, rel=0.05)  # 60/h -> one a minute
+    assert statistics.pstdev(g) / statistics.mean(g) == pytest.approx(1.0, rel=0.1)  # exponential: CV 1
+    assert first("poisson", 60, 50, seed=1) == ts[:50]
+    assert first("poisson", 60, 50, seed=2) != ts[:50]
+
+
+def test_bursty_keeps_the_rate_but_clusters():
+    ts = first("bursty", 60, 6000, seed=3)
+    g = gaps(ts)
+    assert len(ts) / (ts[-1] / 3600) == pytest.approx(60, rel=0.1)
+    assert statistics.pstdev(g) / statistics.mean(g) > 1.3  # burstier than Poisson
+
+
+def test_trace_replays_and_compresses():
+    raw = load_trace(None)  # the packaged default trace
+    assert len(raw) == 41 and raw[0].t == 11200 and raw[0].unavailable_s == 608
+    assert first("trace", 0, 100) == [e.t for e in raw]
+    fast = list(schedule("trace", 240, 0, None))
+    observed = len(fast) / (fast[-1].t / 3600)
+    assert observed == pytest.approx(240, rel=1e-6)
+    assert fast[0].t / raw[0].t == pytest.approx(fast[5].t / raw[5].t)  # same shape, one factor
+
+
+def test_none_never_preempts():
+    assert first("none", 0, 10) == []
+
+
+@pytest.mark.parametrize("args,msg", [
+    (("sometimes", 10), "unknown preemption pattern"),
+    (("poisson", -1), "rate must be >= 0"),
+    (("regular", 0), "needs a rate > 0"),
+    (("trace", 0, 0, "/nonexistent.csv"), "not found"),
+])
+def test_bad_input(args, msg):
+    with pytest.raises(SpotShieldError, match=msg):
+        next(iter(schedule(*args)), None)
+
+
+def test_bad_trace_file(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("preempted_at_s\nsoon\n")
+    with pytest.raises(SpotShieldError, match="line 2"):
+        load_trace(str(p))
