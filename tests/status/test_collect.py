@@ -94,3 +94,23 @@ def test_cost_from_price_table(run, monkeypatch):
     assert d["cost"]["spot_usd"] == pytest.approx(0.01)
     assert d["cost"]["on_demand_usd"] == pytest.approx(0.02)
     assert d["cost"]["savings_pct"] == 50.0
+
+
+def test_local_cost_comes_from_the_emulators_meter(tmp_path):
+    """A local stack's cost is the emulator's cost meter (emulated billed time), not an estimate."""
+    from spotshield.local.emulator import local_region
+
+    with local_region(tmp_path / "region", time_scale=60.0) as region:
+        bucket = "spotshield-local"
+        region.gcs.create_bucket(bucket)
+        rec = StackRecord(backend="local", name="spotshield", project=region.project, region="us-central1",
+                          zones=["us-central1-a"], mig="spotshield-mig", bucket=bucket, run_id=RUN,
+                          store=runs_store_url(bucket, RUN), strategy="adaptive", machine_type="g2-standard-4",
+                          gpu_type="nvidia-l4", gpu_count=1, endpoints=region.endpoints())
+        d = collect(rec)
+        assert d["cost"]["source"] == "emulator cost meter"
+        assert (d["cost"]["spot_usd"], d["cost"]["on_demand_usd"]) == (0.0, 0.0)  # nothing has run yet
+        assert d["instances"] == [] and d["progress"]["state"] == "WAITING"
+    d = collect(rec)  # the emulator is gone: status still answers, with what it can read
+    assert d["cost"] is None or d["cost"]["source"] != "emulator cost meter"
+    assert any("unreachable" in p or "store" in p for p in d["problems"])
