@@ -97,7 +97,7 @@ def prepare(tf_dir: Path, repo_root: Path, tools_venv: Path | None = None) -> tu
     if mode != "standin":
         raise ToolingMissing(f"{PROVIDER_SWITCH}={mode!r} is not one of: standin, real")
     info = build_standin(tf_dir, venv, repo_root)
-    env["TF_CLI_CONFIG_FILE"] = info["cli_config"]
+    env.update(info["env"])  # TF_CLI_CONFIG_FILE (the mirror) and SPOTSHIELD_TFSCHEMA (the schema to serve)
     return TerraformEnv(terraform, env, f"stand-in (hashicorp/google {info['provider_version']} schema)"), info
 
 

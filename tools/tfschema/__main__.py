@@ -2,6 +2,7 @@
 
   build --cache DIR ROOT...   generate/install the stand-in for the types under ROOTs;
                               prints build.json on stdout
+  env --cache DIR ROOT...     the same, printed as `export` lines for running terraform by hand
   version                     prints {"package_version", "provider_version"} of the installed package
 
 Bad input or a missing package: one line on stderr, exit code 1.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -22,14 +24,22 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build")
     b.add_argument("--cache", type=Path, required=True)
     b.add_argument("roots", type=Path, nargs="+")
+    e = sub.add_parser("env")
+    e.add_argument("--cache", type=Path, required=True)
+    e.add_argument("roots", type=Path, nargs="+")
     sub.add_parser("version")
     args = parser.parse_args(argv)
     try:
-        if args.command == "build":
+        if args.command in ("build", "env"):
             missing = [str(r) for r in args.roots if not r.is_dir()]
             if missing:
                 raise jsii_package.PackageMissing(f"not a directory: {', '.join(missing)}")
-            print(json.dumps(build.build([r.resolve() for r in args.roots], args.cache.resolve())))
+            info = build.build([r.resolve() for r in args.roots], args.cache.resolve())
+            if args.command == "build":
+                print(json.dumps(info))
+            else:
+                for name, value in {**info["env"], "CHECKPOINT_DISABLE": "1"}.items():
+                    print(f"export {name}={shlex.quote(value)}")
         else:
             tarball = jsii_package.package_tarball()
             print(json.dumps({"package_version": jsii_package.package_version(tarball),

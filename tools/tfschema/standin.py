@@ -4,14 +4,18 @@ Behaviour, and why:
 - validate: Terraform core checks names, types, required arguments and block
   shapes against the schema; the provider adds nothing, like the real one mostly.
 - plan: planned values are the configuration; unset computed values are unknown.
-- apply/read: echo the plan back, unknowns become null (no cloud calls). Used only
-  by runs without mock_provider; `terraform test` here mocks the provider anyway.
+- apply/read: echo the plan back; what only the cloud could know (unknown computed
+  values) gets a typed placeholder: "standin-<attribute>", 0, false, [], {}. No cloud
+  calls. Used only by runs without mock_provider.
+- the schema file comes from $SPOTSHIELD_TFSCHEMA (see build.py); without it the
+  provider answers every command with one error saying so.
 - a type missing from the generated schema is refused with a diagnostic naming the
   cause, instead of a gRPC stack trace.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from tf.types import TfType, Unknown
 from tf.utils import Diagnostics
 
 FULL_NAME = "registry.terraform.io/hashicorp/google"
+SCHEMA_ENV = "SPOTSHIELD_TFSCHEMA"  # path of the schema.json to serve (set by spotshield validate)
 _NESTING = {
     "list": pb.Schema.NestedBlock.NestingMode.LIST,
     "set": pb.Schema.NestedBlock.NestingMode.SET,
@@ -88,8 +93,42 @@ def build_schema(block: dict) -> Schema:
                   block_types=[GenericBlock(n, s) for n, s in block["block_types"].items()])
 
 
+def placeholder(cty, name: str):
+    """A known value of type `cty` for an attribute only the cloud could fill."""
+    if cty == "string":
+        return f"standin-{name}"
+    if cty == "number":
+        return 0
+    if cty == "bool":
+        return False
+    if isinstance(cty, list) and cty[0] in ("list", "set"):
+        return []
+    if isinstance(cty, list) and cty[0] == "map":
+        return {}
+    if isinstance(cty, list) and cty[0] == "object":
+        return {k: placeholder(t, k) for k, t in cty[1].items()}
+    return None
+
+
+def fill_unknowns(value, block: dict):
+    """Apply must return wholly known values: replace unknown attributes by placeholders."""
+    if not isinstance(value, dict):
+        return nulls_for_unknowns(value)
+    out = dict(value)
+    for name, attr in block["attributes"].items():
+        if out.get(name) is Unknown:
+            out[name] = placeholder(attr["type"], name)
+    for name, spec in block["block_types"].items():
+        nested = out.get(name)
+        if isinstance(nested, list):
+            out[name] = [fill_unknowns(v, spec["block"]) for v in nested]
+        elif isinstance(nested, dict):
+            out[name] = fill_unknowns(nested, spec["block"])
+    return nulls_for_unknowns(out)
+
+
 def nulls_for_unknowns(value):
-    """Apply must return wholly known values; the stand-in has nothing better than null."""
+    """Whatever unknown is left (inside a collection) has no type to hand: null."""
     if value is Unknown:
         return None
     if isinstance(value, dict):
@@ -115,13 +154,13 @@ def resource_class(type_name: str, block: dict) -> type:
             return schema
 
         def create(self, ctx, planned):
-            return nulls_for_unknowns(planned)
+            return fill_unknowns(planned, block)
 
         def read(self, ctx, current):
             return current
 
         def update(self, ctx, current, planned):
-            return nulls_for_unknowns(planned)
+            return fill_unknowns(planned, block)
 
         def delete(self, ctx, current):
             return None
@@ -131,6 +170,7 @@ def resource_class(type_name: str, block: dict) -> type:
 
 def data_source_class(type_name: str, block: dict) -> type:
     schema = build_schema(block)
+    computed = {n for n, a in block["attributes"].items() if a.get("computed")}
 
     class StandInDataSource(DataSource):
         def __init__(self, provider):
@@ -145,7 +185,8 @@ def data_source_class(type_name: str, block: dict) -> type:
             return schema
 
         def read(self, ctx, config):
-            return nulls_for_unknowns(config)
+            known = {k: Unknown if v is None and k in computed else v for k, v in config.items()}
+            return fill_unknowns(known, block)
 
     return StandInDataSource
 
@@ -177,10 +218,15 @@ def refusing_class(type_name: str, kind: str, provider_version: str) -> type:
     return Refusing
 
 
+NO_SCHEMA = {"provider_version": "?", "provider": {"attributes": {}, "block_types": {}},
+             "resources": {}, "data_sources": {}}
+
+
 class StandInProvider:
     """The tf framework's Provider protocol, backed by schema.json."""
 
-    def __init__(self, schema: dict):
+    def __init__(self, schema: dict, problem: str = ""):
+        self.problem = problem  # reported on every schema request when the schema could not be loaded
         self.schema = schema
         self.resources = {t: resource_class(t, b) for t, b in schema["resources"].items()}
         self.data_sources = {t: data_source_class(t, b) for t, b in schema["data_sources"].items()}
@@ -192,6 +238,8 @@ class StandInProvider:
         return FULL_NAME
 
     def get_provider_schema(self, diags) -> Schema:
+        if self.problem:
+            diags.add_error("hashicorp/google schema stand-in has no schema", self.problem)
         return build_schema(self.schema["provider"])
 
     def validate_config(self, diags, config):
@@ -226,8 +274,18 @@ class StandInServicer(ProviderServicer):
         return found or refusing_class(type_name, "data source", self.app.schema["provider_version"])
 
 
-def serve(schema_path: str) -> None:
-    provider = StandInProvider(json.loads(Path(schema_path).read_text()))
+def load(schema_path: str | None) -> StandInProvider:
+    if not schema_path:
+        return StandInProvider(NO_SCHEMA, f"{SCHEMA_ENV} is not set. This plugin only serves a schema generated by "
+                                          f"tools/tfschema; run it through `spotshield validate` (make validate).")
+    try:
+        return StandInProvider(json.loads(Path(schema_path).read_text()))
+    except (OSError, ValueError) as e:
+        return StandInProvider(NO_SCHEMA, f"cannot read {SCHEMA_ENV}={schema_path}: {e}")
+
+
+def main() -> None:
+    provider = load(os.environ.get(SCHEMA_ENV))
     # run_provider imports ProviderServicer from tf.provider when called: make it ours.
     tf.provider.ProviderServicer = StandInServicer
     runner.run_provider(provider, sys.argv)
