@@ -3,7 +3,8 @@
 #
 # 1. reads the run configuration from the metadata server (docs/boot-contract.md);
 # 2. if the store already holds DONE, resizes the managed instance group to 0 and exits 0;
-# 3. installs the exact build that `spotshield up` published (skipped when already installed);
+# 3. installs the exact build that `spotshield up` published (skipped when already installed;
+#    checked against GCS's md5Hash, an optional pinned sha256, and the id it reports);
 # 4. runs `spotshield train` in the foreground (pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
 #    forwarded) and exits with the trainer's code; on success with DONE present, resizes to 0.
 #
@@ -100,37 +101,52 @@ stop_fleet() {
 
 installed_build() { "$PY" -m spotshield.buildinfo 2>/dev/null | tail -n 1; }
 
-# install_build URL ID: download gs://bucket/object, check its sha256 against the hash in the
-# build id (<version>+<hex sha256 prefix>), then pip install it. Reuses a verified download.
+# md5_hex FILE / b64_to_hex B64: the two spellings of an MD5, made comparable.
+md5_hex() { md5sum "$1" | cut -d' ' -f1; }
+b64_to_hex() { printf '%s' "$1" | base64 -d 2>/dev/null | od -An -tx1 -v | tr -d ' \n'; }
+
+# verified FILE MD5 SHA256: the file exists and matches GCS's md5Hash and, when pinned, the sha256.
+verified() {
+  [ -f "$1" ] || return 1
+  if [ -n "$2" ] && [ "$(md5_hex "$1")" != "$2" ]; then return 1; fi
+  if [ -n "$3" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" != "$3" ]; then return 1; fi
+  return 0
+}
+
+# install_build URL ID: download gs://bucket/object through the GCS JSON API, check it against
+# the object's md5Hash (and metadata spotshield-build-sha256 when set), pip install it, and
+# require `python -m spotshield.buildinfo` to report ID afterwards. Reuses a verified download.
 install_build() {
-  local url=$1 id=$2 bucket obj file want got code
+  local url=$1 id=$2 bucket obj file api meta md5 sha code got
   read -r bucket obj <<<"$(split_gs "$url")"
   if [ -z "$bucket" ] || [ -z "$obj" ]; then
     die "spotshield-build-url must be gs://bucket/object, not '$url'"
   fi
   mkdir -p "$SS_HOME/builds" || die "cannot create $SS_HOME/builds"
   file="$SS_HOME/builds/$(basename "$obj")"
-  want=$(echo "$id" | sed -n 's/^.*+\([0-9a-f]\{8,64\}\)$/\1/p')
-  [ -n "$want" ] || die "build id '$id' has no +<sha256 prefix> to verify $url against"
-  got=""
-  [ -f "$file" ] && got=$(sha256sum "$file" | cut -d' ' -f1)
-  case "$got" in
-    "$want"*) log "reusing verified download $file" ;;
-    *)
-      log "downloading $url"
-      code=$(curl -sS -o "$file.part" -w "$HTTP_CODE" --retry 5 --retry-connrefused --max-time 600 \
-        -H "Authorization: Bearer $TOKEN" "$STORAGE_URL/storage/v1/b/$bucket/o/$(urlenc "$obj")?alt=media")
-      [ "$code" = 200 ] || { rm -f "$file.part"; die "download of $url failed: HTTP $code"; }
-      got=$(sha256sum "$file.part" | cut -d' ' -f1)
-      case "$got" in
-        "$want"*) mv -f "$file.part" "$file" ;;
-        *) rm -f "$file.part"; die "sha256 of $url is $got, build id $id wants $want" ;;
-      esac
-      ;;
-  esac
+  api="$STORAGE_URL/storage/v1/b/$bucket/o/$(urlenc "$obj")"
+  meta=$(curl -sSf --retry 5 --retry-connrefused --max-time 30 -H "Authorization: Bearer $TOKEN" "$api") ||
+    die "build $url not found or not readable at $STORAGE_URL"
+  md5=$(b64_to_hex "$(echo "$meta" | tr -d '\n' | sed -n 's/.*"md5Hash" *: *"\([^"]*\)".*/\1/p')")
+  sha=$(attr spotshield-build-sha256 | tr 'A-F' 'a-f')
+  if verified "$file" "$md5" "$sha"; then
+    log "reusing verified download $file"
+  else
+    log "downloading $url"
+    code=$(curl -sS -o "$file.part" -w "$HTTP_CODE" --retry 5 --retry-connrefused --max-time 600 \
+      -H "Authorization: Bearer $TOKEN" "$api?alt=media")
+    [ "$code" = 200 ] || { rm -f "$file.part"; die "download of $url failed: HTTP $code"; }
+    if ! verified "$file.part" "$md5" "$sha"; then
+      rm -f "$file.part"
+      die "download of $url does not match its md5Hash $md5 / pinned sha256 $sha"
+    fi
+    mv -f "$file.part" "$file"
+  fi
   log "installing $file with $PY"
   "$PY" -m pip install --quiet --disable-pip-version-check "$file" >&2 || die "pip install of $file failed"
-  [ "$(installed_build)" = "$id" ] || log "warning: spotshield.buildinfo does not report $id after install"
+  got=$(installed_build)
+  [ "$got" = "$id" ] || die "installed $file reports build '$got', metadata spotshield-build-id wants '$id'"
+  log "installed build $id"
 }
 
 # --- main -----------------------------------------------------------------------------

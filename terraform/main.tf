@@ -51,6 +51,7 @@ module "spot_fleet" {
   store_url          = local.store_url
   build_url          = var.build_url
   build_id           = var.build_id
+  build_sha256       = var.build_sha256
   trainer_config     = local.trainer_config
   labels             = local.labels
 }

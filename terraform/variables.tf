@@ -121,11 +121,21 @@ variable "build_url" {
 
 variable "build_id" {
   type        = string
-  description = "Id of that build: <version>+<hex sha256 prefix of the archive>."
+  description = "Id of that build as `python -m spotshield.buildinfo` prints it (e.g. 0.1.0+3f2a9c1d2e4b)."
   default     = ""
   validation {
-    condition     = var.build_id == "" || can(regex("^[^+]+\\+[0-9a-f]{8,64}$", var.build_id))
-    error_message = "build_id must be empty or <version>+<8-64 hex digits of the archive's sha256>."
+    condition     = can(regex("^[-+._A-Za-z0-9]{0,128}$", var.build_id))
+    error_message = "build_id must be at most 128 letters, digits, '-', '+', '.' or '_'."
+  }
+}
+
+variable "build_sha256" {
+  type        = string
+  description = "sha256 of the build archive; when set, VMs refuse a download that does not match."
+  default     = ""
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.build_sha256))
+    error_message = "build_sha256 must be empty or 64 lowercase hex digits."
   }
 }
 

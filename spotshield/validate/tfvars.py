@@ -23,7 +23,8 @@ TFVARS_SCHEMA: dict[str, str] = {
     "termination_action": "string",
     "trainer_config": "string",  # the merged trainer config as a JSON object string
     "build_url": "string",  # gs://bucket/builds/<archive>; "" = the spotshield on the image
-    "build_id": "string",  # <version>+<hex sha256 prefix of the archive>
+    "build_id": "string",  # what `python -m spotshield.buildinfo` prints for that build
+    "build_sha256": "string",  # optional: sha256 of the archive; VMs refuse a mismatching download
     "health_port": "number",
 }
 

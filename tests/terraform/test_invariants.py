@@ -40,7 +40,7 @@ MUTATIONS = {
                     "access_config"),
     "ssh_keys": (FLEET, '"block-project-ssh-keys" = true', '"block-project-ssh-keys" = false',
                  "block-project-ssh-keys must be true"),
-    "contract_key": (FLEET, '"spotshield-store"       = var.store_url', '"spotshield-stor"        = var.store_url',
+    "contract_key": (FLEET, '"spotshield-store"', '"spotshield-stor"',
                      "lacks spotshield-store"),
     "pap": (BUCKET, 'public_access_prevention    = "enforced"', 'public_access_prevention    = "inherited"',
             "public_access_prevention"),

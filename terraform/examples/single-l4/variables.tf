@@ -17,6 +17,6 @@ variable "build_url" {
 
 variable "build_id" {
   type        = string
-  description = "Id of that build, <version>+<sha256 prefix>."
+  description = "Id of that build as python -m spotshield.buildinfo prints it."
   default     = ""
 }

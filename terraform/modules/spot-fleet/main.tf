@@ -125,14 +125,15 @@ resource "google_compute_instance_template" "trainer" {
     "startup-script"        = templatefile("${path.module}/../../../startup-scripts/startup.sh", {})
     "shutdown-script"       = templatefile("${path.module}/../../../startup-scripts/shutdown.sh", {})
     # What startup.sh reads (docs/boot-contract.md).
-    "spotshield-run-id"      = var.run_id
-    "spotshield-store"       = var.store_url
-    "spotshield-build-url"   = var.build_url
-    "spotshield-build-id"    = var.build_id
-    "spotshield-config"      = var.trainer_config
-    "spotshield-health-port" = var.health_port
-    "spotshield-mig"         = local.mig_name
-    "spotshield-region"      = var.region
+    "spotshield-run-id"       = var.run_id
+    "spotshield-store"        = var.store_url
+    "spotshield-build-url"    = var.build_url
+    "spotshield-build-id"     = var.build_id
+    "spotshield-build-sha256" = var.build_sha256
+    "spotshield-config"       = var.trainer_config
+    "spotshield-health-port"  = var.health_port
+    "spotshield-mig"          = local.mig_name
+    "spotshield-region"       = var.region
   }
 
   lifecycle {

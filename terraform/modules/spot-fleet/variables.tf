@@ -163,7 +163,13 @@ variable "build_url" {
 
 variable "build_id" {
   type        = string
-  description = "Id of that build, <version>+<sha256 prefix> (metadata spotshield-build-id)."
+  description = "Id of that build as spotshield.buildinfo prints it (metadata spotshield-build-id)."
+  default     = ""
+}
+
+variable "build_sha256" {
+  type        = string
+  description = "sha256 of the build archive, checked by startup.sh when set (metadata spotshield-build-sha256)."
   default     = ""
 }
 
