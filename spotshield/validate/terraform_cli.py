@@ -153,7 +153,10 @@ def validate_diagnostics(tfe: TerraformEnv, root: Path) -> tuple[bool, list[Diag
                    d.get("range", {}).get("filename", ""), d.get("range", {}).get("start", {}).get("line", 0))
         for d in report.get("diagnostics", [])
     ]
-    return bool(report.get("valid")) and proc.returncode == 0, diags
+    # A module called from the root and from test runs is validated once per call: same
+    # diagnostic several times. Keep the first of each.
+    unique = {(d.severity, d.summary, d.detail, d.filename, d.line): d for d in diags}
+    return bool(report.get("valid")) and proc.returncode == 0, list(unique.values())
 
 
 # -- steps ------------------------------------------------------------------------
