@@ -111,8 +111,18 @@ def build_id() -> str:
     return archive_id(build_archive(SOURCE_ROOT))
 
 
-def publish(bucket_url: str) -> tuple[str, str]:
-    """Upload the build to <bucket_url>/builds/ (once per id). Returns (gs:// url, build id)."""
+def _bucket_url(bucket: str) -> str:
+    return bucket.rstrip("/") if bucket.startswith("gs://") else f"gs://{bucket}"
+
+
+def build_url(bucket: str, build_id_: str | None = None) -> str:
+    """Where publish() puts this build: gs://<bucket>/builds/spotshield-<version>-<hash>.tar.gz."""
+    return f"{_bucket_url(bucket)}/{BUILDS_PREFIX}/{archive_name(build_id_ or build_id())}"
+
+
+def publish(bucket: str) -> tuple[str, str]:
+    """Upload the build to gs://<bucket>/builds/ (once per id). `bucket` is a name or gs:// URL.
+    Returns (gs:// url, build id)."""
     from spotshield.errors import PreconditionFailedError
     from spotshield.storage import open_store
 
@@ -120,7 +130,7 @@ def publish(bucket_url: str) -> tuple[str, str]:
         raise SpotShieldError(f"cannot publish a build: no pyproject.toml in {SOURCE_ROOT}; run from a source checkout")
     data = build_archive(SOURCE_ROOT)
     bid = archive_id(data)
-    store = open_store(bucket_url.rstrip("/"))
+    store = open_store(_bucket_url(bucket))
     key = f"{BUILDS_PREFIX}/{archive_name(bid)}"
     try:
         store.write(key, data, create_only=True)

@@ -23,6 +23,7 @@ from spotshield.local.compute.models import ComputeBackend
 from spotshield.local.compute.server import ComputeServer
 from spotshield.local.cost import CostMeter
 from spotshield.local.fleet import FleetConfig, FleetController, kill_leftovers
+from spotshield.local.guest import guest_python
 from spotshield.local.gcs import GCSServer, port_in_use, start_gcs_server
 from spotshield.local.injector import Injector, check as check_pattern
 
@@ -78,8 +79,11 @@ class Region:
             # the checkpoints live under the state dir, so they outlive any crash of the emulator
             self.gcs = start_gcs_server(self.state_dir / "gcs", port=gcs_port, log=self.state_dir / "gcs.log")
             self.compute = ComputeServer(self.backend, port=compute_port, extra=self._extra).start()
+            fleet_args = dict(self._fleet_args)
+            if "python" not in fleet_args:  # the VMs' own interpreter, so an install never touches ours
+                fleet_args["python"] = guest_python(self.state_dir)
             cfg = FleetConfig(state_dir=self.state_dir, storage_url=self.gcs.url, compute_url=self.compute.url,
-                              **self._fleet_args)
+                              **fleet_args)
             self.fleet = FleetController(self.backend, self.clock, cfg)
             self.cost = CostMeter(self.backend, self.clock, self.region)
             self.fleet.on_tick.append(self.cost.update)
