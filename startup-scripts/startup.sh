@@ -105,19 +105,23 @@ installed_build() { "$PY" -m spotshield.buildinfo 2>/dev/null | tail -n 1; }
 md5_hex() { md5sum "$1" | cut -d' ' -f1; }
 b64_to_hex() { printf '%s' "$1" | base64 -d 2>/dev/null | od -An -tx1 -v | tr -d ' \n'; }
 
-# verified FILE MD5 SHA256: the file exists and matches GCS's md5Hash and, when pinned, the sha256.
+# verified FILE MD5 SHA256 PREFIX: the file exists, matches GCS's md5Hash, the pinned sha256
+# (when set) and the sha256 prefix the build id carries (when it has one). Empty = not checked.
 verified() {
+  local digest
   [ -f "$1" ] || return 1
   if [ -n "$2" ] && [ "$(md5_hex "$1")" != "$2" ]; then return 1; fi
-  if [ -n "$3" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" != "$3" ]; then return 1; fi
-  return 0
+  digest=$(sha256sum "$1" | cut -d' ' -f1)
+  if [ -n "$3" ] && [ "$digest" != "$3" ]; then return 1; fi
+  case "$digest" in "$4"*) return 0 ;; *) return 1 ;; esac
 }
 
 # install_build URL ID: download gs://bucket/object through the GCS JSON API, check it against
-# the object's md5Hash (and metadata spotshield-build-sha256 when set), pip install it, and
-# require `python -m spotshield.buildinfo` to report ID afterwards. Reuses a verified download.
+# the object's md5Hash, the build id's hash (<version>+<hex prefix of the archive's sha256>)
+# and metadata spotshield-build-sha256 when set, pip install it, and require
+# `python -m spotshield.buildinfo` to report ID afterwards. Reuses a verified download.
 install_build() {
-  local url=$1 id=$2 bucket obj file api meta md5 sha code got
+  local url=$1 id=$2 bucket obj file api meta md5 sha prefix code got
   read -r bucket obj <<<"$(split_gs "$url")"
   if [ -z "$bucket" ] || [ -z "$obj" ]; then
     die "spotshield-build-url must be gs://bucket/object, not '$url'"
@@ -129,16 +133,18 @@ install_build() {
     die "build $url not found or not readable at $STORAGE_URL"
   md5=$(b64_to_hex "$(echo "$meta" | tr -d '\n' | sed -n 's/.*"md5Hash" *: *"\([^"]*\)".*/\1/p')")
   sha=$(attr spotshield-build-sha256 | tr 'A-F' 'a-f')
-  if verified "$file" "$md5" "$sha"; then
+  prefix=$(echo "$id" | sed -n 's/^.*+\([0-9a-f]\{8,64\}\)$/\1/p')
+  [ -n "$prefix" ] || log "build id $id carries no sha256 prefix; checking md5Hash and pinned sha256 only"
+  if verified "$file" "$md5" "$sha" "$prefix"; then
     log "reusing verified download $file"
   else
     log "downloading $url"
     code=$(curl -sS -o "$file.part" -w "$HTTP_CODE" --retry 5 --retry-connrefused --max-time 600 \
       -H "Authorization: Bearer $TOKEN" "$api?alt=media")
     [ "$code" = 200 ] || { rm -f "$file.part"; die "download of $url failed: HTTP $code"; }
-    if ! verified "$file.part" "$md5" "$sha"; then
+    if ! verified "$file.part" "$md5" "$sha" "$prefix"; then
       rm -f "$file.part"
-      die "download of $url does not match its md5Hash $md5 / pinned sha256 $sha"
+      die "download of $url does not match (md5Hash $md5, build id $id, pinned sha256 '$sha')"
     fi
     mv -f "$file.part" "$file"
   fi
@@ -151,6 +157,8 @@ install_build() {
 
 # --- main -----------------------------------------------------------------------------
 mkdir -p "$SS_HOME" || die "cannot create SPOTSHIELD_HOME $SS_HOME"
+# `python -m` puts the current folder first on sys.path: run from our own, never a checkout.
+cd "$SS_HOME" || die "cannot enter SPOTSHIELD_HOME $SS_HOME"
 
 # Idempotent: a second run while the trainer of this boot is alive changes nothing.
 if [ -f "$PIDFILE" ]; then

@@ -1,0 +1,90 @@
+"""Fixtures for running the real boot scripts against real servers on 127.0.0.1."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STARTUP = REPO / "startup-scripts" / "startup.sh"
+SHUTDOWN = REPO / "startup-scripts" / "shutdown.sh"
+
+# A stand-in for $SPOTSHIELD_PYTHON: answers `-m spotshield.buildinfo`, records `-m pip install`
+# and plays `spotshield train` (records argv, env and config; exits with FAKE_TRAIN_RC, or
+# waits for SIGTERM and exits 75 like the real trainer after its emergency checkpoint).
+FAKE_PYTHON = r'''#!{python}
+import json, os, signal, sys, time
+from pathlib import Path
+out = Path(os.environ["FAKE_DIR"])
+args = sys.argv[1:]
+if args[:2] == ["-m", "spotshield.buildinfo"]:
+    build = os.environ.get("FAKE_INSTALLED_BUILD")
+    if not build:
+        sys.exit("No module named spotshield.buildinfo")
+    print(build)
+    sys.exit(0)
+if args[:3] == ["-m", "pip", "install"]:
+    with open(out / "pip.log", "a") as f:
+        f.write(json.dumps(args[3:]) + "\n")
+    sys.exit(0)
+if args[:2] == ["-m", "spotshield.cli.main"]:
+    argv = args[2:]
+    config = argv[argv.index("--config") + 1] if "--config" in argv else None
+    record = {"argv": argv, "pid": os.getpid(),
+              "env": {k: v for k, v in os.environ.items() if k.startswith(("SPOTSHIELD_", "GCE_", "STORAGE_"))},
+              "config": Path(config).read_text() if config else None}
+    (out / "train.json").write_text(json.dumps(record))
+    if os.environ.get("FAKE_WRITE_DONE"):  # a fake-gcs media-upload URL: the run finishes
+        import urllib.request
+        urllib.request.urlopen(urllib.request.Request(os.environ["FAKE_WRITE_DONE"], data=b"{}", method="POST"))
+    if os.environ.get("FAKE_TRAIN_WAIT_TERM"):
+        signal.signal(signal.SIGTERM, lambda *a: (out.joinpath("sigterm").write_text("1"), sys.exit(75)))
+        out.joinpath("ready").write_text(str(os.getpid()))
+        time.sleep(60)
+        sys.exit(3)
+    sys.exit(int(os.environ.get("FAKE_TRAIN_RC", "0")))
+sys.exit(f"fake python: unexpected arguments {args}")
+'''
+
+
+@pytest.fixture
+def fake_python(tmp_path) -> Path:
+    path = tmp_path / "fake-python"
+    path.write_text(FAKE_PYTHON.replace("{python}", sys.executable, 1))
+    path.chmod(0o755)
+    (tmp_path / "fake").mkdir()
+    return path
+
+
+def gcs_put(server_url: str, bucket: str, name: str, data: bytes) -> dict:
+    """Upload one object to fake-gcs-server through the JSON API (media upload)."""
+    url = (f"{server_url}/upload/storage/v1/b/{bucket}/o?uploadType=media&name="
+           + urllib.parse.quote(name, safe=""))
+    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def boot_env(tmp_path: Path, metadata_host: str, gcs_url: str, python: Path, compute_url: str = "") -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOTSHIELD_", "GCE_", "FAKE_"))}
+    env.update({
+        "GCE_METADATA_HOST": metadata_host,
+        "STORAGE_EMULATOR_HOST": gcs_url,
+        "SPOTSHIELD_COMPUTE_ENDPOINT": compute_url or "http://127.0.0.1:9",  # closed port: must not be used
+        "SPOTSHIELD_PYTHON": str(python),
+        "SPOTSHIELD_HOME": str(tmp_path / "home"),
+        "SPOTSHIELD_BOOT": "boot-1",
+        "FAKE_DIR": str(tmp_path / "fake"),
+    })
+    return env
+
+
+def run_script(script: Path, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=timeout,
+                          start_new_session=True)
