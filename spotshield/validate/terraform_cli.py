@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -159,6 +160,51 @@ def validate_diagnostics(tfe: TerraformEnv, root: Path) -> tuple[bool, list[Diag
     return bool(report.get("valid")) and proc.returncode == 0, list(unique.values())
 
 
+# -- provider version agreement -------------------------------------------------------
+
+_GOOGLE_CONSTRAINT = re.compile(r'\bgoogle\s*=\s*\{[^}]*?\bversion\s*=\s*"([^"]+)"', re.S)
+
+
+def google_constraints(tf_dir: Path) -> dict[str, str]:
+    """versions.tf path (relative to tf_dir) -> its hashicorp/google version constraint."""
+    found = {}
+    for path in sorted(tf_dir.rglob("versions.tf")):
+        if ".terraform" in path.parts:
+            continue
+        m = _GOOGLE_CONSTRAINT.search(path.read_text())
+        if m:
+            found[str(path.relative_to(tf_dir))] = m.group(1)
+    return found
+
+
+def _parts(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.strip().split("-")[0].split("."))
+
+
+def allows(constraint: str, version: str) -> bool:
+    """Terraform version-constraint semantics for =, !=, >, >=, <, <=, ~> (comma = and)."""
+    v = _parts(version)
+    for clause in constraint.split(","):
+        m = re.fullmatch(r"\s*(~>|>=|<=|!=|=|>|<)?\s*([0-9][0-9.]*)\s*", clause)
+        if not m:
+            raise ValueError(f"unsupported version constraint {clause.strip()!r}")
+        op, want = m.group(1) or "=", _parts(m.group(2))
+        padded = v[: len(want)] + (0,) * max(0, len(want) - len(v))
+        if op == "~>":  # ~> 8.0 allows 8.x; ~> 8.7.0 allows 8.7.x: all but the last given part are fixed
+            ok = v >= want and v[: max(1, len(want) - 1)] == want[: max(1, len(want) - 1)]
+        else:
+            ok = {"=": padded == want, "!=": padded != want, ">": v > want, ">=": v >= want,
+                  "<": v < want, "<=": v <= want}[op]
+        if not ok:
+            return False
+    return True
+
+
+def disagreeing_constraints(tf_dir: Path, provider_version: str) -> list[str]:
+    """versions.tf files whose google constraint excludes the schema's provider version."""
+    return [f"{path} ({c})" for path, c in google_constraints(tf_dir).items() if not allows(c, provider_version)]
+
+
 # -- steps ------------------------------------------------------------------------
 
 
@@ -170,6 +216,8 @@ def _timed(name: str, body: Callable[[], tuple[bool | None, str]]) -> StepResult
         ok, detail = None, str(e)
     except subprocess.TimeoutExpired as e:
         ok, detail = False, f"timed out after {e.timeout:.0f} s"
+    except (OSError, ValueError) as e:  # unreadable files, bad constraints: a failed step, never a traceback
+        ok, detail = False, f"{type(e).__name__}: {e}"
     seconds = round(time.monotonic() - start, 2)
     if ok is None:  # the runner's convention for "nothing was checked"
         return StepResult(name, True, seconds, one_line(detail), skipped=True)
@@ -209,8 +257,14 @@ def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | Non
         except ToolingMissing as e:
             state["why"] = str(e)
             return False, str(e)
-        state["env"] = tfe
         extra = ""
+        if info:
+            disagree = disagreeing_constraints(tf_dir, info["provider_version"])
+            if disagree:  # init would only say "no available releases match"
+                return False, (f"schema is hashicorp/google {info['provider_version']} (cdktn-provider-google "
+                               f"{info['package_version']}, tools/requirements-nodeps.txt) but "
+                               f"{', '.join(disagree)} excludes it: move the pin and the constraint together")
+        state["env"] = tfe
         if info:
             extra = f": {len(info['resources'])} resource + {len(info['data_sources'])} data source types"
             if info["unknown_types"]:
