@@ -104,3 +104,44 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  report:  {a.report}")
         typer.echo(f"  measured C = {a.checkpoint_s:.3g} s, R = {a.restart_s:.3g} s; "
                       f"spot stops paying off above {_fmt_rate(a.break_even_per_h)}")
+
+    @app.command("experiment", help="Run a grid of strategies x preemption patterns x seeds (+ on-demand baseline), "
+                                    "one run after another; a finished run is never re-run.")
+    def experiment(
+        grid_file: Path = typer.Argument(..., help="Grid YAML (see spotshield/analysis/grids/)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default: results/<grid name>)."),
+        backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Override the grid's backend: local | gcp | process."),
+        analyze_after: bool = typer.Option(False, "--analyze", help="Run `spotshield analyze` on the results at the end."),
+    ) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from spotshield.analysis.experiment import is_done, run_grid
+        from spotshield.analysis.grid import BACKENDS, load_grid
+        from spotshield.cli.common import err_console
+
+        grid = load_grid(grid_file)
+        if backend is not None:
+            if backend not in BACKENDS:
+                raise SpotShieldError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            grid.backend = backend
+        out = out or Path("results") / grid.name
+        specs = grid.runs()
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err_console, transient=False) as bar:
+            task = bar.add_task(f"grid {grid.name} ({grid.backend})", total=len(specs),
+                                completed=sum(is_done(out, s) for s in specs))
+
+            def on_run(spec, status):
+                if status == "started":
+                    bar.update(task, description=f"grid {grid.name}: {spec.run_id}")
+                elif status == "done":
+                    bar.advance(task)
+
+            statuses = run_grid(grid, out, on_run=on_run, log=lambda m: bar.console.print(m, markup=False))
+            bar.update(task, description=f"grid {grid.name}: done")
+        typer.echo(f"{sum(1 for s in statuses.values() if s == 'done')}/{len(statuses)} runs done in {out}")
+        if analyze_after:
+            from spotshield.analysis.analyze import run_analysis
+
+            a = run_analysis(str(out), out / "analysis", machine=grid.machine_type, gpu=grid.gpu_type)
+            typer.echo(f"analysis: {a.report}")

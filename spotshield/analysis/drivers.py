@@ -1,0 +1,195 @@
+"""How one grid run is executed. Each driver blocks until the run is DONE, then leaves its
+events under <run_dir>/events/<run-id>/ and a DONE marker in <run_dir>.
+
+  local    the emulated region (spotshield.local.backend up/down): MIG, metadata server,
+           injector, fake-gcs; the default, and what `make up` uses
+  gcp      the same through spotshield.cloud.gcp on a real project (documented config;
+           needs credentials and quota)
+  process  `spotshield train` processes on this machine with the injector's seeded
+           schedule delivered as SIGTERM (what GCE's ACPI shutdown becomes), each preempted
+           process replaced after `restart_s` emulated seconds: no emulator needed
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from spotshield.analysis.grid import Grid, RunSpec
+from spotshield.errors import SpotShieldError
+
+DONE = "DONE"
+POLL_S = 1.0  # how often a driver checks for DONE: runs last minutes
+# GCE gives 30 s between the preemption notice and the hard stop; a process still alive then is killed.
+NOTICE_S = 30.0
+_LOG_TAIL = 400  # characters of a failed trainer's log quoted in the one-line error
+
+
+def write_trainer_yaml(grid: Grid, spec: RunSpec, run_dir: Path) -> Path:
+    import yaml
+
+    p = run_dir / "trainer.yaml"
+    p.write_text(yaml.safe_dump({**grid.trainer, "seed": spec.seed}, sort_keys=True))
+    return p
+
+
+def _copy_events(store, run_id: str, run_dir: Path) -> int:
+    n = 0
+    for key in store.list(f"events/{run_id}"):
+        dest = run_dir / key
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(store.read(key))
+        n += 1
+    return n
+
+
+class ProcessDriver:
+    name = "process"
+
+    def run(self, grid: Grid, spec: RunSpec, run_dir: Path, log=lambda msg: None) -> None:
+        from spotshield.local.injector import schedule
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "spotshield.cli.main", "train", "--store", f"file://{run_dir.resolve()}",
+               "--run-id", spec.run_id, "--strategy", spec.strategy, "--seed", str(spec.seed), "--set", "health_port=0",
+               "--set", "metadata_watch=false"]
+        tc = grid.trainer_config_path()
+        if tc:
+            cmd += ["--config", str(tc)]
+        cmd += ["--config", str(write_trainer_yaml(grid, spec, run_dir))]
+        events = iter(()) if spec.baseline else schedule(spec.pattern, grid.rate, spec.seed, grid.trace)
+        next_ev = next(events, None)
+        t0 = time.monotonic()
+        deadline = t0 + grid.run_timeout_s
+        boot = 0
+        with open(run_dir / "trainer.log", "ab") as logf:
+            while True:
+                env = {**os.environ, "SPOTSHIELD_HOST": f"{spec.run_id}-vm", "SPOTSHIELD_BOOT": f"boot{boot}"}
+                env.pop("GCE_METADATA_HOST", None)
+                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
+                preempted = False
+                while proc.poll() is None:
+                    now = time.monotonic()
+                    if now > deadline:
+                        proc.kill()
+                        proc.wait()
+                        raise SpotShieldError(f"run {spec.run_id} did not finish within {grid.run_timeout_s:.0f} s; "
+                                              f"see {run_dir / 'trainer.log'}")
+                    if next_ev is not None and now >= t0 + next_ev.t / grid.time_scale:
+                        log(f"{spec.run_id}: preempting boot {boot} at {next_ev.t:.0f} emulated s")
+                        proc.send_signal(signal.SIGTERM)
+                        try:
+                            proc.wait(timeout=NOTICE_S)
+                        except subprocess.TimeoutExpired:
+                            proc.kill()
+                            proc.wait()
+                        preempted = True
+                        next_ev = next(events, None)
+                        break
+                    time.sleep(0.05)
+                code = proc.returncode
+                if code == 0 and (run_dir / DONE).exists():
+                    return
+                if not preempted:
+                    tail = (run_dir / "trainer.log").read_text(errors="replace")[-_LOG_TAIL:]
+                    raise SpotShieldError(f"run {spec.run_id} boot {boot} exited {code}: {' '.join(tail.split())}")
+                # the VM is gone for restart_s; preemptions due meanwhile find nothing to preempt
+                down_until = time.monotonic() + grid.restart_s / grid.time_scale
+                while next_ev is not None and t0 + next_ev.t / grid.time_scale < down_until:
+                    next_ev = next(events, None)
+                time.sleep(max(0.0, down_until - time.monotonic()))
+                boot += 1
+
+
+class _StackDriver:
+    """Shared by local and gcp: bring a stack up for one run, wait for DONE, copy events, tear down."""
+
+    def settings(self, grid: Grid, spec: RunSpec):
+        from spotshield.settings import StackSettings
+
+        s = StackSettings(
+            backend=self.name, project=grid.project, strategy=spec.strategy, run_id=spec.run_id,
+            pattern="none" if spec.baseline else spec.pattern, rate=0.0 if spec.baseline else grid.rate,
+            time_scale=grid.time_scale, trace=grid.trace, machine_type=grid.machine_type, gpu_type=grid.gpu_type,
+            trainer_config=str(grid.trainer_config_path()) if grid.trainer_config else None,
+            trainer_overrides={**grid.trainer, "seed": spec.seed},
+        )
+        return s.check()
+
+    def run(self, grid: Grid, spec: RunSpec, run_dir: Path, log=lambda msg: None) -> None:
+        from spotshield.config_loader import trainer_config
+        from spotshield.status.record import runs_store_url
+        from spotshield.storage import open_store
+
+        s = self.settings(grid, spec)
+        store_url = runs_store_url(s.bucket_name, spec.run_id)
+        tcfg = trainer_config(s, store_url)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.up(s, tcfg, spec, run_dir)
+        try:
+            self.before_read(run_dir)
+            store = open_store(store_url)
+            deadline = time.monotonic() + grid.run_timeout_s
+            while not store.exists(DONE):
+                if time.monotonic() > deadline:
+                    raise SpotShieldError(f"run {spec.run_id} did not finish within {grid.run_timeout_s:.0f} s")
+                time.sleep(POLL_S)
+            _copy_events(store, spec.run_id, run_dir)
+            (run_dir / DONE).write_bytes(store.read(DONE))
+        finally:
+            self.down(s, run_dir)
+
+
+class LocalDriver(_StackDriver):
+    name = "local"
+
+    def _backend(self):
+        try:
+            from spotshield.local import backend
+        except ModuleNotFoundError as e:
+            if e.name == "spotshield.local.backend":
+                raise SpotShieldError("the local emulator backend is not in this build yet; "
+                                      "run the grid with --backend process") from None
+            raise
+        return backend
+
+    @staticmethod
+    def state_dir(run_dir: Path) -> Path:
+        # A private emulator per grid (not .spotshield/local), so a grid never meets the
+        # stack someone started with `make up` in the same tree.
+        return run_dir.parent.parent / ".emulator"
+
+    def up(self, s, tcfg, spec: RunSpec, run_dir: Path) -> None:
+        self._backend().up(s, tcfg, state_dir=self.state_dir(run_dir), seed=spec.seed)
+
+    def before_read(self, run_dir: Path) -> None:
+        eps = self._backend().endpoints(self.state_dir(run_dir)) or {}
+        if eps.get("storage"):
+            os.environ["STORAGE_EMULATOR_HOST"] = eps["storage"]
+
+    def down(self, s, run_dir: Path) -> None:
+        # the events are copied out first; the run's checkpoints go so a re-run starts fresh
+        self._backend().down(delete_checkpoints=True, state_dir=self.state_dir(run_dir))
+
+
+class GcpDriver(_StackDriver):
+    name = "gcp"
+
+    def up(self, s, tcfg, spec: RunSpec, run_dir: Path) -> None:
+        from spotshield.cloud import gcp
+
+        gcp.up(s, tcfg, echo=lambda line: None)
+
+    def before_read(self, run_dir: Path) -> None:
+        pass
+
+    def down(self, s, run_dir: Path) -> None:
+        from spotshield.cloud import gcp
+
+        gcp.down(s.project, s.bucket_name, echo=lambda line: None)
+
+
+DRIVERS = {"local": LocalDriver, "gcp": GcpDriver, "process": ProcessDriver}
