@@ -18,7 +18,8 @@ ENDPOINT_ENV = "SPOTSHIELD_COMPUTE_ENDPOINT"
 _CALL_TIMEOUT_S = 10
 # A GPU MIG on GCP takes a few minutes to create and boot; 15 minutes covers a stockout retry.
 STABLE_TIMEOUT_S = 900
-_STABLE_POLL_S = 5
+_STABLE_POLL_S = 5  # at most one get per 5 s against GCP's read quota...
+_FIRST_POLL_S = 0.5  # ...after a quick first look: a small group is often stable at once
 
 
 def endpoint(explicit: str | None = None) -> str | None:
@@ -111,18 +112,21 @@ class Compute:
     def wait_stable(self, timeout_s: float = STABLE_TIMEOUT_S, poll_s: float = _STABLE_POLL_S,
                     on_poll=None) -> None:
         deadline = time.monotonic() + timeout_s
+        wait = _FIRST_POLL_S
         while True:
             stable = self.is_stable()
             if on_poll:
                 on_poll(stable)
             if stable:
                 return
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise SpotShieldError(
                     f"group {self.mig} not stable after {timeout_s:.0f}s; "
                     "see 'spotshield status' (Spot capacity may be short: add zones)"
                 )
-            time.sleep(poll_s)
+            time.sleep(min(wait, left))
+            wait = min(wait * 2, poll_s)
 
     def list_instances(self) -> list[InstanceInfo]:
         from google.api_core import exceptions as gexc

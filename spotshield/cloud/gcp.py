@@ -37,17 +37,24 @@ def _bucket_exists(settings: StackSettings) -> bool:
         raise SpotShieldError(f"cannot check bucket gs://{settings.bucket_name} ({type(e).__name__})") from None
 
 
-def build_location(settings: StackSettings) -> tuple[str, str]:
-    """(build URL, build id) the VMs will install; computed before the bucket exists."""
+def build_location(settings: StackSettings) -> tuple[str, str, str]:
+    """(build URL, build id, archive sha256) the VMs will install; known before the bucket exists
+    because the archive is reproducible (the same source gives the same bytes)."""
+    import hashlib
+
     from spotshield import buildinfo
 
-    return buildinfo.build_url(settings.bucket_name), buildinfo.build_id()
+    data = buildinfo.build_archive()
+    bid = buildinfo.archive_id(data)
+    return buildinfo.build_url(settings.bucket_name, bid), bid, hashlib.sha256(data).hexdigest()
 
 
-def publish_build(settings: StackSettings) -> None:
+def publish_build(settings: StackSettings, expected_url: str) -> None:
     from spotshield import buildinfo
 
-    buildinfo.publish(settings.bucket_name)
+    url, _ = buildinfo.publish(settings.bucket_name)
+    if url != expected_url:  # the source changed between rendering tfvars and publishing
+        raise SpotShieldError(f"the build changed while 'up' ran ({url} != {expected_url}); run 'spotshield up' again")
 
 
 def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
@@ -57,14 +64,15 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
     stack before a long wait: a timeout or Ctrl-C must still leave `down` able to find it."""
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
-    build_url, build_id = build_location(settings)
-    values = tfvars.render(settings, build_url=build_url, build_id=build_id, trainer_config=trainer_config)
+    build_url, build_id, sha = build_location(settings)
+    values = tfvars.render(settings, build_url=build_url, build_id=build_id, build_sha256=sha,
+                           trainer_config=trainer_config)
     tf.init()
     if not _bucket_exists(settings):
         echo(f"-- first up: creating gs://{settings.bucket_name} with an empty group, then publishing the build")
         tfvars.write({**values, "fleet_size": 0}, tf.working_dir)
         tf.apply()
-    publish_build(settings)
+    publish_build(settings, build_url)
     tfvars.write(values, tf.working_dir)
     tf.apply()
     if on_applied:
@@ -77,8 +85,8 @@ def plan(settings: StackSettings, trainer_config: dict, echo: Callable[[str], No
          root: Path | None = None) -> None:
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
-    build_url, build_id = build_location(settings)
-    tfvars.write(tfvars.render(settings, build_url=build_url, build_id=build_id,
+    build_url, build_id, sha = build_location(settings)
+    tfvars.write(tfvars.render(settings, build_url=build_url, build_id=build_id, build_sha256=sha,
                                trainer_config=trainer_config), tf.working_dir)
     tf.init()
     tf.plan()

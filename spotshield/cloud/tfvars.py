@@ -18,7 +18,8 @@ from spotshield.validate.tfvars import check_tfvars
 TFVARS_NAME = "spotshield.auto.tfvars.json"
 
 
-def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_config: dict) -> dict:
+def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_config: dict,
+           build_sha256: str = "") -> dict:
     """The variables for the root module. trainer_config is the merged trainer config."""
     values = {
         "project": settings.project,
@@ -35,6 +36,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "termination_action": settings.termination_action,
         "build_url": build_url,
         "build_id": build_id,
+        "build_sha256": build_sha256,  # VMs refuse a download whose sha256 differs
         # JSON is YAML: startup.sh writes it to a file and passes it as --config.
         "trainer_config": json.dumps(trainer_config, sort_keys=True),
         "health_port": int(trainer_config.get("health_port", 8080)),

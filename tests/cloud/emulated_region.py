@@ -33,6 +33,9 @@ class Region:
         """Bring every group to its target size with RUNNING members."""
         b = self.backend
         with b.lock:
+            for inst in list(b.instances.values()):  # a deleted group's members go away
+                if inst.current_action == "DELETING":
+                    b.remove_instance(inst)
             for m in list(b.migs.values()):
                 while len(b.members(m.name)) < m.target_size:
                     inst = b.new_member(m)

@@ -18,13 +18,15 @@ def settings(**kw):
 
 def test_render_writes_the_whole_schema(root):
     s, tcfg = settings(zones="us-central1-a,us-central1-c", strategy="milestone", fleet_size=2)
-    values = tfvars.render(s, build_url="gs://b/builds/x.tar.gz", build_id="0.1.0+abc", trainer_config=tcfg)
+    values = tfvars.render(s, build_url="gs://b/builds/x.tar.gz", build_id="0.1.0+abc", trainer_config=tcfg,
+                           build_sha256="ab" * 32)
     assert set(values) == set(TFVARS_SCHEMA)
     assert values["project"] == "my-proj-1" and values["zones"] == ["us-central1-a", "us-central1-c"]
     assert values["bucket_name"] == "my-proj-1-spotshield-ckpt" and values["fleet_size"] == 2
     cfg = json.loads(values["trainer_config"])
     assert cfg["strategy"] == "milestone" and cfg["store"] == "gs://my-proj-1-spotshield-ckpt/runs/adaptive-1"
     assert cfg["run_id"] == "adaptive-1" and values["health_port"] == cfg["health_port"]
+    assert values["build_sha256"] == "ab" * 32
     path = tfvars.write(values, root)
     assert path.name == "spotshield.auto.tfvars.json" and json.loads(path.read_text()) == values
 

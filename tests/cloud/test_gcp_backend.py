@@ -1,0 +1,124 @@
+"""The gcp backend end to end through the CLI: a fake terraform first on PATH, the emulator's
+Compute API standing in for GCP's, fake-gcs-server for the bucket."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spotshield.status.record import load_record, record_path
+from spotshield.storage import open_store
+
+PROJECT = "proj-test"  # the emulated region's project
+UP = ("up", "--backend", "gcp", "--project", PROJECT, "--name", "fleet", "--zones", "us-central1-a,us-central1-b",
+      "--fleet-size", "2", "--run-id", "adaptive-1", "--detach", "--wait-timeout", "20")
+
+
+@pytest.fixture
+def gcp(fake_terraform, region, gcs_server, monkeypatch):
+    """Everything the gcp path talks to, on loopback."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
+    region.run_filler()  # the MIG's job: bring the group to its target size
+    return fake_terraform
+
+
+def test_up_status_down(cli, gcp, region, gcs_server, root):
+    bucket = f"{PROJECT}-fleet-ckpt"
+    r = cli(*UP)
+    assert r.exit_code == 0, r.output
+    argvs = gcp.argvs()
+    # first up: the bucket does not exist, so apply once with an empty group, publish, apply again
+    assert [a[0] for a in argvs] == ["init", "apply", "apply"]
+    assert argvs[0] == ["init", "-no-color", "-input=false"]
+    assert argvs[1] == argvs[2] == ["apply", "-auto-approve", "-no-color", "-input=false"]
+    first, second = gcp.calls()[1]["tfvars"], gcp.calls()[2]["tfvars"]
+    assert first["fleet_size"] == 0 and second["fleet_size"] == 2
+    assert second["project"] == PROJECT and second["zones"] == ["us-central1-a", "us-central1-b"]
+    assert second["bucket_name"] == bucket and second["run_id"] == "adaptive-1"
+    assert json.loads(second["trainer_config"])["store"] == f"gs://{bucket}/runs/adaptive-1"
+    # the build the VMs will install is in the bucket before the group has members
+    store = open_store(f"gs://{bucket}")
+    assert second["build_url"].startswith(f"gs://{bucket}/")
+    import hashlib
+
+    archive = store.read(second["build_url"].removeprefix(f"gs://{bucket}/"))
+    assert hashlib.sha256(archive).hexdigest() == second["build_sha256"]
+    from spotshield import __version__
+
+    assert second["build_id"] == f"{__version__}+{second['build_sha256'][:12]}"
+    assert "Apply complete!" in r.stdout  # Terraform's output streamed through
+    rec = load_record()
+    assert (rec.backend, rec.project, rec.mig, rec.run_id) == ("gcp", PROJECT, "fleet-mig", "adaptive-1")
+
+    r = cli("status", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert len(data["instances"]) == 2
+    assert {i["status"] for i in data["instances"]} == {"RUNNING"}
+    assert {i["zone"] for i in data["instances"]} == {"us-central1-a", "us-central1-b"}
+    r = cli("status")
+    assert r.exit_code == 0 and "fleet-mig" in r.stdout and "backend=gcp" in r.stdout
+
+    r = cli("up", "--backend", "gcp", "--project", PROJECT)
+    assert r.exit_code == 1 and "already up" in r.stderr
+
+    store.write("runs/adaptive-1/ckpt/step-000010/meta.json", b'{"step": 10}')
+    r = cli("down")
+    assert r.exit_code == 0, r.output
+    destroy = gcp.argvs()[-1]
+    assert destroy[0] == "destroy" and "-auto-approve" in destroy
+    # every resource but the checkpoint bucket (module.checkpoint_bucket.google_storage_bucket.this)
+    assert sorted(a for a in destroy if a.startswith("-target=")) == [
+        "-target=module.spot_fleet.google_compute_instance_template.trainer",
+        "-target=module.spot_fleet.google_compute_region_instance_group_manager.fleet",
+        "-target=module.spot_fleet.google_storage_bucket_iam_member.trainer_objects",
+    ]
+    assert not record_path().exists()
+    assert store.exists("runs/adaptive-1/ckpt/step-000010/meta.json")  # checkpoints remain
+    assert region.backend.migs == {}
+
+
+def test_apply_failure_is_terraforms_error_and_records_nothing(cli, gcp, monkeypatch, root):
+    monkeypatch.setenv("FAKE_TF_FAIL", "apply")
+    r = cli(*UP)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert err == ["error: terraform apply failed: Error: Error creating InstanceGroupManager: googleapi: "
+                   "Error 403: Quota 'GPUS_ALL_REGIONS' exceeded. Limit: 0.0 globally."]
+    assert not record_path().exists()
+
+
+def test_second_up_after_down_applies_once(cli, gcp, root):
+    assert cli(*UP).exit_code == 0
+    assert cli("down").exit_code == 0
+    n = len(gcp.argvs())
+    r = cli(*UP)
+    assert r.exit_code == 0, r.output
+    assert [a[0] for a in gcp.argvs()[n:]] == ["init", "apply"]  # the bucket is there: one apply
+
+
+def test_delete_checkpoints_empties_the_bucket_and_destroys_all(cli, gcp, root):
+    bucket = f"{PROJECT}-fleet-ckpt"
+    assert cli(*UP).exit_code == 0
+    store = open_store(f"gs://{bucket}")
+    store.write("runs/adaptive-1/ckpt/step-000010/meta.json", b"{}")
+    r = cli("down", "--delete-checkpoints", input="y\n")
+    assert r.exit_code == 0, r.output
+    assert gcp.argvs()[-1] == ["destroy", "-auto-approve", "-no-color", "-input=false"]
+    assert store.list("") == []
+
+
+def test_plan_runs_terraform_plan(cli, gcp, root):
+    r = cli("plan", "--backend", "gcp", "--project", PROJECT, "--name", "fleet")
+    assert r.exit_code == 0, r.output
+    assert [a[0] for a in gcp.argvs()] == ["init", "plan"]
+    assert "Plan: 4 to add" in r.stdout
+    assert (root / "terraform" / "spotshield.auto.tfvars.json").exists()
+
+
+def test_wait_times_out_with_a_clear_line(cli, fake_terraform, region, gcs_server, monkeypatch, root):
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)  # no filler: the group never fills
+    r = cli(*UP[:-1], "1")
+    assert r.exit_code == 1
+    assert "group fleet-mig not stable after 1s" in r.stderr
+    assert load_record().backend == "gcp"  # applied, so recorded: `down` can find it
