@@ -121,7 +121,7 @@ def checkov_bin(repo: Path) -> str | None:
     return shutil.which("checkov")
 
 
-def checkov_step(repo: Path, checkov: str | None = None) -> Step:
+def checkov_step(repo: Path, checkov: str | None = None, target: str = "terraform") -> Step:
     name = "checkov"
     checkov = checkov or checkov_bin(repo)
     if not checkov:
@@ -129,7 +129,7 @@ def checkov_step(repo: Path, checkov: str | None = None) -> Step:
 
     def run() -> tuple[bool, str]:
         proc = subprocess.run(
-            [checkov, "-d", "terraform", "--framework", "terraform", "--skip-download", "--output", "json",
+            [checkov, "-d", target, "--framework", "terraform", "--skip-download", "--output", "json",
              "--quiet", "--compact"],
             cwd=repo, capture_output=True, text=True, timeout=CHECKOV_TIMEOUT_S)
         try:
@@ -149,7 +149,7 @@ def checkov_step(repo: Path, checkov: str | None = None) -> Step:
         if failed:
             return False, f"{len(failed)} failed: " + "; ".join(failed[:5])
         if passed == 0:
-            return False, "checkov ran no checks on terraform/"
+            return False, f"checkov ran no checks on {target}/"
         return True, f"{passed} passed, 0 failed, {skipped_n} skipped inline with a reason"
 
     return timed(name, run)

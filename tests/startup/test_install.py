@@ -60,10 +60,18 @@ def build_wheel() -> bytes:
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A throwaway virtualenv (with pip) to install the published build into."""
+    """A throwaway virtualenv to install the published build into. Made without pip (ensurepip
+    takes ~10 s) and given the test interpreter's own pip package, which installs into
+    whichever environment runs it."""
+    import pip
+
     path = tmp_path_factory.mktemp("boot-venv") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
-    return path / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    python = path / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    (Path(site) / "pip").symlink_to(Path(pip.__file__).parent, target_is_directory=True)
+    return python
 
 
 def attrs(bucket: str, obj: str, **over) -> dict:

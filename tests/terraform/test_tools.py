@@ -53,5 +53,5 @@ def test_checkov_has_no_failed_checks_on_the_stack(repo):
 def test_checkov_fails_when_project_ssh_keys_are_allowed(repo, stack_copy):
     stack_copy.edit("terraform/modules/spot-fleet/main.tf", '"block-project-ssh-keys" = true',
                     '"block-project-ssh-keys" = false')
-    result = checkov_step(stack_copy.root, checkov=checkov_bin(repo))()
+    result = checkov_step(stack_copy.root, checkov=checkov_bin(repo), target="terraform/modules/spot-fleet")()
     assert result.ok is False and "CKV_GCP_32" in result.detail
