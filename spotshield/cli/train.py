@@ -52,8 +52,9 @@ def register(app: typer.Typer) -> None:
         from spotshield.trainer.config import load_config
 
         overrides = _parse_sets(sets or [])
-        overrides.update({"model": model, "data": data, "epochs": epochs, "strategy": strategy, "store": store,
-                          "seed": seed, "run_id": run_id})
+        flags = {"model": model, "data": data, "epochs": epochs, "strategy": strategy, "store": store,
+                 "seed": seed, "run_id": run_id}
+        overrides.update({k: v for k, v in flags.items() if v is not None})  # flags win over --set
         cfg = load_config(config or [], overrides)
         from spotshield.trainer.run import train as run_train
 
