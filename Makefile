@@ -24,10 +24,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[train,analysis,dev]'
 	touch $@
 
-$(TOOLS_STAMP): tools/requirements.txt
+# checkov and the Terraform plugin framework need their own venv: checkov's bc-python-hcl2
+# clashes with python-hcl2, and `tf` needs protobuf<6 while google-cloud-compute needs >=6.
+$(TOOLS_STAMP): tools/requirements.txt tools/requirements-nodeps.txt
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install -q --upgrade pip
 	$(TOOLS)/bin/pip install -q -r tools/requirements.txt
+	$(TOOLS)/bin/pip install -q --no-deps -r tools/requirements-nodeps.txt
 	touch $@
 
 venv: $(STAMP) ## Create .venv with everything installed
