@@ -409,7 +409,7 @@ def contract_metadata_keys(repo: Path) -> set[str]:
     for line in contract.read_text().splitlines():  # the key column of the attribute table
         cells = line.split("|")
         if len(cells) > 2 and line.lstrip().startswith("|"):
-            keys |= set(re.findall(r"`(spotshield-[a-z-]+)`", cells[1]))
+            keys |= set(re.findall(r"`(spotshield-[a-z0-9-]+)`", cells[1]))
     return keys
 
 
