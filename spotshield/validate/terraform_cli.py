@@ -27,6 +27,10 @@ TOOLS_VENV_ENV = "SPOTSHIELD_TOOLS_VENV"  # where tools/tfschema runs; default <
 TERRAFORM_ENV = "SPOTSHIELD_TERRAFORM"  # a terraform binary other than the one on PATH
 SHIM = Path(__file__).resolve().parents[2] / "tools" / "tfschema" / "terraform_shim.py"
 CACHE_SUBDIR = "share/spotshield-tfschema"  # inside the tools venv: removed with it, never in git
+# The stand-in gets its own Terraform data dir (relative to each root, inside the ignored
+# .terraform/): the real provider installed by SPOTSHIELD_TF_PROVIDER=real never meets it.
+STANDIN_DATA_DIR = ".terraform/spotshield-standin"
+INSTALLED_GOOGLE = "providers/registry.terraform.io/hashicorp/google"
 # Generous ceilings, far above the measured 0.1 s init / 0.5 s validate / 3 s test:
 # they exist so that a hung plugin fails the step instead of hanging CI.
 BUILD_TIMEOUT_S = 300  # cold schema generation reads a 130 MB assembly (~5 s here)
@@ -99,7 +103,24 @@ def prepare(tf_dir: Path, repo_root: Path, tools_venv: Path | None = None) -> tu
         raise ToolingMissing(f"{PROVIDER_SWITCH}={mode!r} is not one of: standin, real")
     info = build_standin(tf_dir, venv, repo_root)
     env.update(info["env"])  # TF_CLI_CONFIG_FILE (the mirror) and SPOTSHIELD_TFSCHEMA (the schema to serve)
+    env["TF_DATA_DIR"] = STANDIN_DATA_DIR
     return TerraformEnv(terraform, env, f"stand-in (hashicorp/google {info['provider_version']} schema)"), info
+
+
+_LOCKED_GOOGLE = re.compile(r'^provider "registry\.terraform\.io/hashicorp/google" \{.*?^\}\n?', re.M | re.S)
+
+
+def forget_locked_google(root: Path) -> None:
+    """Drop hashicorp/google from the root's lock file before init.
+
+    The stand-in and the real provider are both "8.7.0" with different checksums, and
+    `init -upgrade` still refuses a package whose checksum the lock file does not list.
+    Lock files are git-ignored here (the GitHub workflow writes its own), so re-locking
+    the provider on each run loses nothing.
+    """
+    lock = root / ".terraform.lock.hcl"
+    if lock.exists():
+        lock.write_text(_LOCKED_GOOGLE.sub("", lock.read_text()))
 
 
 def run_terraform(tfe: TerraformEnv, cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -139,7 +160,8 @@ class Diagnostic:
     line: int
 
     def __str__(self) -> str:
-        return f"{self.filename}:{self.line}: {self.summary}: {self.detail}"
+        where = f"{self.filename}:{self.line}: " if self.filename else ""
+        return f"{where}{self.summary}: {self.detail}"
 
 
 def validate_diagnostics(tfe: TerraformEnv, root: Path) -> tuple[bool, list[Diagnostic]]:
@@ -273,8 +295,13 @@ def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | Non
 
     def init(root: Path) -> Callable[[], tuple[bool | None, str]]:
         def body():
-            # -upgrade: the lock file may hold the other mode's hashes (stand-in vs real); re-select.
-            proc = run_terraform(need_env(), root, "init", "-backend=false", "-upgrade", "-input=false", "-no-color")
+            tfe = need_env()
+            if "TF_DATA_DIR" in tfe.env and tfe.env["TF_DATA_DIR"] == STANDIN_DATA_DIR:
+                # Terraform keeps an installed 8.7.0 even when the mirror's plugin changed (another
+                # venv path, an older stand-in): always install afresh (it is a 300-byte script).
+                shutil.rmtree(root / STANDIN_DATA_DIR / INSTALLED_GOOGLE, ignore_errors=True)
+            forget_locked_google(root)
+            proc = run_terraform(tfe, root, "init", "-backend=false", "-upgrade", "-input=false", "-no-color")
             if proc.returncode != 0:
                 return False, text_errors(proc.stderr + proc.stdout)
             initialised.add(root)

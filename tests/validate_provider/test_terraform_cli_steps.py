@@ -91,3 +91,17 @@ def test_lock_files_from_the_standin_stay_out_of_git(fixture_standin, tmp_path):
     paths = ["terraform/.terraform.lock.hcl", "terraform/examples/x/.terraform/providers"]
     ignored = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=REPO, capture_output=True, text=True)
     assert ignored.stdout.split() == paths
+
+
+@requires_toolchain
+def test_init_recovers_from_a_lock_file_and_install_of_another_google_package(tmp_path):
+    stack = copy_tree(FIXTURE, tmp_path / "stack")
+    (stack / ".terraform.lock.hcl").write_text(
+        'provider "registry.terraform.io/hashicorp/google" {\n  version     = "8.7.0"\n'
+        '  constraints = "~> 8.0"\n  hashes = [\n    "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",\n  ]\n}\n')
+    stale = stack / terraform_cli.STANDIN_DATA_DIR / terraform_cli.INSTALLED_GOOGLE / "8.7.0" / "linux_amd64"
+    stale.mkdir(parents=True)
+    (stale / "terraform-provider-google_v8.7.0").write_text("#!/bin/sh\nexit 1\n")
+    results = {r.name: r for r in (s() for s in terraform_cli.steps(REPO, tf_dir=stack, tools_venv=TOOLS_VENV)[:3])}
+    assert (results["terraform init"].ok, results["terraform validate"].detail) == (True, "valid")
+    assert "AAAAAAAA" not in (stack / ".terraform.lock.hcl").read_text()
