@@ -311,6 +311,34 @@ def check_fleet(stack: Stack) -> list[str]:
     return problems
 
 
+ALLOWED_PROJECT_ROLES = {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+FLEET_STOP_PERMISSIONS = {"compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update"}
+
+
+def check_least_privilege(stack: Stack) -> list[str]:
+    """The VMs' account: log/metric writer on the project, objectAdmin on the bucket, and the
+    fleet-stop custom role only under a condition on the group's resource name."""
+    problems = []
+    for mod in stack.modules.values():
+        where = _rel(stack, mod)
+        for name, role in mod.resources_of("google_project_iam_custom_role"):
+            perms = set(role.get("permissions") or [])
+            if not perms <= FLEET_STOP_PERMISSIONS:
+                problems.append(f"{where}: custom role {name} grants {sorted(perms - FLEET_STOP_PERMISSIONS)}")
+        for name, member in mod.resources_of("google_project_iam_member"):
+            role = str(member.get("role", ""))
+            if role in ALLOWED_PROJECT_ROLES:
+                continue
+            condition = _block(member, "condition") or {}
+            if "google_project_iam_custom_role." in role and "resource.name" in str(condition.get("expression", "")):
+                continue
+            problems.append(f"{where}: project role binding {name} ({role}) is broader than the VMs need")
+        for name, member in mod.resources_of("google_storage_bucket_iam_member"):
+            if member.get("role") != "roles/storage.objectAdmin":
+                problems.append(f"{where}: bucket binding {name} grants {member.get('role')}, not objectAdmin")
+    return problems
+
+
 def trainer_default_health_port() -> int | None:
     try:
         from spotshield.trainer.config import TrainConfig
@@ -420,6 +448,7 @@ CHECKS: list[Callable[[Stack], list[str]]] = [
     check_no_external_ip,
     check_bucket,
     check_fleet,
+    check_least_privilege,
     check_health_port,
     check_network,
     check_tfvars_schema,
