@@ -63,7 +63,8 @@ def test_all_terraform_steps_pass_on_the_real_stack_and_a_break_fails_only_its_s
     assert [(r.name, r.detail) for r in results if not r.ok or r.skipped] == []
 
     inject(stack / FLEET, *MISSPELLED[:2])
-    by_name = {r.name: r for r in (step() for step in terraform_cli.steps(REPO, tf_dir=stack, tools_venv=TOOLS_VENV))}
+    provider_init_validate = terraform_cli.steps(REPO, tf_dir=stack, tools_venv=TOOLS_VENV)[:3]
+    by_name = {r.name: r for r in (step() for step in provider_init_validate)}
     assert by_name["terraform validate"].ok is False
     assert f"{FLEET}:" in by_name["terraform validate"].detail
     assert "Unsupported argument" in by_name["terraform validate"].detail
