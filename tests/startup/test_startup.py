@@ -140,3 +140,20 @@ def test_sigterm_reaches_the_trainer_and_its_code_is_returned(tmp_path, fake_pyt
     assert rc == 75
     assert (tmp_path / "fake" / "sigterm").exists()
     assert not pidfile.exists()
+
+
+def test_file_store_done_and_stale_pid_file(tmp_path, fake_python, gcs_server):
+    """A file:// store works too, and a pid file left by an earlier boot does not block a boot."""
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "DONE").write_text("{}")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "trainer.pid").write_text(f"{os.getpid()}\n")  # alive, but not a spotshield trainer
+    with MetadataServer({"spotshield-run-id": "r", "spotshield-store": f"file://{store}",
+                         "spotshield-mig": "ss-mig"}) as md, ComputeRecorder() as compute:
+        proc = run_script(STARTUP, boot_env(tmp_path, md.host, gcs_server.url, fake_python, compute.url))
+    assert proc.returncode == 0, proc.stderr
+    assert [r["path"] for r in compute.requests] == [
+        "/compute/v1/projects/demo-project-123/regions/us-central1/instanceGroupManagers/ss-mig/resize"]
+    assert not (home / "trainer.pid").exists()
