@@ -45,7 +45,7 @@ def _print(res: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    con = Console(width=120)
+    con = Console(width=130)
     s = res["stall"]
     t = Table(title=f"Checkpoint stall per save ({s['state_mb']:.0f} MB state, {res['machine']['device']})")
     for c in ("method", "stall ms (median)", "note"):
@@ -71,10 +71,11 @@ def _print(res: dict) -> None:
     g = res["goodput"]
     t = Table(title=f"Goodput under Poisson preemptions: waste share (C={g['checkpoint_s'] * 1000:.1f} ms, "
                     f"R={g['restart_s']:.0f} s)")
-    for c in ("rate/h", "optimum", "adaptive", "x opt", "naive", "x opt", "milestone", "x opt", "adaptive+emerg."):
+    for c in ("rate/h", "Daly formula", "optimum sim", "adaptive", "x opt", "naive", "x opt", "milestone", "x opt",
+              "adaptive+emerg."):
         t.add_column(c)
     for row in g["rows"]:
-        t.add_row(f"{row['rate_per_h']:g}", f"{row['optimal_waste']:.2%}",
+        t.add_row(f"{row['rate_per_h']:g}", f"{row['optimal_waste']:.2%}", f"{row['optimum_waste']:.2%}",
                   f"{row['adaptive_waste']:.2%}", f"{row['adaptive_vs_optimal']:.2f}",
                   f"{row['naive_waste']:.2%}", f"{row['naive_vs_optimal']:.2f}",
                   f"{row['milestone_waste']:.2%}", f"{row['milestone_vs_optimal']:.2f}",

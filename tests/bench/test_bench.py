@@ -48,7 +48,9 @@ def test_goodput_rows_compare_each_strategy_to_the_optimum(results):
         assert 0 < row["optimal_waste"] < 1
         for s in ("adaptive", "naive", "milestone"):
             assert 0 < row[f"{s}_waste"] < 1
-            assert row[f"{s}_vs_optimal"] == pytest.approx(row[f"{s}_waste"] / row["optimal_waste"])
+            assert row[f"{s}_vs_optimal"] == pytest.approx(row[f"{s}_waste"] / row["optimum_waste"])
+        # the simulated optimum and Daly's formula describe the same quantity
+        assert row["optimum_waste"] == pytest.approx(row["optimal_waste"], rel=0.5)
     assert res["machine"]["device"] == "cpu" and res["machine"]["torch"]
     assert "Goodput under Poisson preemptions" in stdout
 
