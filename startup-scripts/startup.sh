@@ -163,7 +163,7 @@ cd "$SS_HOME" || die "cannot enter SPOTSHIELD_HOME $SS_HOME"
 # Idempotent: a second run while the trainer of this boot is alive changes nothing.
 if [ -f "$PIDFILE" ]; then
   old=$(cat "$PIDFILE" 2>/dev/null)
-  if [ -n "$old" ] && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q 'spotshield.cli.main train'; then
+  if [ -n "$old" ] && tr '\0' ' ' 2>/dev/null <"/proc/$old/cmdline" | grep -q 'spotshield.cli.main train'; then
     log "trainer already running as pid $old; nothing to do"
     exit 0
   fi

@@ -157,3 +157,10 @@ def test_file_store_done_and_stale_pid_file(tmp_path, fake_python, gcs_server):
     assert [r["path"] for r in compute.requests] == [
         "/compute/v1/projects/demo-project-123/regions/us-central1/instanceGroupManagers/ss-mig/resize"]
     assert not (home / "trainer.pid").exists()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (home / "trainer.pid").write_text(f"{dead.pid}\n")  # a pid from the previous boot, long gone
+    with MetadataServer({"spotshield-run-id": "r", "spotshield-store": f"file://{store}"}) as md:
+        proc = run_script(STARTUP, boot_env(tmp_path, md.host, gcs_server.url, fake_python))
+    assert proc.returncode == 0 and "No such file" not in proc.stderr, proc.stderr
+    assert "no spotshield-mig/region/project in metadata; nothing to resize" in proc.stderr
