@@ -30,6 +30,7 @@ def run_metrics(run: Run) -> dict:
     emerg = [e for e in ev if e["event"] == "emergency_checkpoint"]
 
     wasted_s, wasted_steps, recoveries, preemptions = 0.0, 0, [], 0
+    pending = None  # time of the first interruption not yet followed by a training step
     for prev, nxt in zip(boots, boots[1:]):
         notice = prev.first("preempt_notice")
         preemptions += notice is not None
@@ -39,10 +40,14 @@ def run_metrics(run: Run) -> dict:
         if redo:
             last_t = prev.time_at_step(prev.last_step)
             wasted_s += max(0.0, last_t - prev.time_at_step(max(resume_at, prev.from_step)))
-        t_int = notice.get("notice_t") or notice["t"] if notice else prev.events[-1]["t"]
+        t_int = (notice.get("notice_t") or notice["t"]) if notice else prev.events[-1]["t"]
+        pending = t_int if pending is None else pending
+        # A replacement preempted before its first step extends the same outage: the
+        # recovery runs from the first notice to the first step that is actually taken.
         t_first = nxt.first_step_time()
         if t_first is not None:
-            recoveries.append(max(0.0, t_first - t_int))
+            recoveries.append(max(0.0, t_first - pending))
+            pending = None
     downtime = sum(recoveries)
     useful = max(0.0, wall - stall - wasted_s - downtime)
     lab = run.labels

@@ -39,3 +39,28 @@ def test_uninterrupted_run_has_no_waste_and_full_goodput_minus_stalls(tmp_path):
     assert m["preemptions"] == 0 and m["wasted_s"] == 0 and m["boots"] == 1
     assert m["recoveries_s"] == []
     assert m["goodput"] == pytest.approx(1 - truth.stall_s / m["wall_s"])
+
+
+def test_replacement_preempted_before_its_first_step_extends_one_outage(tmp_path):
+    import json
+
+    gen_run(tmp_path, "naive-bursty-s0", preempt_at=(137,), emergency=True, restart_s=5.0)
+    d = tmp_path / "events" / "naive-bursty-s0"
+    b1 = [json.loads(x) for x in (d / "vm-0-b1.jsonl").read_text().splitlines()]
+    t_notice, t_start = b1[0]["t"] - 5.0, b1[0]["t"]
+    # a boot squeezed in between: started, resumed, noticed a preemption, exited - no step
+    mid = [{"event": "start", "t": t_start - 3, "strategy": "naive", "model": "m", "data": "d", "epochs": 6,
+            "total_steps": 600, "device": "cpu", "pid": 7},
+           {"event": "resume", "t": t_start - 2.9, "from_step": 137, "epoch": 1, "checkpoint": "c",
+            "seconds_lost": 0.0, "steps_lost": 0},
+           {"event": "preempt_notice", "t": t_start - 2.8, "step": 137, "source": "sigterm"},
+           {"event": "exit", "t": t_start - 2.7, "step": 137, "code": 75, "reason": "preempted"}]
+    for r in mid:
+        r.update(run_id="naive-bursty-s0", host="vm-0", boot="b0x")
+    (d / "vm-0-b0x.jsonl").write_text("\n".join(json.dumps(r) for r in mid) + "\n")
+    (run,) = load_runs(tmp_path)
+    m = run_metrics(run)
+    assert m["preemptions"] == 2 and m["boots"] == 3
+    (rec,) = m["recoveries_s"]  # one outage, from the first notice
+    assert rec == pytest.approx(t_start + 0.1 - (t_notice - 0.5), abs=0.15)
+    assert m["useful_s"] + m["wasted_s"] + m["stall_s"] + m["downtime_s"] == pytest.approx(m["wall_s"])
