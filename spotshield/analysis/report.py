@@ -27,6 +27,24 @@ def _table(agg) -> str:
     return "\n".join(lines)
 
 
+def _model_check(runs, C: float, R: float, spot: float, od: float) -> str:
+    """Measured spot/on-demand cost vs what the advice model predicts at the observed rate."""
+    from spotshield.analysis import youngdaly
+
+    parts = []
+    for pattern, g in runs.groupby("pattern"):
+        hours = float((g["wall_s"] * g["time_scale"]).sum()) / 3600.0
+        rate = float(g["preemptions"].sum()) / hours if hours > 0 else 0.0
+        measured = float((g["cost_spot"] / g["cost_ondemand"]).mean())
+        if rate > 0:
+            predicted = youngdaly.cost_ratio(youngdaly.best_wall_ratio(C, R, 3600.0 / rate), spot, od)
+            parts.append(f"{pattern} {rate:.2g}/h: measured {measured:.2f}, model {predicted:.2f}")
+    if not parts:
+        return "- **Model check:** no preemptions observed, nothing to compare."
+    return ("- **Model check** (spot/on-demand cost at the observed preemption rate; the model assumes the "
+            "optimal interval, no emergency checkpoint, and the baseline's step speed): " + "; ".join(parts) + ".")
+
+
 def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float, break_even: float,
                  spot: float, od: float, warnings: list[str], source: str) -> Path:
     base = df[df["baseline"]]
@@ -72,6 +90,8 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
     be = "never (spot stays cheaper)" if math.isinf(break_even) else f"{break_even:.3g} preemptions per hour"
     lines.append(f"- **Break-even:** with the measured checkpoint cost C = {C:.3g} s and restart R = {R:.3g} s "
                  f"(emulated seconds) and the optimal Young/Daly interval, Spot stops being cheaper at {be}.")
+    if len(runs) and C > 0:
+        lines.append(_model_check(runs, C, R, spot, od))
     lines += ["", "## By condition", "", _table(agg), ""]
     titles = {"cost": "Cost by condition vs on-demand", "wasted": "Wasted compute", "accuracy": "Accuracy vs baseline",
               "timeline": "Run timelines", "overhead": "Checkpoint overhead", "recovery": "Recovery time",

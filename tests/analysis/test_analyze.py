@@ -76,3 +76,18 @@ def test_analyze_bad_folder_is_one_line(tmp_path, setup, needle):
     setup(d)
     p = _analyze(str(d), *PRICES)
     assert p.returncode == 1 and needle in p.stderr and "Traceback" not in p.stderr
+
+
+def test_advise_from_an_analysis_uses_measured_c_and_r(tmp_path):
+    import json
+    import statistics
+
+    _study(tmp_path)
+    assert _analyze(str(tmp_path), *PRICES).returncode == 0
+    df = pd.read_csv(tmp_path / "analysis" / "metrics_summary.csv")
+    p = subprocess.run([sys.executable, "-m", "spotshield.cli.main", "advise", "--from", str(tmp_path / "analysis"),
+                        "--rate", "3", *PRICES, "--simulate", "200", "--json"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["checkpoint_s"] == pytest.approx(statistics.median(df["stall_per_checkpoint_s"].dropna()))
+    assert out["restart_s"] == pytest.approx(statistics.median(df["recovery_s_mean"].dropna()))
