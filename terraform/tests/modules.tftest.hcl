@@ -84,6 +84,21 @@ run "spot_fleet_scheduling_and_healing" {
   }
 
   assert {
+    condition     = google_project_iam_member.trainer_fleet_stop.condition[0].expression == "resource.name == \"projects/demo-project-123/regions/us-central1/instanceGroupManagers/spotshield-mig\""
+    error_message = "the fleet-stop role must be limited to this group"
+  }
+
+  assert {
+    condition     = toset(google_project_iam_custom_role.fleet_stop.permissions) == toset(["compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update"])
+    error_message = "the fleet-stop role holds exactly get + update on instance group managers"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.metadata["spotshield-store"] == "gs://demo-ckpt/runs/adaptive-1" && google_compute_instance_template.trainer.metadata["spotshield-mig"] == "spotshield-mig"
+    error_message = "the run configuration must be in the VM metadata"
+  }
+
+  assert {
     condition     = toset(google_compute_region_instance_group_manager.fleet.distribution_policy_zones) == toset(["us-central1-a", "us-central1-b"])
     error_message = "the group must span the given zones"
   }
