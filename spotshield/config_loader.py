@@ -25,6 +25,7 @@ FILE_NAME = "spotshield.yaml"
 _FIELDS = {f.name for f in dataclasses.fields(StackSettings)}
 # Keys a file may hold besides the StackSettings fields.
 _TRAINER_KEY = "trainer"
+LOCAL_DEMO = "local-demo.yaml"  # trainer experiment used by the local backend without --config
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -141,6 +142,11 @@ def trainer_config(settings: StackSettings, store_url: str) -> dict:
     from spotshield.trainer.config import load_config
 
     files = [settings.trainer_config] if settings.trainer_config else []
+    if not files and settings.backend == "local":
+        # The emulator's default run is the paced local demo: a few minutes, several preemptions.
+        from spotshield.trainer.config import PRESETS
+
+        files = [PRESETS / "experiments" / LOCAL_DEMO]
     if files and not Path(files[0]).expanduser().is_file():
         raise SpotShieldError(f"trainer config {files[0]} not found; pass an existing YAML file to --config")
     overrides = {**settings.trainer_overrides, "strategy": settings.strategy,

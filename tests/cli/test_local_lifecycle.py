@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,9 @@ def emulator_pids(rec) -> list[int]:
     with urllib.request.urlopen(f"{rec.endpoints['compute']}/spotshield/v1/status", timeout=5) as r:
         st = json.loads(r.read())
     pids = [st["pid"]]
+    daemon_file = Path(st["state_dir"]) / "daemon.json"  # the daemon's fake-gcs-server
+    if daemon_file.exists():
+        pids.append(json.loads(daemon_file.read_text()).get("gcs_pid") or st["pid"])
     for p in st.get("instance_pids") or []:
         pids.extend(p.values() if isinstance(p, dict) else [p])
     return [int(p) for p in pids if isinstance(p, int) or str(p).isdigit()]
@@ -43,9 +47,25 @@ def test_up_status_preemptions_down(cli, root):
 
     r = cli("up", "--strategy", "adaptive", "--detach", "--pattern", "regular")
     assert r.exit_code == 0, r.output
-    rec = load_record()
+    seen: list[int] = []
+    try:
+        lifecycle(cli, root, load_record(), seen)
+    finally:  # whatever failed, leave nothing running: what this test started, stopped by PID
+        from spotshield.local.gcs import stop_pid
+
+        if record_path().exists():
+            cli("down")
+        for pid in seen:
+            if alive(pid):
+                stop_pid(pid)
+
+
+def lifecycle(cli, root, rec, seen: list[int]) -> None:
+    from spotshield.status.record import record_path
+
     assert rec.backend == "local" and rec.endpoints.get("compute") and rec.endpoints.get("storage")
     pids = emulator_pids(rec)
+    seen.extend(pids)
     assert pids and all(alive(p) for p in pids[:1])
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -57,6 +77,7 @@ def test_up_status_preemptions_down(cli, root):
         data = json.loads(r.stdout)
         seen_instances = seen_instances or bool(data["instances"])
         pids = sorted(set(pids) | set(emulator_pids(rec)))
+        seen[:] = pids
         if data["progress"]["state"] == "DONE":
             break
         time.sleep(2)
