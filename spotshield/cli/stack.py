@@ -199,7 +199,19 @@ def register(app: typer.Typer) -> None:
         if backend == "local":
             from spotshield.local import backend as local
 
-            local.down(delete_checkpoints)
+            try:
+                local.down(delete_checkpoints)
+            except SpotShieldError:
+                try:
+                    local.endpoints()
+                except SpotShieldError:
+                    running = False
+                else:
+                    running = True
+                if running or rec is None or rec.backend != "local":
+                    raise
+                # The emulator died under a recorded stack: nothing runs, so the record is stale.
+                err_console.print("the local emulator was not running (crashed?); clearing the stale stack record")
         else:
             from spotshield.cloud import gcp
 

@@ -118,3 +118,13 @@ def test_unknown_setting_in_file_names_the_file(cli, root):
 def test_missing_trainer_config(cli, root):
     line = one_error_line(cli("up", "--config", str(root / "nope.yaml")))
     assert "trainer config" in line and "not found" in line
+
+
+def test_down_with_a_dead_emulator_clears_the_stale_record(cli, root):
+    pytest.importorskip("spotshield.local.backend")
+    save_record(a_record(endpoints={"compute": "http://127.0.0.1:9", "storage": "http://127.0.0.1:9"}))
+    r = cli("down")
+    assert r.exit_code == 0, r.output
+    assert "not running" in r.stderr and "checkpoints kept" in r.stdout
+    assert not record_path().exists()
+    assert "nothing is up" in one_error_line(cli("down"))
