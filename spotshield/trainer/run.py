@@ -163,6 +163,12 @@ class _Trainer:
             raise SpotShieldError("amp needs a CUDA device; set amp: auto or false")
         if use_cuda:
             torch.backends.cudnn.benchmark = True
+        if self.amp:
+            import warnings
+
+            # GradScaler skips the optimizer step while it calibrates the scale; the scheduler
+            # still steps so that the schedule stays aligned with the step counter. Expected.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
 
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)

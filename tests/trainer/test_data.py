@@ -49,6 +49,16 @@ def test_cifar100_unreadable_files_are_a_clear_error(tmp_path):
         load_cifar100(tmp_path, download=False)
 
 
+def test_digits_are_scikit_learns_shipped_digits():
+    from sklearn.datasets import load_digits
+
+    from spotshield.trainer.data import _digits_arrays
+
+    pixels, target = _digits_arrays()
+    ref = load_digits()
+    assert np.array_equal(pixels, ref.data) and np.array_equal(target, ref.target)
+
+
 def test_digits_is_real_offline_data_with_fixed_split():
     ds = load_dataset("digits", limit_train=100)
     assert ds.x_train.shape == (100, 1, 8, 8) and ds.num_classes == 10

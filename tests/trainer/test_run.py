@@ -139,3 +139,33 @@ def test_gcs_store_end_to_end_with_events_and_final_export(gcs_bucket, monkeypat
     assert json.loads(store.read("DONE"))["step"] == 22
     assert train(cfg) == EXIT_OK  # DONE present: nothing more happens
     assert len(read_events(store, "demo")) == len(events)
+
+
+def test_healthz_served_on_env_port_while_training(tmp_path, monkeypatch):
+    import urllib.request
+
+    from spotshield.local.gcs import free_port
+
+    port = free_port()
+    monkeypatch.setenv("SPOTSHIELD_HEALTH_PORT", str(port))  # overrides health_port: 0 in the config
+    cfg = tiny_config(f"file://{tmp_path}/run", epochs=5, pace_step_s=0.02)
+    flag = PreemptionFlag()
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("code", train(cfg, flag=flag)))
+    worker.start()
+    try:
+        body = None
+        for _ in range(500):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    body = json.loads(r.read())
+                    if r.status == 200 and body["step"] > 0:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.02)
+        assert body and body["ok"] is True and body["step"] > 0 and body["phase"] == "training"
+    finally:
+        flag.set("sigterm")
+        worker.join(60)
+    assert result["code"] == EXIT_PREEMPTED

@@ -62,7 +62,7 @@ class AdaptiveStrategy(Strategy):
         # 1. C: the measured cost, or the prior before the first measurement
         c = self.cost_prior_s if self.cost_s is None else self.cost_s
         # 2. M: this run's preemption history shrunk towards the prior
-        m = self.mtbp_s(now)
+        m = self.m_s = self.mtbp_s(now)
         # 3. Young/Daly, kept within [max(min_interval, persist time), max_interval]
         floor = max(self.min_interval_s, self.persist_s)
         self.interval_s = min(max(young_interval_s(c, m), floor), self.max_interval_s)
@@ -105,6 +105,6 @@ class AdaptiveStrategy(Strategy):
             "interval_s": round(self.interval_s, 4),
             "cost_s": self.cost_s,
             "persist_s": self.persist_s,
-            "mtbp_s": round(self.mtbp_s(self.start_t), 3),
+            "mtbp_s": round(self.m_s, 3),  # as of the last recompute
             "preemptions": self.preemptions,
         }
