@@ -64,27 +64,27 @@ def process_start_t() -> float | None:
 
 
 def run_history(events: list[dict], boot: str) -> dict:
-    """What earlier boots of this run tell us: preemptions, exposure, last progress."""
+    """What earlier boots of this run tell us: preemptions, exposure, and the last progress
+    of the most recent boot (the work a resume may have to redo)."""
     by_boot: dict[tuple, list[dict]] = {}
     for e in events:
-        key = (e.get("host"), e.get("boot"))
-        if e.get("boot") != boot:
-            by_boot.setdefault(key, []).append(e)
+        if e.get("boot") != boot and isinstance(e.get("t"), (int, float)):
+            by_boot.setdefault((e.get("host"), e.get("boot")), []).append(e)
     preemptions = 0
     exposure = 0.0
-    last_step, last_t = -1, None
     for evs in by_boot.values():
         names = {e.get("event") for e in evs}
         # a notice, or a boot that vanished without an exit event (killed: a hard preemption)
         if "preempt_notice" in names or not names & {"exit", "done"}:
             preemptions += 1
-        ts = [e["t"] for e in evs if isinstance(e.get("t"), (int, float))]
-        if ts:
-            exposure += max(ts) - min(ts)
-        for e in evs:
+        exposure += max(e["t"] for e in evs) - min(e["t"] for e in evs)
+    last_step, last_t = -1, None
+    if by_boot:
+        latest = max(by_boot.values(), key=lambda evs: max(e["t"] for e in evs))
+        for e in latest:
             s = e.get("step")
             if isinstance(s, int) and s >= last_step:
-                last_step, last_t = s, e.get("t")
+                last_step, last_t = s, e["t"]
     return {"preemptions": preemptions, "exposure_s": exposure, "last_step": last_step, "last_t": last_t,
             "boots": len(by_boot)}
 
@@ -215,7 +215,12 @@ class _Trainer:
         now = time.monotonic()
         self.strategy.on_start(now, self.step, history["preemptions"], history["exposure_s"])
         try:
-            return self._loop()
+            try:
+                return self._loop()
+            except torch.OutOfMemoryError:
+                raise SpotShieldError(
+                    f"out of {self.device.type} memory with batch_size {cfg.batch_size}; lower batch_size"
+                ) from None
         except BaseException as e:
             code = 130 if isinstance(e, KeyboardInterrupt) else 1
             try:
@@ -229,10 +234,11 @@ class _Trainer:
         dropped = self.ckpt.discard_partial()
         state, meta, problems = self.ckpt.load(map_location="cpu")
         if state is None:
-            if problems or dropped:
-                self.events.emit("resume", from_step=0, epoch=0, checkpoint=None, seconds_lost=0.0,
-                                 steps_lost=max(0, history["last_step"]), rejected=[vars(p) for p in problems],
-                                 discarded_partial=dropped, fresh=True)
+            if problems or dropped or history["boots"]:
+                # earlier boots ran but left nothing usable: everything they did is redone
+                self.events.emit("resume", from_step=0, epoch=0, checkpoint=None,
+                                 seconds_lost=round(history["exposure_s"], 3), steps_lost=max(0, history["last_step"]),
+                                 rejected=[vars(p) for p in problems], discarded_partial=dropped, fresh=True)
             return
         saved_cfg = state.get("config", {})
         for key in _RESUME_KEYS:

@@ -71,3 +71,12 @@ def test_issue_example_command_trains_and_done_store_exits_at_once(tmp_path):
 def test_version_still_there():
     proc = run_cli([SPOTSHIELD, "version"], timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip()
+
+
+def test_cli_imports_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, spotshield.cli.main, spotshield.trainer.config, spotshield.trainer.run;"
+            "assert 'torch' not in sys.modules, 'torch imported at CLI start-up'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

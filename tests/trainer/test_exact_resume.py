@@ -53,8 +53,7 @@ def test_kill9_and_sigterm_restarts_end_bit_identical(tmp_path):
     url = f"file://{root}"
     rng = random.Random(20261127)
     # (how, when): kill -9 during a persist, kill -9 / SIGTERM at random moments of training
-    plan = [("kill", "persist"), ("term", rng.uniform(0.2, 1.0)), ("kill", rng.uniform(0.1, 1.0)),
-            ("kill", "persist")]
+    plan = [("kill", "persist"), ("term", rng.uniform(0.2, 1.0)), ("kill", rng.uniform(0.1, 1.0))]
     outcomes = []
     for how, when in plan:
         old_logs = set(root.glob("events/*/*.jsonl"))
@@ -83,8 +82,8 @@ def test_kill9_and_sigterm_restarts_end_bit_identical(tmp_path):
     events = read_events(open_store(url), "interrupted")
     resumes = [e for e in events if e["event"] == "resume"]
     assert len(resumes) == len(plan)
-    # the kills during a persist left a folder without a marker, which the next boot discarded
-    assert sum(1 for r in resumes if r["discarded_partial"]) >= 2
+    # the kill during a persist left a folder without a marker, which the next boot discarded
+    assert resumes[0]["discarded_partial"]
     assert sum(1 for e in events if e["event"] == "emergency_checkpoint" and e["ok"]) == 1
     assert [e["code"] for e in events if e["event"] == "exit"] == [EXIT_PREEMPTED, 0]
     start = next(e for e in events if e["event"] == "start")
