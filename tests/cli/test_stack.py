@@ -128,3 +128,14 @@ def test_down_with_a_dead_emulator_clears_the_stale_record(cli, root):
     assert "not running" in r.stderr and "checkpoints kept" in r.stdout
     assert not record_path().exists()
     assert "nothing is up" in one_error_line(cli("down"))
+
+
+def test_plan_local_shows_what_up_would_create_and_starts_nothing(cli, root):
+    pytest.importorskip("spotshield.local.backend")
+    r = cli("plan", "--strategy", "milestone", "--pattern", "poisson", "--rate", "6", "--fleet-size", "2")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["backend"] == "local" and plan["emulator"]["running"] is False
+    assert plan["preemptions"] == {"pattern": "poisson", "rate_per_hour": 6.0, "trace": None}
+    assert plan["region_instance_group_manager"]["targetSize"] == 2
+    assert not record_path().exists() and not (root / ".spotshield" / "local" / "daemon.json").exists()
