@@ -42,7 +42,7 @@ def preempt_when(store, flag: PreemptionFlag, committed_at_least: int) -> thread
 def test_preemption_takes_emergency_checkpoint_exits_75_and_resumes_exactly(tmp_path, baseline):
     url = f"file://{tmp_path}/run"
     store = open_store(url)
-    cfg = tiny_config(url, pace_step_s=0.02, **NAIVE)
+    cfg = tiny_config(url, pace_step_s=0.05, **NAIVE)
     flag = PreemptionFlag()
     preempt_when(store, flag, committed_at_least=2)
     assert train(cfg, flag=flag) == EXIT_PREEMPTED
@@ -73,7 +73,7 @@ def test_preemption_takes_emergency_checkpoint_exits_75_and_resumes_exactly(tmp_
 def test_corrupt_newest_checkpoint_falls_back_and_run_completes(tmp_path, baseline, damage):
     url = f"file://{tmp_path}/run"
     store = open_store(url)
-    cfg = tiny_config(url, pace_step_s=0.02, **NAIVE)
+    cfg = tiny_config(url, pace_step_s=0.05, **NAIVE)
     flag = PreemptionFlag()
     preempt_when(store, flag, committed_at_least=3)
     assert train(cfg, flag=flag) == EXIT_PREEMPTED
@@ -102,7 +102,7 @@ def test_metadata_notice_stops_training(tmp_path, monkeypatch):
     try:
         monkeypatch.setenv("GCE_METADATA_HOST", md.host)
         url = f"file://{tmp_path}/run"
-        cfg = tiny_config(url, epochs=3, pace_step_s=0.02, metadata_watch="auto")
+        cfg = tiny_config(url, epochs=3, pace_step_s=0.03, metadata_watch="auto")
         threading.Timer(0.8, md.preempted.set).start()
         assert train(cfg) == EXIT_PREEMPTED
         events = read_events(open_store(url), cfg.run_id)
@@ -189,7 +189,7 @@ def test_run_history_counts_preemptions_and_uses_the_latest_boot():
 
 def test_restart_without_any_checkpoint_reports_everything_lost(tmp_path):
     url = f"file://{tmp_path}/run"
-    cfg = tiny_config(url, epochs=3, strategy="none", pace_step_s=0.01, **{"checkpoint.emergency": False})
+    cfg = tiny_config(url, epochs=3, strategy="none", pace_step_s=0.03, **{"checkpoint.emergency": False})
     flag = PreemptionFlag()
     threading.Timer(0.5, flag.set, args=("sigterm",)).start()
     assert train(cfg, flag=flag) == EXIT_PREEMPTED
