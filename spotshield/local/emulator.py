@@ -55,6 +55,7 @@ class Region:
         self.fleet: FleetController | None = None
         self.injector: Injector | None = None
         self.cost: CostMeter | None = None
+        self.preemptions: list[dict] = []  # every injector's history, in order
         self.stopped = threading.Event()
         self._lock = threading.Lock()
 
@@ -88,7 +89,7 @@ class Region:
             self.cost = CostMeter(self.backend, self.clock, self.region)
             self.fleet.on_tick.append(self.cost.update)
             self.fleet.start()
-            self.injector = Injector(self.fleet, self.clock, **self._injector_args).start()
+            self.injector = Injector(self.fleet, self.clock, history=self.preemptions, **self._injector_args).start()
         except BaseException:
             self.stop()
             raise
@@ -130,7 +131,7 @@ class Region:
         if self.injector:
             self.injector.stop()
         self._injector_args = args
-        self.injector = Injector(self.fleet, self.clock, **args).start()
+        self.injector = Injector(self.fleet, self.clock, history=self.preemptions, **args).start()
         return self.injector.config()
 
     def status(self) -> dict:
@@ -150,7 +151,7 @@ class Region:
                 return 200, self.cost.report(query.get("run_id"))
             if path == "/spotshield/v1/injector":
                 if method == "GET":
-                    return 200, {**self.injector.config(), "history": self.injector.history[-100:]}
+                    return 200, {**self.injector.config(), "history": self.preemptions[-1000:]}
                 if method == "POST":
                     unknown = set(body) - {"pattern", "rate", "seed", "trace", "time_scale"}
                     if unknown:

@@ -132,11 +132,12 @@ class Injector:
     """Plays a schedule against a fleet controller on the emulated clock (a background thread)."""
 
     def __init__(self, fleet, clock: EmulatedClock, pattern: str = "none", rate: float = 0.0,
-                 seed: int = 0, trace: str | None = None):
+                 seed: int = 0, trace: str | None = None, history: list[dict] | None = None):
         check(pattern, rate, trace)
         self.fleet, self.clock = fleet, clock
         self.pattern, self.rate, self.seed, self.trace = pattern, rate, seed, trace
-        self.history: list[dict] = []
+        # shared across reconfigurations, so a region's record of preemptions is never reset
+        self.history: list[dict] = history if history is not None else []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rng = random.Random(seed + 7919)  # victim choice; a different stream from the schedule
