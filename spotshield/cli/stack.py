@@ -92,6 +92,8 @@ def _watch(rec, until_done: bool, interval: float = REFRESH_S) -> None:
         err_console.print("detached: the stack keeps running. 'spotshield status' shows it, "
                           "'spotshield down' stops it.")
         return
+    if not console.is_terminal:
+        console.line()  # Live leaves its last frame without a newline when output is a file
     console.print("run DONE: 'spotshield status' shows the summary until 'spotshield down'.")
 
 

@@ -108,14 +108,21 @@ def _checkpoint(store, events: list[dict], now: float) -> dict | None:
             step = int(key.split("/")[-2].split("-")[-1])
         except ValueError:
             step = None
-    ev = next((e for e in reversed(events) if e["event"] == "checkpoint" and e.get("step") == step), None)
-    t = (ev or {}).get("t") or meta.get("t") or meta.get("time") or meta.get("created")
+    # meta.json (written last, by the trainer) says it all; the event is a fallback for older metas.
+    ev = next((e for e in reversed(events) if e["event"] == "checkpoint" and e.get("step") == step), None) or {}
+
+    def pick(*keys):
+        for src, k in ((meta, keys[0]), (ev, keys[-1])):
+            if src.get(k) is not None:
+                return src[k]
+        return None
+
+    t = pick("committed_t", "t")
     return {
-        "step": step, "epoch": meta.get("epoch", (ev or {}).get("epoch")),
+        "step": step, "epoch": pick("epoch"),
         "age_s": round(now - t, 1) if isinstance(t, (int, float)) else None,
-        "stall_s": (ev or {}).get("stall_s"), "persist_s": (ev or {}).get("persist_s"),
-        "bytes": (ev or {}).get("bytes", meta.get("bytes")), "reason": (ev or {}).get("reason", meta.get("reason")),
-        "path": key.rsplit("/", 1)[0], "count": len(metas),
+        "stall_s": pick("stall_s"), "persist_s": pick("persist_s"), "bytes": pick("bytes"),
+        "reason": pick("reason"), "path": key.rsplit("/", 1)[0], "count": len(metas),
     }
 
 

@@ -114,3 +114,14 @@ def test_local_cost_comes_from_the_emulators_meter(tmp_path):
     d = collect(rec)  # the emulator is gone: status still answers, with what it can read
     assert d["cost"] is None or d["cost"]["source"] != "emulator cost meter"
     assert any("unreachable" in p or "store" in p for p in d["problems"])
+
+
+def test_checkpoint_from_meta_before_its_event_lands(run):
+    """The trainer writes meta.json last; its event may be flushed later. meta alone is enough."""
+    rec, _, store = run
+    store.write("ckpt/step-000640/meta.json", json.dumps({
+        "step": 640, "epoch": 2, "reason": "adaptive", "committed_t": 2098.0, "stall_s": 0.01,
+        "persist_s": 0.5, "bytes": 4096}).encode())
+    c = collect(rec, now=2100.0)["checkpoint"]
+    assert (c["step"], c["reason"], c["age_s"], c["stall_s"], c["bytes"], c["count"]) == (640, "adaptive", 2.0, 0.01,
+                                                                                        4096, 2)
