@@ -57,6 +57,7 @@ DOWN_HELP = "Stop the fleet. Checkpoints stay unless --delete-checkpoints is giv
 DownBackend = Annotated[Optional[str], typer.Option(
     "--backend", "-b", envvar="SPOTSHIELD_BACKEND",
     help="Which backend to stop (default: the one recorded by 'up').")]
+# No envvar for these two on purpose: deleting checkpoints must be asked for on the command line.
 DeleteCkpt = Annotated[bool, typer.Option("--delete-checkpoints", help="Also delete checkpoints and events.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting checkpoints.")]
 
@@ -65,12 +66,6 @@ def _settings(**cli):
     from spotshield.config_loader import load_settings
 
     return load_settings(cli)
-
-
-def _export_endpoints(rec) -> None:
-    import os
-
-    os.environ.update(rec.env())
 
 
 def _watch(rec, until_done: bool, interval: float = REFRESH_S) -> None:
@@ -273,8 +268,10 @@ def register(app: typer.Typer) -> None:
     def logs(
         instance: Annotated[Optional[str], typer.Option("--instance", "-i", envvar="SPOTSHIELD_INSTANCE",
                             help="Show this instance's log (serial console / emulator log) instead of events.")] = None,
-        follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines until Ctrl-C.")] = False,
-        lines: Annotated[int, typer.Option("--lines", "-n", min=0, help="How many recent lines to start with.")] = 20,
+        follow: Annotated[bool, typer.Option("--follow", "-f", envvar="SPOTSHIELD_FOLLOW",
+                                                help="Keep printing new lines until Ctrl-C.")] = False,
+        lines: Annotated[int, typer.Option("--lines", "-n", min=0, envvar="SPOTSHIELD_LINES",
+                                                help="How many recent lines to start with.")] = 20,
     ) -> None:
         from spotshield.status.logs import event_lines, instance_log
         from spotshield.status.record import load_record

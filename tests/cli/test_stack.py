@@ -139,3 +139,17 @@ def test_plan_local_shows_what_up_would_create_and_starts_nothing(cli, root):
     assert plan["preemptions"] == {"pattern": "poisson", "rate_per_hour": 6.0, "trace": None}
     assert plan["region_instance_group_manager"]["targetSize"] == 2
     assert not record_path().exists() and not (root / ".spotshield" / "local" / "daemon.json").exists()
+
+
+def test_every_option_has_help_and_an_envvar():
+    import typer
+
+    from spotshield.cli.main import app
+
+    group = typer.main.get_command(app)
+    no_env = {"delete_checkpoints", "yes"}  # deleting checkpoints is asked on the command line only
+    for name in COMMANDS:
+        for p in group.commands[name].params:
+            assert p.help, (name, p.name)
+            if p.name not in no_env:
+                assert p.envvar and str(p.envvar).startswith("SPOTSHIELD_"), (name, p.name)
