@@ -97,8 +97,14 @@ def _empty_bucket(bucket: str, project: str | None) -> int:
 
     client = gcs_client(project)
     n = 0
-    for blob in client.list_blobs(bucket):
-        blob.delete()
+    # The bucket keeps noncurrent versions (terraform/modules/checkpoint-bucket): every generation
+    # must go, or destroy finds the bucket not empty. Blob.delete() passes its own generation.
+    for blob in client.list_blobs(bucket, versions=True):
+        try:
+            blob.delete(timeout=30)
+        except Exception as e:
+            raise SpotShieldError(f"cannot delete gs://{bucket}/{blob.name}: {type(e).__name__}; nothing else "
+                                  "was destroyed, run 'spotshield down --delete-checkpoints' again") from None
         n += 1
     return n
 
