@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,6 +205,8 @@ class FleetController:
     def _boot(self, inst: Instance) -> None:
         boot_id = f"b{inst.boots + 1}-{uuid.uuid4().hex[:6]}"
         home = self.cfg.state_dir / "instances" / f"{inst.name}-{inst.id[-6:]}"  # fresh disk per (re)creation
+        if home.exists() and inst.boots == 0:  # a disk left by an earlier emulator: never boot from it
+            shutil.rmtree(home, ignore_errors=True)
         home.mkdir(parents=True, exist_ok=True)
         health_port = free_port()
         md = MetadataServer(name=inst.name, instance_id=inst.id, zone=inst.zone, project_id=self.backend.project,

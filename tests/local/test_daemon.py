@@ -66,6 +66,7 @@ def test_crash_leaves_no_orphans_and_loses_no_checkpoint(state):
     h = Handle(rec)
     c = make_fleet(h, size=2)
     wait_for(lambda: running(c, h, 2), 30, what="2 RUNNING")
+    wait_for(lambda: len(list(state.glob("instances/*/boot.json"))) == 2, 30, what="both guests up")
     pids = daemon.request(rec, "GET", "/spotshield/v1/status")["instance_pids"]
     assert len(pids) == 2 and all(pid_alive(p) for p in pids)
     # a committed checkpoint in the bucket

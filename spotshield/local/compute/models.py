@@ -48,10 +48,11 @@ def last_segment(url: str) -> str:
 
 
 class _Ids:
-    """GCE ids are uint64 rendered as decimal strings."""
+    """GCE ids are uint64 rendered as decimal strings. Not seeded: ids must differ across
+    emulator restarts (boot disks and cost rows are keyed by them); names stay seeded."""
 
-    def __init__(self, seed: int = 0):
-        self._rng = random.Random(seed)
+    def __init__(self):
+        self._rng = random.SystemRandom()
         self._lock = threading.Lock()
 
     def next(self) -> str:
@@ -264,7 +265,7 @@ class ComputeBackend:
     def reset(self) -> None:
         """Forget everything, like a fresh project (moto's backend.reset())."""
         with self.lock:
-            self.ids = _Ids(self._seed)
+            self.ids = _Ids()
             self._names = random.Random(self._seed + 1)
             self.templates: dict[str, InstanceTemplate] = {}
             self.migs: dict[str, InstanceGroupManager] = {}

@@ -18,11 +18,15 @@ md_root = f"http://{os.environ['GCE_METADATA_HOST']}/computeMetadata/v1/"
 
 def md(path, default=None):
     req = urllib.request.Request(md_root + path, headers={"Metadata-Flavor": "Google"})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.read().decode()
-    except urllib.error.HTTPError:
-        return default
+    for attempt in range(5):  # a loaded CI box can be slow to answer; the real startup.sh retries too
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError:
+            return default
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"workload: metadata {path} unreachable")
 
 
 with open(os.path.join(home, "trainer.pid"), "w") as f:  # what shutdown.sh signals
