@@ -43,7 +43,7 @@ def _grouped(ax, agg, col, err=None):
         ax.bar(xs, ys, width, label=s, color=STRATEGY_COLORS.get(s), yerr=es, capsize=3)
     ax.set_xticks(range(len(patterns)), patterns)
     ax.set_xlabel("preemption pattern")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def cost_by_condition(df, agg, out):
@@ -53,7 +53,7 @@ def cost_by_condition(df, agg, out):
     base = df[df["baseline"]]
     if len(base):
         ax.axhline(float(base["cost_ondemand"].mean()), color="k", ls="--", lw=1, label="on-demand baseline")
-        ax.legend(frameon=False, fontsize=8)
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_ylabel("cost of the run (USD)")
     ax.set_title("Spot cost by condition vs on-demand")
     return _save(fig, out, "cost_by_condition")
@@ -79,7 +79,7 @@ def accuracy_vs_baseline(df, agg, out):
     base = df[df["baseline"]]
     if len(base):
         ax.axhline(float(base["final_accuracy"].mean()), color="k", ls="--", lw=1, label="on-demand baseline")
-        ax.legend(frameon=False, fontsize=8)
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
     ax.set_ylabel("final validation accuracy")
     ax.set_title("Accuracy of every run vs the uninterrupted baseline")
