@@ -103,13 +103,24 @@ class FleetController:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop the loop and kill every instance process group (no graceful shutdown)."""
+    def stop(self, graceful: bool = True) -> None:
+        """Stop the loop, then shut every instance down: as a VM deletion does, the guest gets
+        shutdown.sh and SIGTERM (its emergency checkpoint) within the notice window, then SIGKILL."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
         with self._lock:
             runtimes = list(self.runtimes.values())
+        threads = []
+        for rt in runtimes:
+            if graceful and not rt.stopping and rt.proc.poll() is None:
+                rt.stopping = True
+                t = threading.Thread(target=self._shutdown, args=(rt.inst, rt, "emulator-stop"), daemon=True)
+                t.start()
+                threads.append(t)
+        deadline = time.monotonic() + self.notice_real_s() + 5
+        for t in threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         for rt in runtimes:
             self._kill(rt)
             rt.metadata.stop()

@@ -148,3 +148,17 @@ def test_cost_meter_charges_running_time(region):
     live = {i.key: i.value for i in c["instances"].get(project=region.project, zone=inst.zone,
                                                        instance=inst.name).metadata.items}
     assert json.loads(live["spotshield-cost"])["spot_usd"] > 0
+
+
+def test_stopping_the_region_shuts_guests_down_gracefully(tmp_path):
+    """Stopping the emulator is a VM deletion: SIGTERM first (emergency checkpoint), no orphan."""
+    from spotshield.local.emulator import local_region
+    from tests.local.conftest import FAST
+
+    with local_region(tmp_path / "r", **FAST) as region:
+        c = make_fleet(region, size=1)
+        wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+        inst = next(iter(region.backend.instances.values()))
+        rec = wait_for(lambda: boot_record(region, inst), 20, what="boot.json")
+    assert (Path(rec["SPOTSHIELD_HOME"]) / f"sigterm-{rec['SPOTSHIELD_BOOT']}").exists()
+    assert not pid_alive(rec["pid"])
