@@ -47,7 +47,7 @@ HEALTH_INTERVAL_S = 10.0  # emulated seconds between probes (GCE health check de
 HEALTH_INTERVAL_FLOOR_S = 1.0  # never probe faster than once a real second
 UNHEALTHY_THRESHOLD = 3  # consecutive failures before a repair (GCE default unhealthyThreshold is 2; one spare)
 # torch imports alone take seconds on a busy CI box: auto-healing may not start before this (real s).
-HEALTH_INITIAL_FLOOR_S = 30.0
+HEALTH_INITIAL_FLOOR_S = 60.0
 
 
 @dataclass

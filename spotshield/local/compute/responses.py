@@ -36,7 +36,9 @@ def insert_template(b: ComputeBackend, p, q, body):
 @route("GET", "/global/instanceTemplates")
 def list_templates(b, p, q, body):
     b._check_scope(p["project"])
-    return _list("compute#instanceTemplateList", [t.to_json() for t in b.templates.values()],
+    with b.lock:
+        items = [t.to_json() for t in b.templates.values()]
+    return _list("compute#instanceTemplateList", items,
                  f"projects/{p['project']}/global/instanceTemplates")
 
 
