@@ -162,3 +162,19 @@ def test_stopping_the_region_shuts_guests_down_gracefully(tmp_path):
         rec = wait_for(lambda: boot_record(region, inst), 20, what="boot.json")
     assert (Path(rec["SPOTSHIELD_HOME"]) / f"sigterm-{rec['SPOTSHIELD_BOOT']}").exists()
     assert not pid_alive(rec["pid"])
+
+
+def test_trace_stockout_delays_the_repair(region):
+    """A trace row's unavailable_for_s keeps the preempted member down that long (emulated)."""
+    import time as _t
+
+    from spotshield.local.injector import Event
+
+    c = make_fleet(region, size=1)
+    wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+    inst = next(iter(region.backend.instances.values()))
+    assert region.injector.fire(Event(0.0, unavailable_s=240.0))["outcome"] == "preempted"  # 4 s real at 60x
+    wait_for(lambda: inst.status == "TERMINATED", 15, what="TERMINATED")
+    down_at = _t.monotonic()
+    wait_for(lambda: region.backend.instances.get(inst.key) is not inst, 20, what="repair")
+    assert _t.monotonic() - down_at >= 3.5  # not the 1 s default repair delay
