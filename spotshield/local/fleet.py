@@ -361,13 +361,15 @@ class FleetController:
 
     # ---- crash safety ----------------------------------------------------------
     def _save_processes(self) -> None:
+        # Shutdown threads of several instances save at once: the snapshot and the
+        # temp-file rename must happen under one lock, or two writers share one temp file.
         with self._lock:
             groups = [{"instance": rt.inst.name, "pgid": p.pid, "start": proc_start_time(p.pid)}
                       for rt in self.runtimes.values() for p in [rt.proc, *rt.helpers] if p.poll() is None]
-        path = self.cfg.state_dir / "processes.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"emulator_id": self.cfg.emulator_id, "groups": groups}))
-        os.replace(tmp, path)
+            path = self.cfg.state_dir / "processes.json"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"emulator_id": self.cfg.emulator_id, "groups": groups}))
+            os.replace(tmp, path)
 
     def pids(self) -> list[int]:
         with self._lock:
