@@ -62,3 +62,13 @@ def test_missing_cuda_is_one_line_error():
         pytest.skip("a CUDA device is present")
     p = subprocess.run([sys.executable, "-m", "bench", "--device", "cuda"], capture_output=True, text=True)
     assert p.returncode == 1 and p.stderr.strip() == "error: --device cuda but no CUDA device is visible"
+
+
+def test_markdown_report_renders_every_section(results):
+    from bench.report import markdown
+
+    res, _ = results
+    md = markdown(res)
+    for needle in ("| spotshield |", "| torch.save |", "| dcp_async_save |", "| copy |", "| bare |", "| rate/h |"):
+        assert needle in md
+    assert md.count("\n| ") >= 4 + 2 + len(res["goodput"]["rows"])
