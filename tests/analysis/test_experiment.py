@@ -11,7 +11,7 @@ GRID = """
 name: tiny
 backend: process
 trainer_config: {demo}
-trainer: {{epochs: 2, pace_step_s: 0.1, log_every_s: 0.5}}
+trainer: {{epochs: 2, pace_step_s: 0.2, log_every_s: 0.5}}
 strategies: [naive]
 patterns: [regular]
 seeds: [0]

@@ -9,10 +9,11 @@ SHIPPED = "spotshield/analysis/grids"
 def test_shipped_local_grid_mirrors_the_study():
     g = load_grid(f"{SHIPPED}/study-local.yaml")
     ids = [r.run_id for r in g.runs()]
-    assert ids[0] == "ondemand-s0" and len(ids) == 1 + 3 * 3
+    assert ids[0] == "ondemand-s0" and len(ids) == len(g.seeds) * (1 + 3 * 3)
     assert {r.strategy for r in g.runs() if not r.baseline} == {"naive", "adaptive", "milestone"}
     assert {r.pattern for r in g.runs() if not r.baseline} == {"regular", "poisson", "bursty"}
     assert g.trainer_config_path().name == "local-demo.yaml" and g.backend == "local"
+    assert g.trainer["checkpoint"]["emergency"] is False  # the strategies alone protect the work
 
 
 def test_shipped_gcp_grid_is_resnet50_cifar100_on_l4():

@@ -64,11 +64,20 @@ def test_missing_cuda_is_one_line_error():
     assert p.returncode == 1 and p.stderr.strip() == "error: --device cuda but no CUDA device is visible"
 
 
-def test_markdown_report_renders_every_section(results):
-    from bench.report import markdown
-
+def test_markdown_report_renders_every_section(results, tmp_path):
     res, _ = results
-    md = markdown(res)
+    f = tmp_path / "r.json"
+    f.write_text(json.dumps(res))
+    p = subprocess.run([sys.executable, "-m", "bench.report", str(f)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    md = p.stdout
     for needle in ("| spotshield |", "| torch.save |", "| dcp_async_save |", "| copy |", "| bare |", "| rate/h |"):
         assert needle in md
     assert md.count("\n| ") >= 4 + 2 + len(res["goodput"]["rows"])
+
+
+def test_markdown_report_bad_file_is_one_line(tmp_path):
+    f = tmp_path / "r.json"
+    f.write_text("{not json")
+    p = subprocess.run([sys.executable, "-m", "bench.report", str(f)], capture_output=True, text=True)
+    assert p.returncode == 1 and p.stderr.startswith("error: cannot read") and "Traceback" not in p.stderr
