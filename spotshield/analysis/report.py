@@ -79,8 +79,10 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
         parts = [f"{s} {_pct(g['checkpoint_overhead'].mean())} ({_num(g['checkpoints'].mean(), '.0f')} saves, "
                  f"{_num(g['stall_per_checkpoint_s'].mean() * 1000, '.0f')} ms each)" for s, g in by_s]
         lines.append(f"- **Checkpoint overhead** (training stall share): {', '.join(parts)}.")
-        lines.append(f"- **Preemptions:** {int(runs['preemptions'].sum())} in all; emergency checkpoints "
-                     f"{int(runs['emergency_ok'].sum())} made the deadline, {int(runs['emergency_missed'].sum())} missed it.")
+        ok, missed = int(runs["emergency_ok"].sum()), int(runs["emergency_missed"].sum())
+        emerg = (f"emergency checkpoints {ok} made the deadline, {missed} missed it" if ok + missed
+                 else "no emergency checkpoint was taken (turned off in these runs)")
+        lines.append(f"- **Preemptions:** {int(runs['preemptions'].sum())} in all; {emerg}.")
         if recov:
             p90 = recov[min(len(recov) - 1, int(0.9 * len(recov)))]
             lines.append(f"- **Recovery** (notice -> next training step): median {statistics.median(recov):.1f} s, "
