@@ -10,7 +10,9 @@ from spotshield.analysis import simulate, youngdaly
 # room for sampling noise while catching any real modelling error (those are >5%).
 SIM_TOLERANCE = 0.02
 SIM_RUNS = 2000
-SIM_INTERVALS = 50  # checkpoint intervals of work per simulated run
+SIM_INTERVALS = 50  # checkpoint intervals of work per simulated run, at least...
+SIM_MTBP = 5  # ...and at least this many mean times between preemptions, so every run meets
+# several preemptions and the standard error stays well inside the tolerance
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ def check_advice(advice: youngdaly.Advice, *, runs: int = SIM_RUNS, seed: int = 
     tau = advice.optimal_s
     C, R, M = advice.checkpoint_s, advice.restart_s, advice.mtbf_s
     formula = youngdaly.expected_wall_ratio(tau, C, R, M)
-    sim = simulate.simulate_mean(tau * SIM_INTERVALS, C, R, 1.0 / M, simulate.Fixed(tau), runs=runs, seed=seed)
+    work = max(tau * SIM_INTERVALS, M * SIM_MTBP)
+    sim = simulate.simulate_mean(work, C, R, 1.0 / M, simulate.Fixed(tau), runs=runs, seed=seed)
     rel = abs(sim["wall_ratio"] - formula) / formula
     return Check(formula, sim["wall_ratio"], sim["wall_ratio_se"], rel, SIM_TOLERANCE)

@@ -1,6 +1,7 @@
 """The `spotshield analyze` pipeline: load -> verify -> tables -> figures -> report."""
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -9,6 +10,8 @@ from pathlib import Path
 from spotshield.analysis import figures, prices, report, tables, verify, youngdaly
 from spotshield.analysis.runs import load_runs
 from spotshield.errors import SpotShieldError
+
+MEASURED_JSON = "measured.json"  # median C and R in emulated seconds, for `spotshield advise --from`
 
 
 @dataclass
@@ -53,6 +56,10 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
     agg = tables.condition_frame(df)
     C, R = measured_c_r(df)
     be = youngdaly.break_even_rate(C, R, spot, od) if C > 0 else math.inf
+    # the advice reads these back (`spotshield advise --from`), so both use the same C and R
+    (out / MEASURED_JSON).write_text(json.dumps({"checkpoint_s": C, "restart_s": R, "spot_price": spot,
+                                                 "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be},
+                                                indent=1))
     figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od)
     rep = report.write_report(out, df, agg, figs, C=C, R=R, break_even=be, spot=spot, od=od,
                               warnings=warnings, source=str(source))

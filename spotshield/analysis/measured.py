@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import statistics
 from pathlib import Path
@@ -11,7 +12,15 @@ from spotshield.analysis.tables import SUMMARY_CSV
 
 
 def measured_costs(folder: Path) -> tuple[float, float]:
-    """(C, R) in the emulated clock: medians over runs of stall per checkpoint and recovery."""
+    """(C, R) in the emulated clock: analyze's medians, else medians over the runs in its table."""
+    m = Path(folder) / "measured.json"  # written by analyze: medians over every checkpoint and recovery
+    if m.is_file():
+        try:
+            d = json.loads(m.read_text())
+            if d.get("checkpoint_s") and d.get("restart_s") is not None:
+                return float(d["checkpoint_s"]), float(d["restart_s"])
+        except (json.JSONDecodeError, TypeError, ValueError):
+            pass  # fall back to the per-run table
     p = Path(folder) / SUMMARY_CSV
     if not p.is_file():
         raise SpotShieldError(f"{p} not found; run `spotshield analyze` first")

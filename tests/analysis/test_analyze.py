@@ -89,5 +89,14 @@ def test_advise_from_an_analysis_uses_measured_c_and_r(tmp_path):
                         "--rate", "3", *PRICES, "--simulate", "200", "--json"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["checkpoint_s"] == pytest.approx(statistics.median(df["stall_per_checkpoint_s"].dropna()))
-    assert out["restart_s"] == pytest.approx(statistics.median(df["recovery_s_mean"].dropna()))
+    measured = json.loads((tmp_path / "analysis" / "measured.json").read_text())
+    assert out["checkpoint_s"] == pytest.approx(measured["checkpoint_s"])
+    assert out["restart_s"] == pytest.approx(measured["restart_s"])
+    # the stall of every (equal-stall) checkpoint, and a restart close to the generator's 5 s
+    assert measured["checkpoint_s"] == pytest.approx(statistics.median(df["stall_per_checkpoint_s"].dropna()))
+    assert 5.0 <= measured["restart_s"] < 5.5
+    # without measured.json the per-run table gives the same C
+    (tmp_path / "analysis" / "measured.json").unlink()
+    p = subprocess.run([sys.executable, "-m", "spotshield.cli.main", "advise", "--from", str(tmp_path / "analysis"),
+                        "--rate", "3", *PRICES, "--simulate", "0", "--json"], capture_output=True, text=True)
+    assert json.loads(p.stdout)["restart_s"] == pytest.approx(statistics.median(df["recovery_s_mean"].dropna()))
