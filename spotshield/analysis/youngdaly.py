@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 
 from spotshield.errors import SpotShieldError
+# One implementation of the intervals, shared with the trainer's adaptive strategy.
+from spotshield.trainer.strategies.young_daly import daly_interval_s, young_interval_s
 
 SECONDS_PER_HOUR = 3600.0
 # Golden-section search bounds for the exact optimum, as multiples of Young's interval:
@@ -39,18 +41,15 @@ def _check(C: float, M: float) -> None:
 
 
 def young_interval(C: float, M: float) -> float:
-    """Young's first-order optimum sqrt(2CM)."""
+    """Young's first-order optimum sqrt(2CM): the formula the adaptive strategy uses."""
     _check(C, M)
-    return math.sqrt(2.0 * C * M)
+    return young_interval_s(C, M)
 
 
 def daly_interval(C: float, M: float) -> float:
     """Daly's higher-order optimum; equals M once C >= 2M (checkpointing barely helps)."""
     _check(C, M)
-    if C >= 2.0 * M:
-        return M
-    x = C / (2.0 * M)
-    return math.sqrt(2.0 * C * M) * (1.0 + math.sqrt(x) / 3.0 + x / 9.0) - C
+    return daly_interval_s(C, M)
 
 
 def expected_wall_ratio(tau: float, C: float, R: float, M: float) -> float:
