@@ -13,10 +13,10 @@ BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
 PATTERN_FLAG := $(if $(PATTERN),--pattern $(PATTERN),)
 
 .DEFAULT_GOAL := help
-.PHONY: help up status teardown down plan validate test bench venv tools clean
+.PHONY: help up status teardown down plan validate test test-fast bench train emulator-start emulator-stop venv tools clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,20 @@ validate: $(STAMP) $(TOOLS_STAMP) ## CI plan validation: fmt, init/validate/test
 test: $(STAMP) $(TOOLS_STAMP) ## Run the whole test suite (slow end-to-end tests included)
 	$(BIN)/python -m pytest -q
 
+test-fast: $(STAMP) $(TOOLS_STAMP) ## Run the suite without the slow end-to-end tests
+	$(BIN)/python -m pytest -q -m "not slow"
+
+train: $(STAMP) ## Train tiny-cnn on digits once, locally, into .spotshield/train-demo
+	$(BIN)/spotshield train --model tiny-cnn --data digits --epochs 3 --strategy naive --store file://$(CURDIR)/.spotshield/train-demo --seed 0
+
+emulator-start: $(STAMP) ## Start the local region emulator by hand
+	$(BIN)/spotshield local start
+
+emulator-stop: $(STAMP) ## Stop the local region emulator (checkpoints stay)
+	$(BIN)/spotshield local stop
+
 bench: $(STAMP) ## Run the benchmarks and write bench/out/results.json
 	$(BIN)/python -m bench
 
-clean: ## Remove virtualenvs and local state
-	rm -rf $(VENV) $(TOOLS) .spotshield
+clean: ## Remove the virtualenvs (never .spotshield/: it holds the emulator's checkpoints)
+	rm -rf $(VENV) $(TOOLS)
