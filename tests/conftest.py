@@ -25,3 +25,16 @@ def gcs_bucket(gcs_server, monkeypatch, request):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
     gcs_server.create_bucket(name)
     return name
+
+
+@pytest.fixture
+def isolated_root(tmp_path, monkeypatch):
+    """A fresh project root as the working folder, with no SPOTSHIELD_* settings leaking in."""
+    for key in list(os.environ):
+        if key.startswith("SPOTSHIELD_"):
+            monkeypatch.delenv(key)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    monkeypatch.setenv("SPOTSHIELD_ROOT", str(repo))
+    monkeypatch.chdir(repo)
+    return repo

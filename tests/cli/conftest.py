@@ -1,21 +1,13 @@
 """Every CLI test runs in its own project root with no SPOTSHIELD_* settings leaking in."""
 from __future__ import annotations
 
-import os
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def root(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("SPOTSHIELD_"):
-            monkeypatch.delenv(key)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    monkeypatch.setenv("SPOTSHIELD_ROOT", str(repo))
-    monkeypatch.chdir(repo)
-    return repo
+def root(isolated_root):
+    return isolated_root
 
 
 @pytest.fixture

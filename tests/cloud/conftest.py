@@ -14,15 +14,9 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture(autouse=True)
-def root(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("SPOTSHIELD_"):
-            monkeypatch.delenv(key)
-    repo = tmp_path / "repo"
-    (repo / "terraform").mkdir(parents=True)
-    monkeypatch.setenv("SPOTSHIELD_ROOT", str(repo))
-    monkeypatch.chdir(repo)
-    return repo
+def root(isolated_root):
+    (isolated_root / "terraform").mkdir()
+    return isolated_root
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Status reads the Compute API and the bucket: both real (emulator's Compute, fake-gcs-server)."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -12,15 +11,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "cloud"))
 
 
 @pytest.fixture(autouse=True)
-def root(tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("SPOTSHIELD_"):
-            monkeypatch.delenv(key)
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    monkeypatch.setenv("SPOTSHIELD_ROOT", str(repo))
-    monkeypatch.chdir(repo)
-    return repo
+def root(isolated_root):
+    return isolated_root
 
 
 @pytest.fixture
