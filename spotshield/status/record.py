@@ -71,7 +71,7 @@ def load_record(root: Path | None = None, *, required: bool = True) -> StackReco
         if required:
             raise SpotShieldError(f"nothing is up (no {path}); start a stack with 'spotshield up'")
         return None
-    hint = f"move it aside and run 'spotshield down --backend local' (or gcp) to stop what it described"
+    hint = "move it aside and run 'spotshield down --backend local' (or gcp) to stop what it described"
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-from google.cloud import compute_v1
 
 from spotshield.errors import SpotShieldError
 from spotshield.local import backend, daemon
@@ -67,7 +66,7 @@ def test_up_down(state):
         del os.environ["STORAGE_EMULATOR_HOST"]
     assert keys == ["builds/" + items["spotshield-build-url"].rsplit("/", 1)[1]]
     # an instance runs; cost accrues for this run
-    ms = wait_for(lambda: [m for m in c["migs"].list_managed_instances(
+    wait_for(lambda: [m for m in c["migs"].list_managed_instances(
         project="spotshield-local", region="us-central1", instance_group_manager="ss-mig")
         if m.instance_status == "RUNNING"], 30, what="a RUNNING member")
     wait_for(lambda: backend.cost(state_dir=state)["hours"] > 0, 10, what="cost")

@@ -9,7 +9,7 @@ import pytest
 
 from spotshield.errors import SpotShieldError
 from spotshield.local import daemon
-from spotshield.local.testing import compute_clients, pid_alive, wait_for
+from spotshield.local.testing import pid_alive, wait_for
 from tests.local.conftest import VM
 from tests.local.test_fleet import make_fleet, running
 

@@ -5,7 +5,6 @@ Slow (minutes on two busy cores): run with `pytest -m slow tests/local`. `make t
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 

