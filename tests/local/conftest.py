@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from spotshield.local.testing import local_region_fixture
 
 VM = Path(__file__).parent / "vm"

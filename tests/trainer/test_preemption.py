@@ -113,3 +113,43 @@ def test_sigterm_sets_the_flag_once():
         assert flag.source == "sigterm" and flag.notice_t == first_t
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _catches_sigterm(pid: int) -> bool:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+def _torch_loaded(pid: int) -> bool:
+    with open(f"/proc/{pid}/maps") as f:
+        return "libtorch" in f.read()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_notice_during_startup_still_ends_in_emergency_checkpoint(tmp_path):
+    import subprocess
+    import time
+
+    from trainer_helpers import REPO, cli_env, tiny_cli_args
+
+    from spotshield.events import EXIT_PREEMPTED, read_events
+    from spotshield.storage import open_store
+
+    url = f"file://{tmp_path}/store"
+    proc = subprocess.Popen(tiny_cli_args(url, epochs=1), env=cli_env(), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while not _catches_sigterm(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline, "trainer never caught SIGTERM"
+        time.sleep(0.005)
+    # The handler is in place before torch is imported (seconds on a VM): a notice during
+    # start-up must end in an emergency checkpoint and exit 75, not a bare SIGTERM death.
+    assert not _torch_loaded(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_PREEMPTED, out.decode(errors="replace")[-2000:]
+    names = [e["event"] for e in read_events(open_store(url), "store")]
+    assert "preempt_notice" in names and "emergency_checkpoint" in names
