@@ -170,6 +170,11 @@ def run_steps(steps: Iterable[Step], emit: Callable[[StepResult], None] | None =
     return results
 
 
+# Wide enough for "terraform validate examples/<name>" with an example name of 20 characters;
+# lines print as steps finish, so the width cannot wait for the longest name.
+_NAME_WIDTH = 46
+
+
 def format_result(r: StepResult) -> str:
     status = "SKIP" if r.was_skipped else ("ok" if r.ok else "FAIL")
-    return f"{status:<4} {r.name:<30} {r.seconds:6.1f}s  {one_line(r.detail)}"
+    return f"{status:<4} {r.name:<{_NAME_WIDTH}} {r.seconds:6.1f}s  {one_line(r.detail)}"
