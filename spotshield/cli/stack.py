@@ -241,6 +241,8 @@ def register(app: typer.Typer) -> None:
         pattern: Pattern = None, rate: Rate = None, project: Project = None, region: Region = None,
         zones: Zones = None, name: Name = None, machine_type: MachineType = None, gpu_type: GpuType = None,
         gpu_count: GpuCount = None, fleet_size: FleetSize = None, bucket: Bucket = None, run_id: RunId = None,
+        as_json: Annotated[bool, typer.Option("--json", envvar="SPOTSHIELD_JSON",
+                                              help="local: print the full plan (API bodies) as one JSON document.")] = False,
     ) -> None:
         from spotshield.config_loader import default_run_id, trainer_config
         from spotshield.status.record import runs_store_url
@@ -255,10 +257,12 @@ def register(app: typer.Typer) -> None:
             from spotshield.local import backend as local
 
             result = local.plan(s)
-            if isinstance(result, (dict, list)):
+            if as_json:
                 typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
-            elif result is not None:
-                typer.echo(str(result))
+            else:
+                from spotshield.cli.plan_view import local_plan_table
+
+                console.print(local_plan_table(result))
         else:
             from spotshield.cloud import gcp
 

@@ -132,13 +132,32 @@ def test_down_with_a_dead_emulator_clears_the_stale_record(cli, root):
 
 def test_plan_local_shows_what_up_would_create_and_starts_nothing(cli, root):
     pytest.importorskip("spotshield.local.backend")
-    r = cli("plan", "--strategy", "milestone", "--pattern", "poisson", "--rate", "6", "--fleet-size", "2")
+    r = cli("plan", "--strategy", "milestone", "--pattern", "poisson", "--rate", "6", "--fleet-size", "2", "--json")
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
     assert plan["backend"] == "local" and plan["emulator"]["running"] is False
     assert plan["preemptions"] == {"pattern": "poisson", "rate_per_hour": 6.0, "trace": None}
     assert plan["region_instance_group_manager"]["targetSize"] == 2
     assert not record_path().exists() and not (root / ".spotshield" / "local" / "daemon.json").exists()
+
+
+def test_plan_local_table_names_each_resource(cli, root):
+    pytest.importorskip("spotshield.local.backend")
+    from rich.console import Console
+
+    from spotshield.cli.plan_view import local_plan_table
+
+    args = ("plan", "--pattern", "poisson", "--rate", "6", "--fleet-size", "2", "--zones", "us-central1-b,us-central1-c")
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    assert "managed group" in r.stdout and "spotshield-mig" in r.stdout  # the table, not JSON
+    wide = Console(width=220, record=True, file=open("/dev/null", "w"))
+    wide.print(local_plan_table(json.loads(cli(*args, "--json").stdout)))
+    rows = {line.split("│")[1].strip(): line for line in wide.export_text().splitlines() if line.count("│") >= 3}
+    assert {"emulator", "bucket", "build", "instance template", "managed group", "preemptions"} <= set(rows)
+    assert "size 2 over us-central1-b, us-central1-c" in rows["managed group"]
+    assert "spot" in rows["instance template"] and "nvidia-l4" in rows["instance template"]
+    assert "poisson" in rows["preemptions"] and "6 per emulated hour" in rows["preemptions"]
 
 
 def test_every_option_has_help_and_an_envvar():
