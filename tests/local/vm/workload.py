@@ -35,8 +35,11 @@ mode = md("instance/attributes/test-mode", "serve")
 record = {k: v for k, v in os.environ.items() if k.startswith(("SPOTSHIELD_", "GCE_", "STORAGE_"))}
 record.update(pid=os.getpid(), pgid=os.getpgid(0), name=md("instance/name"), run_id=md("instance/attributes/spotshield-run-id"),
               project=md("project/project-id"), preempted=md("instance/preempted"), mode=mode)
-with open(os.path.join(home, "boot.json"), "w") as f:
+# Written to a temp file then renamed: tests poll for boot.json and must never read it half-written.
+tmp = os.path.join(home, "boot.json.tmp")
+with open(tmp, "w") as f:
     json.dump(record, f)
+os.replace(tmp, os.path.join(home, "boot.json"))
 print(f"workload up: {record['name']} mode {mode}", flush=True)
 
 
