@@ -33,6 +33,18 @@ def test_bad_flags_one_line_exit_1(tmp_path, flags, needle):
     assert_one_line_error(proc, needle)
 
 
+def test_options_read_their_envvars(tmp_path):
+    proc = run_cli([SPOTSHIELD, "train"], timeout=60, SPOTSHIELD_TRAIN_STORE=f"file://{tmp_path}/s",
+                   SPOTSHIELD_TRAIN_MODEL="vgg16")
+    assert_one_line_error(proc, "unknown model 'vgg16'")
+
+
+def test_flags_win_over_envvars(tmp_path):
+    proc = run_cli([SPOTSHIELD, "train", "--store", f"file://{tmp_path}/s", "--strategy", "hourly"], timeout=60,
+                   SPOTSHIELD_TRAIN_STRATEGY="naive", SPOTSHIELD_TRAIN_SET="checkpoint.keep=2 seed=1")
+    assert_one_line_error(proc, "unknown strategy 'hourly'")
+
+
 def test_malformed_yaml_one_line_exit_1(tmp_path):
     bad = tmp_path / "exp.yaml"
     bad.write_text("epochs: 3\nmodel: {tiny-cnn\n")
