@@ -15,9 +15,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from spotshield.errors import SpotShieldError
+from spotshield.yamlfile import read_mapping
 from spotshield.settings import StackSettings
 
 STATE_DIR_NAME = ".spotshield"
@@ -44,20 +44,6 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as e:
-        raise SpotShieldError(f"cannot read {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise SpotShieldError(f"{path}{where} is not valid YAML; fix or remove it") from None
-    if not isinstance(data, dict):
-        raise SpotShieldError(f"{path} must hold a mapping of settings, e.g. 'region: us-central1'")
-    return data
-
-
 def _read_pyproject(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text())
@@ -76,7 +62,7 @@ def file_settings(root: Path | None = None) -> tuple[dict, Path | None]:
     root = root or project_root()
     yml = root / FILE_NAME
     if yml.is_file():
-        return _read_yaml(yml), yml
+        return read_mapping(yml, "settings file"), yml
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
         section = _read_pyproject(pyproject)

@@ -104,19 +104,10 @@ def _num(data: dict, key: str, default: float, *, positive: bool = False) -> flo
 
 
 def load_grid(path: str | Path) -> Grid:
-    import yaml
+    from spotshield.yamlfile import read_mapping
 
     p = Path(path)
-    if not p.is_file():
-        raise SpotShieldError(f"grid file {p} not found")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise SpotShieldError(f"grid file {p} is not valid YAML{where}") from None
-    if not isinstance(data, dict):
-        raise SpotShieldError(f"grid file {p} must be a mapping of settings")
+    data = read_mapping(p, "grid file")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise SpotShieldError(f"grid file {p}: unknown key {unknown[0]!r}; known: {', '.join(sorted(_KEYS))}")

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
 
 from spotshield.errors import SpotShieldError
+from spotshield.yamlfile import read_mapping
 
 PRESETS = Path(__file__).parent / "presets"
 MODELS = ("tiny-cnn", "resnet18", "resnet50")
@@ -76,29 +76,8 @@ class TrainConfig:
         return out
 
 
-def _read_yaml(path: Path, what: str) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise SpotShieldError(f"{what} {path} not found") from None
-    except OSError as e:
-        raise SpotShieldError(f"cannot read {what} {path}: {e.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "invalid YAML"
-        raise SpotShieldError(f"malformed YAML in {path}{where}: {problem}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise SpotShieldError(f"{path} must hold a mapping of config keys, not a {type(data).__name__}")
-    return data
-
-
 def _defaults() -> dict:
-    return _read_yaml(PRESETS / "defaults.yaml", "preset")
+    return read_mapping(PRESETS / "defaults.yaml", "preset")
 
 
 def _check_types(layer: dict, schema: dict, source: str, prefix: str = "") -> None:
@@ -176,7 +155,7 @@ def load_config(files: Iterable[str | Path] = (), overrides: dict | None = None)
     defaults = _defaults()
     experiment: dict = {}
     for f in files or ():
-        layer = _read_yaml(Path(f), "config file")
+        layer = read_mapping(Path(f), "config file")
         _check_types(layer, defaults, str(f))
         experiment = _merge(experiment, layer)
     cli = _unflatten(overrides or {})
@@ -194,7 +173,7 @@ def load_config(files: Iterable[str | Path] = (), overrides: dict | None = None)
     merged = defaults
     for preset in (PRESETS / "models" / f"{model}.yaml", PRESETS / "strategies" / f"{strategy}.yaml"):
         if preset.exists():
-            layer = _read_yaml(preset, "preset")
+            layer = read_mapping(preset, "preset")
             _check_types(layer, defaults, str(preset))
             merged = _merge(merged, layer)
     merged = _merge(_merge(merged, experiment), cli)

@@ -49,7 +49,7 @@ def test_malformed_yaml_one_line_exit_1(tmp_path):
     bad = tmp_path / "exp.yaml"
     bad.write_text("epochs: 3\nmodel: {tiny-cnn\n")
     proc = run_cli([SPOTSHIELD, "train", "--config", str(bad), "--store", f"file://{tmp_path}/s"], timeout=60)
-    assert_one_line_error(proc, "malformed YAML", "exp.yaml")
+    assert_one_line_error(proc, "config file", "exp.yaml", "is not valid YAML at line")
 
 
 def test_unreachable_store_one_line_exit_1(tmp_path):

@@ -62,7 +62,7 @@ def test_missing_store_and_malformed_yaml(tmp_path):
         load_config([], {})
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [tiny-cnn\nepochs: 3\n")
-    with pytest.raises(SpotShieldError, match=r"malformed YAML in .*bad.yaml line \d"):
+    with pytest.raises(SpotShieldError, match=r"config file .*bad.yaml is not valid YAML at line \d"):
         load_config([bad], {"store": "file:///tmp/x"})
     with pytest.raises(SpotShieldError, match="not found"):
         load_config([tmp_path / "nope.yaml"], {"store": "file:///tmp/x"})
