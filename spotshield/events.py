@@ -2,8 +2,10 @@
 
 Each trainer process appends JSON lines to
     <store>/events/<run-id>/<host>-<boot>.jsonl
-one file per (host, boot) so that no two writers ever share an object (GCS objects
-cannot be appended to; a writer rewrites its own small object on each flush).
+one file per (host, boot) so that no two writers ever share an object. GCS objects cannot be
+appended to, so a writer rewrites its own object on each flush; once that object passes
+SEGMENT_BYTES it is left as it is and the writer goes on in <host>-<boot>.<n>.jsonl, which keeps
+each flush small however long the run. Readers take every *.jsonl under events/<run-id>/.
 
 Every line has: {"event": <name>, "t": <unix seconds, float>, "run_id", "host", "boot", ...}
 plus the fields listed in EVENT_FIELDS for that event. Readers must ignore unknown fields.
@@ -45,18 +47,33 @@ EXIT_ERROR = 1
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a preemption notice after an emergency checkpoint
 
 
+# Largest object a flush rewrites: at ~200 bytes an event and one step event per few seconds,
+# that is a few hours of events per segment, and one flush costs one small PUT.
+SEGMENT_BYTES = 256 * 1024
+
+
 def events_prefix(run_id: str) -> str:
     return join("events", run_id)
 
 
 class EventLog:
-    """Append-only event writer for one (run, host, boot). Rewrites its own object per flush."""
+    """Append-only event writer for one (run, host, boot). Rewrites its current segment per flush."""
 
-    def __init__(self, store: Store, run_id: str, host: str, boot: str):
+    def __init__(self, store: Store, run_id: str, host: str, boot: str, segment_bytes: int = SEGMENT_BYTES):
         self.store = store
-        self.key = join(events_prefix(run_id), f"{host}-{boot}.jsonl")
+        self._stem = join(events_prefix(run_id), f"{host}-{boot}")
         self.base = {"run_id": run_id, "host": host, "boot": boot}
+        self.segment_bytes = segment_bytes
+        self._segment = 0
         self._lines: list[str] = []
+        self._size = 0  # bytes in self._lines, newlines included
+        self._dirty = False  # lines emitted since the last flush
+
+    @property
+    def key(self) -> str:
+        """The object the next flush writes."""
+        suffix = "" if self._segment == 0 else f".{self._segment:04d}"  # the first keeps the plain name
+        return f"{self._stem}{suffix}.jsonl"
 
     def emit(self, event: str, flush: bool = True, **fields) -> dict:
         if event not in EVENT_FIELDS:
@@ -65,13 +82,22 @@ class EventLog:
         if missing:
             raise ValueError(f"event {event!r} is missing {missing}")
         rec = {"event": event, "t": time.time(), **self.base, **fields}
-        self._lines.append(json.dumps(rec, sort_keys=True))
+        line = json.dumps(rec, sort_keys=True)
+        self._lines.append(line)
+        self._size += len(line.encode()) + 1
+        self._dirty = True
         if flush:
             self.flush()
         return rec
 
     def flush(self) -> None:
+        if not self._dirty:
+            return
         self.store.write(self.key, ("\n".join(self._lines) + "\n").encode())
+        self._dirty = False
+        if self._size >= self.segment_bytes:  # sealed: its last write holds every line it will ever hold
+            self._segment += 1
+            self._lines, self._size = [], 0
 
 
 def parse_lines(text: str) -> list[dict]:

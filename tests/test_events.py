@@ -1,0 +1,72 @@
+"""The event log: one object per (host, boot), rolled into segments so that no flush rewrites much."""
+import pytest
+
+from spotshield.events import EventLog, read_events, validate_event
+from spotshield.storage import FileStore
+
+
+class CountingStore(FileStore):
+    """A real file store that also records how many bytes each write carried."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.writes: list[tuple[str, int]] = []
+
+    def write(self, key, data, create_only=False):
+        self.writes.append((key, len(data)))
+        return super().write(key, data, create_only=create_only)
+
+
+def step(log, i):
+    return log.emit("step", step=i, epoch=0, loss=1.0 / (i + 1), images_per_s=100.0)
+
+
+def test_every_event_reads_back_in_order_across_segments(tmp_path):
+    store = CountingStore(tmp_path / "s")
+    log = EventLog(store, "r1", "vm-a", "b1", segment_bytes=2_000)
+    emitted = [step(log, i) for i in range(100)]
+    got = read_events(store, "r1")
+    assert [e["step"] for e in got] == list(range(100))
+    assert got == emitted and all(validate_event(e) == [] for e in got)
+    keys = store.list("events/r1")
+    assert len(keys) > 5 and "events/r1/vm-a-b1.jsonl" in keys  # the first segment keeps the plain name
+
+
+def test_a_flush_never_rewrites_more_than_one_segment(tmp_path):
+    store = CountingStore(tmp_path / "s")
+    log = EventLog(store, "r1", "vm-a", "b1", segment_bytes=2_000)
+    step(log, 0)
+    line = store.writes[0][1]  # one event's size
+    for i in range(1, 500):
+        step(log, i)
+    biggest = max(n for _, n in store.writes)
+    assert biggest < 2_000 + 2 * line  # bounded by the segment size, not by the run's length
+    assert len(store.writes) == 500  # still one write per flushed event
+
+
+def test_unflushed_events_go_out_with_the_next_flush(tmp_path):
+    store = CountingStore(tmp_path / "s")
+    log = EventLog(store, "r1", "vm-a", "b1")
+    log.emit("preempt_notice", flush=False, step=3, source="sigterm")
+    assert store.writes == [] and read_events(store, "r1") == []
+    log.flush()
+    log.flush()  # nothing new: no second write
+    assert [e["event"] for e in read_events(store, "r1")] == ["preempt_notice"] and len(store.writes) == 1
+
+
+def test_two_boots_never_share_an_object(tmp_path):
+    store = FileStore(tmp_path / "s")
+    a, b = EventLog(store, "r1", "vm-a", "b1"), EventLog(store, "r1", "vm-a", "b2")
+    step(a, 1)
+    step(b, 2)
+    step(a, 3)
+    assert sorted(e["step"] for e in read_events(store, "r1")) == [1, 2, 3]
+    assert len(store.list("events/r1")) == 2
+
+
+def test_unknown_event_or_missing_field_is_refused(tmp_path):
+    log = EventLog(FileStore(tmp_path / "s"), "r1", "vm-a", "b1")
+    with pytest.raises(ValueError, match="unknown event"):
+        log.emit("stepp", step=1)
+    with pytest.raises(ValueError, match="missing"):
+        log.emit("step", step=1)
