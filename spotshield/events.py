@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from typing import Iterable
 
 from spotshield.storage import Store, join
@@ -114,12 +115,39 @@ def parse_lines(text: str) -> list[dict]:
     return out
 
 
+# Parsed sealed segments, by (store URL, key): a sealed segment never changes, so `status --watch` reads
+# only each writer's open segment on a refresh. Bounded, oldest out first.
+_SEALED_CACHE: "OrderedDict[tuple[str, str], list[dict]]" = OrderedDict()
+_SEALED_CACHE_MAX = 256  # segments (at most ~64 MiB of event text)
+
+
+def _next_segment(key: str) -> str:
+    """The key a writer goes on in once `key` is sealed."""
+    stem = key[: -len(".jsonl")]
+    head, dot, n = stem.rpartition(".")
+    if dot and len(n) == 4 and n.isdigit():
+        return f"{head}.{int(n) + 1:04d}.jsonl"
+    return f"{stem}.0001.jsonl"
+
+
 def read_events(store: Store, run_id: str) -> list[dict]:
     """All events of a run from every host and boot, ordered by time."""
     events: list[dict] = []
-    for key in store.list(events_prefix(run_id)):
-        if key.endswith(".jsonl"):
-            events.extend(parse_lines(store.read(key).decode(errors="replace")))
+    keys = [k for k in store.list(events_prefix(run_id)) if k.endswith(".jsonl")]
+    present = set(keys)
+    for key in keys:
+        sealed = _next_segment(key) in present
+        cache_key = (getattr(store, "url", str(id(store))), key)
+        if sealed and cache_key in _SEALED_CACHE:
+            _SEALED_CACHE.move_to_end(cache_key)
+            events.extend(dict(e) for e in _SEALED_CACHE[cache_key])  # copies: callers may annotate events
+            continue
+        parsed = parse_lines(store.read(key).decode(errors="replace"))
+        if sealed:
+            _SEALED_CACHE[cache_key] = [dict(e) for e in parsed]
+            while len(_SEALED_CACHE) > _SEALED_CACHE_MAX:
+                _SEALED_CACHE.popitem(last=False)
+        events.extend(parsed)
     events.sort(key=lambda e: e.get("t", 0))
     return events
 

@@ -6,11 +6,16 @@ from spotshield.storage import FileStore
 
 
 class CountingStore(FileStore):
-    """A real file store that also records how many bytes each write carried."""
+    """A real file store that also records each write's size and each key read."""
 
     def __init__(self, root):
         super().__init__(root)
         self.writes: list[tuple[str, int]] = []
+        self.reads: list[str] = []
+
+    def read(self, key):
+        self.reads.append(key)
+        return super().read(key)
 
     def write(self, key, data, create_only=False):
         self.writes.append((key, len(data)))
@@ -70,3 +75,20 @@ def test_unknown_event_or_missing_field_is_refused(tmp_path):
         log.emit("stepp", step=1)
     with pytest.raises(ValueError, match="missing"):
         log.emit("step", step=1)
+
+
+def test_a_second_read_fetches_only_open_segments(tmp_path):
+    """status --watch re-reads a run every few seconds: sealed segments never change, so they come from memory."""
+    store = CountingStore(tmp_path / "s")
+    a, b = EventLog(store, "r1", "vm-a", "b1", segment_bytes=2_000), EventLog(store, "r1", "vm-b", "b1")
+    for i in range(60):
+        step(a, i)
+    step(b, 1000)
+    first = read_events(store, "r1")
+    store.reads.clear()
+    step(a, 60)
+    second = read_events(store, "r1")
+    assert sorted(store.reads) == sorted([a.key, "events/r1/vm-b-b1.jsonl"])  # one open segment per writer
+    assert [e["step"] for e in second] == [e["step"] for e in first] + [60]
+    second[0]["note"] = "callers may annotate"
+    assert "note" not in read_events(store, "r1")[0]
