@@ -20,6 +20,20 @@ PIDFILE="$SS_HOME/trainer.pid"
 # GCE gives 30 s between the notice and the hard stop; leave a few for the OS to power off.
 GRACE_S=$(env_or SPOTSHIELD_SHUTDOWN_GRACE_S 27)
 
+# Longest wait for a trainer still starting up to install its SIGTERM handler (it takes well under a
+# second: interpreter start and the CLI's imports; torch loads later, after the handler).
+HANDLER_WAIT_S=3
+
+# handles_term PID: PID has a SIGTERM handler or ignores SIGTERM (bit 15 of SigCgt / SigIgn).
+# A trainer with neither would die at once and skip its emergency checkpoint.
+handles_term() {
+  local cgt ign
+  cgt=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  ign=$(awk '/^SigIgn:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  [ -n "$cgt" ] && [ -n "$ign" ] || return 1
+  (( (((16#$cgt) | (16#$ign)) >> 14) & 1 ))
+}
+
 # alive PID: running and not a zombie (a zombie has already finished its checkpoint).
 alive() {
   kill -0 "$1" 2>/dev/null || return 1
@@ -39,9 +53,15 @@ if ! alive "$PID"; then
   exit 0
 fi
 
+START=$(date +%s%N)  # the handler wait counts against the grace period: the VM stops on its own clock
+tries=0
+while alive "$PID" && ! handles_term "$PID" && [ "$tries" -lt $((HANDLER_WAIT_S * 10)) ]; do
+  [ "$tries" -eq 0 ] && log "trainer pid $PID is still starting (no SIGTERM handler yet); waiting up to $HANDLER_WAIT_S s"
+  tries=$((tries + 1))
+  sleep 0.1
+done
 log "sending SIGTERM to trainer pid $PID; waiting up to $GRACE_S s for its emergency checkpoint"
 kill -TERM "$PID" 2>/dev/null
-START=$(date +%s%N)
 DEADLINE_NS=$((GRACE_S * 1000000000))
 while alive "$PID"; do
   if [ $(($(date +%s%N) - START)) -ge "$DEADLINE_NS" ]; then

@@ -215,7 +215,28 @@ log "starting: $PY -m spotshield.cli.main $*"
 "$PY" -m spotshield.cli.main "$@" &
 TRAINER=$!
 echo "$TRAINER" >"$PIDFILE"
-trap 'kill -TERM "$TRAINER" 2>/dev/null' TERM INT
+# handles_term PID: PID has a SIGTERM handler or ignores SIGTERM (bit 15 of SigCgt / SigIgn). The same
+# test as shutdown.sh's: each script is a standalone metadata value, so they cannot share a file.
+# shellcheck disable=SC2317  # only reached from the TERM trap, which shellcheck cannot follow
+handles_term() {
+  local cgt ign
+  cgt=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  ign=$(awk '/^SigIgn:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  [ -n "$cgt" ] && [ -n "$ign" ] || return 1
+  (( (((16#$cgt) | (16#$ign)) >> 14) & 1 ))
+}
+# Forward a stop to the trainer, but not before it can catch it (at most 3 s of start-up):
+# a trainer killed before its handler exists skips its emergency checkpoint.
+# shellcheck disable=SC2317  # the TERM trap's body
+forward_term() {
+  local tries=0
+  while kill -0 "$TRAINER" 2>/dev/null && ! handles_term "$TRAINER" && [ "$tries" -lt 30 ]; do
+    tries=$((tries + 1))
+    sleep 0.1
+  done
+  kill -TERM "$TRAINER" 2>/dev/null
+}
+trap forward_term TERM INT
 trap 'rm -f "$PIDFILE"' EXIT
 wait "$TRAINER"
 RC=$?

@@ -17,7 +17,8 @@ SHUTDOWN = REPO / "startup-scripts" / "shutdown.sh"
 
 # A stand-in for $SPOTSHIELD_PYTHON: answers `-m spotshield.buildinfo`, records `-m pip install`
 # and plays `spotshield train` (records argv, env and config; exits with FAKE_TRAIN_RC, or
-# waits for SIGTERM and exits 75 like the real trainer after its emergency checkpoint).
+# waits for SIGTERM and exits 75 like the real trainer after its emergency checkpoint; FAKE_TRAIN_LATE_S
+# delays its handler like the real trainer's interpreter start-up).
 FAKE_PYTHON = r'''#!{python}
 import json, os, signal, sys, time
 from pathlib import Path
@@ -44,6 +45,7 @@ if args[:2] == ["-m", "spotshield.cli.main"]:
         import urllib.request
         urllib.request.urlopen(urllib.request.Request(os.environ["FAKE_WRITE_DONE"], data=b"{}", method="POST"))
     if os.environ.get("FAKE_TRAIN_WAIT_TERM"):
+        time.sleep(float(os.environ.get("FAKE_TRAIN_LATE_S", "0")))  # start-up before the handler exists
         signal.signal(signal.SIGTERM, lambda *a: (out.joinpath("sigterm").write_text("1"), sys.exit(75)))
         out.joinpath("ready").write_text(str(os.getpid()))
         time.sleep(60)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +23,18 @@ if os.environ.get("IGNORE_TERM"):
 else:
     signal.signal(signal.SIGTERM, on_term)
 open(os.environ["READY"], "w").write("1")
+time.sleep(60)
+"""
+
+
+# A trainer still starting up: no SIGTERM handler for LATE_S seconds (interpreter start, imports).
+LATE_TRAINER = r"""
+import os, signal, sys, time
+time.sleep(float(os.environ["LATE_S"]))
+def on_term(*_):
+    open(os.environ["MARKER"], "w").write("checkpointed")
+    sys.exit(75)
+signal.signal(signal.SIGTERM, on_term)
 time.sleep(60)
 """
 
@@ -85,3 +98,34 @@ def test_no_pid_file_or_dead_pid_is_a_no_op(tmp_path):
     (tmp_path / "home" / "trainer.pid").write_text(str(dead.pid))
     proc = run_script(SHUTDOWN, env_for(tmp_path), timeout=20)
     assert proc.returncode == 0 and "is not running" in proc.stderr
+
+
+def start_late_trainer(tmp_path: Path, late_s: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", LATE_TRAINER], start_new_session=True,
+                            env={**os.environ, "MARKER": str(tmp_path / "marker"), "LATE_S": late_s})
+    threading.Thread(target=proc.wait, daemon=True).start()
+    (tmp_path / "home").mkdir(exist_ok=True)
+    (tmp_path / "home" / "trainer.pid").write_text(f"{proc.pid}\n")
+    return proc
+
+
+def test_a_trainer_still_starting_gets_the_signal_once_it_can_catch_it(tmp_path):
+    trainer = start_late_trainer(tmp_path, "1.0")
+    proc = run_script(SHUTDOWN, env_for(tmp_path), timeout=40)
+    assert proc.returncode == 0, proc.stderr
+    assert "still starting" in proc.stderr
+    assert (tmp_path / "marker").read_text() == "checkpointed"
+    assert trainer.poll() == 75
+
+
+def test_the_handler_wait_is_bounded(tmp_path):
+    trainer = start_late_trainer(tmp_path, "100")  # never installs one in time
+    try:
+        t0 = time.monotonic()
+        proc = run_script(SHUTDOWN, env_for(tmp_path), timeout=40)
+        took = time.monotonic() - t0
+        assert proc.returncode == 0, proc.stderr
+        assert 3.0 <= took < 10  # HANDLER_WAIT_S, then the signal anyway
+        assert trainer.poll() == -signal.SIGTERM
+    finally:
+        trainer.kill()

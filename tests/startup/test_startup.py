@@ -141,6 +141,30 @@ def test_sigterm_reaches_the_trainer_and_its_code_is_returned(tmp_path, fake_pyt
     assert not pidfile.exists()
 
 
+def test_a_stop_during_trainer_start_up_waits_for_its_handler(tmp_path, fake_python, gcs_server, gcs_bucket):
+    """SIGTERM to the boot script before the trainer can catch it: forwarded once the handler exists."""
+    with MetadataServer(attrs(gcs_bucket)) as md:
+        env = boot_env(tmp_path, md.host, gcs_server.url, fake_python)
+        env.update(FAKE_INSTALLED_BUILD="0.1.0+3f2a9c1d2e4b", FAKE_TRAIN_WAIT_TERM="1", FAKE_TRAIN_LATE_S="1.0")
+        proc = subprocess.Popen(["bash", str(STARTUP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        try:
+            started = tmp_path / "fake" / "train.json"  # written before the stand-in's handler
+            deadline = time.monotonic() + 30
+            while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
+            assert started.exists(), "trainer never started"
+            assert not (tmp_path / "fake" / "ready").exists()  # no handler yet
+            os.kill(proc.pid, signal.SIGTERM)
+            rc = proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert rc == 75  # not 143: the trainer caught it and took its emergency checkpoint
+    assert (tmp_path / "fake" / "sigterm").exists()
+
+
 def test_file_store_done_and_stale_pid_file(tmp_path, fake_python, gcs_server):
     """A file:// store works too, and a pid file left by an earlier boot does not block a boot."""
     store = tmp_path / "store"
