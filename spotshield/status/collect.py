@@ -59,6 +59,24 @@ def _instances(rec: StackRecord, events: list[dict], now: float) -> list[dict]:
     return out
 
 
+def _step_rate(steps: list[dict]) -> float | None:
+    """Steps per second over the newest boot that has logged two steps.
+
+    One boot at a time: a window across a preemption would count the downtime. Right after a
+    resume the new boot has logged one step at most, so the boot before it stands in.
+    """
+    boots: dict[tuple, list[dict]] = {}
+    for e in steps:
+        boots.setdefault((e.get("host"), e.get("boot")), []).append(e)
+    for window in sorted(boots.values(), key=lambda es: es[-1]["t"], reverse=True):
+        recent = window[-_ETA_WINDOW:]
+        if len(recent) >= 2 and recent[-1]["t"] > recent[0]["t"]:
+            rate = (recent[-1]["step"] - recent[0]["step"]) / (recent[-1]["t"] - recent[0]["t"])
+            if rate > 0:
+                return rate
+    return None
+
+
 def _progress(events: list[dict], now: float) -> dict:
     start = next((e for e in reversed(events) if e["event"] == "start"), None)
     total = (start or {}).get("total_steps")
@@ -71,13 +89,9 @@ def _progress(events: list[dict], now: float) -> dict:
     steps = [e for e in events if e["event"] == "step"]
     ips = steps[-1].get("images_per_s") if steps else None
     eta = None
-    # Speed from the current boot only: a window across a preemption would count the downtime.
-    cur = (steps[-1].get("host"), steps[-1].get("boot")) if steps else None
-    recent = [e for e in steps if (e.get("host"), e.get("boot")) == cur][-_ETA_WINDOW:]
-    if not done and total and len(recent) >= 2 and recent[-1]["t"] > recent[0]["t"]:
-        rate = (recent[-1]["step"] - recent[0]["step"]) / (recent[-1]["t"] - recent[0]["t"])
-        if rate > 0:
-            eta = max(0.0, (total - step) / rate)
+    rate = _step_rate(steps)
+    if not done and total and rate:
+        eta = max(0.0, (total - step) / rate)
     if done:
         step, epoch = done.get("step", step), done.get("epoch", epoch)
     return {

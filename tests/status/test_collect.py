@@ -125,3 +125,21 @@ def test_checkpoint_from_meta_before_its_event_lands(run):
     c = collect(rec, now=2100.0)["checkpoint"]
     assert (c["step"], c["reason"], c["age_s"], c["stall_s"], c["bytes"], c["count"]) == (640, "adaptive", 2.0, 0.01,
                                                                                         4096, 2)
+
+
+def test_eta_right_after_a_resume_uses_the_boot_before():
+    """A fresh boot has logged one step: the ETA comes from the previous boot's speed, not '-'."""
+    from spotshield.status.collect import _progress
+
+    def ev(event, t, boot, **f):
+        return {"event": event, "t": t, "host": "vm-a", "boot": boot, **f}
+
+    events = [ev("start", 0, "b1", total_steps=1000, epochs=4),
+              *[ev("step", 10 * i, "b1", step=50 * i, epoch=0) for i in range(1, 5)],  # 5 steps/s
+              ev("start", 60, "b2", total_steps=1000, epochs=4),
+              ev("resume", 61, "b2", from_step=200, epoch=0),
+              ev("step", 62, "b2", step=201, epoch=0)]
+    assert _progress(events, now=63)["eta_s"] == pytest.approx((1000 - 201) / 5.0)
+    events.append(ev("step", 72, "b2", step=301, epoch=0))  # the new boot's own speed wins: 10 steps/s
+    assert _progress(events, now=73)["eta_s"] == pytest.approx((1000 - 301) / 10.0)
+    assert _progress(events[:1], now=1)["eta_s"] is None  # nothing logged yet: no guess
