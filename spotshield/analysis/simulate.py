@@ -75,25 +75,27 @@ class AdaptiveDaly:
         return youngdaly.daly_interval(self.checkpoint_s, mtbf)
 
 
+def _restart(t: float, res: "SimResult", rng, rate_per_s: float, restart_s: float) -> tuple[float, float]:
+    """Count a preemption at t and restart; a restart that is itself preempted starts over.
+
+    Returns (time the restart ends, time of the next preemption).
+    """
+    while True:
+        res.preemptions += 1
+        next_preempt = t + rng.expovariate(rate_per_s)
+        if next_preempt >= t + restart_s:
+            res.restart_s += restart_s
+            return t + restart_s, next_preempt
+        res.restart_s += next_preempt - t
+        t = next_preempt
+
+
 def simulate_run(work_s: float, checkpoint_s: float, restart_s: float, rate_per_s: float,
                  policy: Policy, rng: random.Random, *, emergency: bool = False) -> SimResult:
     res = SimResult()
     next_preempt = rng.expovariate(rate_per_s) if rate_per_s > 0 else math.inf
     done = 0.0  # committed work
     t = 0.0
-
-    def restart() -> None:
-        nonlocal t, next_preempt
-        while True:  # a restart that is itself preempted starts over
-            res.preemptions += 1
-            next_preempt = t + rng.expovariate(rate_per_s)
-            if next_preempt >= t + restart_s:
-                t += restart_s
-                res.restart_s += restart_s
-                return
-            res.restart_s += next_preempt - t
-            t = next_preempt
-
     while done < work_s - 1e-9:
         tau = min(max(policy.next_interval(t, res.preemptions), 1e-6), work_s - done)
         res.intervals.append(tau)
@@ -110,7 +112,7 @@ def simulate_run(work_s: float, checkpoint_s: float, restart_s: float, rate_per_
             done += lost  # the notice-triggered save keeps the compute; only the restart is lost
         else:
             res.wasted_s += lost
-        restart()
+        t, next_preempt = _restart(t, res, rng, rate_per_s, restart_s)
     res.wall_s = t
     res.work_s = work_s
     return res
@@ -206,15 +208,7 @@ def simulate_strategy(make_strategy, *, total_steps: int, step_s: float, steps_p
             break
         exposure += t - boot_t
         strat.on_preemption(t)
-        while True:  # restart, itself preemptible
-            res.preemptions += 1
-            next_preempt = t + rng.expovariate(rate_per_s)
-            if next_preempt >= t + restart_s:
-                t += restart_s
-                res.restart_s += restart_s
-                break
-            res.restart_s += next_preempt - t
-            t = next_preempt
+        t, next_preempt = _restart(t, res, rng, rate_per_s, restart_s)
     res.wall_s = t
     res.work_s = total_steps * step_s
     return res
