@@ -67,7 +67,6 @@ class EventLog:
         self.segment_bytes = segment_bytes
         self._segment = 0
         self._lines: list[str] = []
-        self._size = 0  # bytes in self._lines, newlines included
         self._dirty = False  # lines emitted since the last flush
 
     @property
@@ -83,9 +82,7 @@ class EventLog:
         if missing:
             raise ValueError(f"event {event!r} is missing {missing}")
         rec = {"event": event, "t": time.time(), **self.base, **fields}
-        line = json.dumps(rec, sort_keys=True)
-        self._lines.append(line)
-        self._size += len(line.encode()) + 1
+        self._lines.append(json.dumps(rec, sort_keys=True))
         self._dirty = True
         if flush:
             self.flush()
@@ -94,11 +91,12 @@ class EventLog:
     def flush(self) -> None:
         if not self._dirty:
             return
-        self.store.write(self.key, ("\n".join(self._lines) + "\n").encode())
+        payload = ("\n".join(self._lines) + "\n").encode()
+        self.store.write(self.key, payload)
         self._dirty = False
-        if self._size >= self.segment_bytes:  # sealed: its last write holds every line it will ever hold
+        if len(payload) >= self.segment_bytes:  # sealed: its last write holds every line it will ever hold
             self._segment += 1
-            self._lines, self._size = [], 0
+            self._lines = []
 
 
 def parse_lines(text: str) -> list[dict]:
