@@ -138,20 +138,28 @@ def nulls_for_unknowns(value):
     return value
 
 
+class _StandIn:
+    """What a stand-in resource and data source share: a name and a schema from the generated file."""
+
+    _google_type: str  # "google_compute_instance_template"
+    _schema: Schema
+
+    def __init__(self, provider):
+        self.provider = provider
+
+    @classmethod
+    def get_name(cls):
+        return cls._google_type.removeprefix("google_")
+
+    @classmethod
+    def get_schema(cls):
+        return cls._schema
+
+
 def resource_class(type_name: str, block: dict) -> type:
-    schema = build_schema(block)
-
-    class StandInResource(Resource):
-        def __init__(self, provider):
-            self.provider = provider
-
-        @classmethod
-        def get_name(cls):
-            return type_name.removeprefix("google_")
-
-        @classmethod
-        def get_schema(cls):
-            return schema
+    class StandInResource(_StandIn, Resource):
+        _google_type = type_name
+        _schema = build_schema(block)
 
         def create(self, ctx, planned):
             return fill_unknowns(planned, block)
@@ -169,20 +177,11 @@ def resource_class(type_name: str, block: dict) -> type:
 
 
 def data_source_class(type_name: str, block: dict) -> type:
-    schema = build_schema(block)
     computed = {n for n, a in block["attributes"].items() if a.get("computed")}
 
-    class StandInDataSource(DataSource):
-        def __init__(self, provider):
-            self.provider = provider
-
-        @classmethod
-        def get_name(cls):
-            return type_name.removeprefix("google_")
-
-        @classmethod
-        def get_schema(cls):
-            return schema
+    class StandInDataSource(_StandIn, DataSource):
+        _google_type = type_name
+        _schema = build_schema(block)
 
         def read(self, ctx, config):
             known = {k: Unknown if v is None and k in computed else v for k, v in config.items()}
