@@ -135,17 +135,18 @@ def read_events(store: Store, run_id: str) -> list[dict]:
     present = set(keys)
     for key in keys:
         sealed = _next_segment(key) in present
-        cache_key = (getattr(store, "url", str(id(store))), key)
-        if sealed and cache_key in _SEALED_CACHE:
+        cache_key = (store.url, key)
+        parsed = _SEALED_CACHE.get(cache_key) if sealed else None
+        if parsed is not None:
             _SEALED_CACHE.move_to_end(cache_key)
-            events.extend(dict(e) for e in _SEALED_CACHE[cache_key])  # copies: callers may annotate events
-            continue
-        parsed = parse_lines(store.read(key).decode(errors="replace"))
-        if sealed:
-            _SEALED_CACHE[cache_key] = [dict(e) for e in parsed]
-            while len(_SEALED_CACHE) > _SEALED_CACHE_MAX:
-                _SEALED_CACHE.popitem(last=False)
-        events.extend(parsed)
+        else:
+            parsed = parse_lines(store.read(key).decode(errors="replace"))
+            if sealed:
+                _SEALED_CACHE[cache_key] = parsed
+                while len(_SEALED_CACHE) > _SEALED_CACHE_MAX:
+                    _SEALED_CACHE.popitem(last=False)
+        # cached lists outlive this call: hand out copies, since callers may annotate events
+        events.extend(map(dict, parsed) if sealed else parsed)
     events.sort(key=lambda e: e.get("t", 0))
     return events
 
