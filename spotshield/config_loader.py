@@ -15,10 +15,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-
 from spotshield.errors import SpotShieldError
-from spotshield.yamlfile import read_mapping
 from spotshield.settings import StackSettings
+from spotshield.yamlfile import read_mapping
 
 STATE_DIR_NAME = ".spotshield"
 FILE_NAME = "spotshield.yaml"

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
-
 from spotshield.errors import SpotShieldError
 from spotshield.yamlfile import read_mapping
 
