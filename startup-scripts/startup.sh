@@ -225,12 +225,13 @@ handles_term() {
   [ -n "$cgt" ] && [ -n "$ign" ] || return 1
   (( (((16#$cgt) | (16#$ign)) >> 14) & 1 ))
 }
-# Forward a stop to the trainer, but not before it can catch it (at most 3 s of start-up):
-# a trainer killed before its handler exists skips its emergency checkpoint.
+# Forward a stop to the trainer, but not before it can catch it (at most HANDLER_WAIT_S of start-up,
+# as in shutdown.sh): a trainer killed before its handler exists skips its emergency checkpoint.
+HANDLER_WAIT_S=3
 # shellcheck disable=SC2317  # the TERM trap's body
 forward_term() {
   local tries=0
-  while kill -0 "$TRAINER" 2>/dev/null && ! handles_term "$TRAINER" && [ "$tries" -lt 30 ]; do
+  while kill -0 "$TRAINER" 2>/dev/null && ! handles_term "$TRAINER" && [ "$tries" -lt $((HANDLER_WAIT_S * 10)) ]; do
     tries=$((tries + 1))
     sleep 0.1
   done
