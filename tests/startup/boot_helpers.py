@@ -1,15 +1,16 @@
-"""Fixtures for running the real boot scripts against real servers on 127.0.0.1."""
+"""Helpers for running the real boot scripts against real servers on 127.0.0.1.
+
+A module of its own (not conftest.py): tests import these by name, and every test folder has a
+conftest module, so `from conftest import ...` would depend on which folder pytest put first on sys.path.
+"""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STARTUP = REPO / "startup-scripts" / "startup.sh"
@@ -53,15 +54,6 @@ if args[:2] == ["-m", "spotshield.cli.main"]:
     sys.exit(int(os.environ.get("FAKE_TRAIN_RC", "0")))
 sys.exit(f"fake python: unexpected arguments {args}")
 '''
-
-
-@pytest.fixture
-def fake_python(tmp_path) -> Path:
-    path = tmp_path / "fake-python"
-    path.write_text(FAKE_PYTHON.replace("{python}", sys.executable, 1))
-    path.chmod(0o755)
-    (tmp_path / "fake").mkdir()
-    return path
 
 
 def gcs_put(server_url: str, bucket: str, name: str, data: bytes) -> dict:

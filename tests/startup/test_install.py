@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from servers import MetadataServer
-from conftest import STARTUP, boot_env, gcs_put, run_script
+from boot_helpers import STARTUP, boot_env, gcs_put, run_script
 
 # The dummy build: `spotshield.buildinfo` prints <version>+<12 hex of the sha256 of the archive
 # pip installed it from> (found through pip's direct_url.json, as the real buildinfo does);

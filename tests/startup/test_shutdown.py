@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import SHUTDOWN, run_script
+from boot_helpers import SHUTDOWN, run_script
 
 # Like the trainer: on SIGTERM, write the emergency checkpoint (CKPT_S seconds), then exit 75.
 TRAINER = r"""

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from servers import ComputeRecorder, MetadataServer
-from conftest import STARTUP, SHUTDOWN, boot_env, gcs_put, run_script
+from boot_helpers import STARTUP, SHUTDOWN, boot_env, gcs_put, run_script
 
 CONFIG = {"model": "tiny-cnn", "epochs": 3, "strategy": "adaptive"}
 
