@@ -25,6 +25,7 @@ from pathlib import Path
 
 from spotshield import __version__
 from spotshield.errors import SpotShieldError
+from spotshield.layout import bucket_url, build_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCE_ROOT = PACKAGE_DIR.parent
@@ -33,7 +34,6 @@ SOURCE_ROOT = PACKAGE_DIR.parent
 PACKAGE_SUFFIXES = (".py", ".yaml", ".csv", ".json", ".sh")
 ROOT_FILES = ("pyproject.toml", "README.md")
 HASH_CHARS = 12  # 48 bits: unique across any realistic number of builds, short enough to read
-BUILDS_PREFIX = "builds"
 _ARCHIVE_RE = re.compile(r"spotshield-(?P<version>[^/]+?)-(?P<hash>[0-9a-f]{%d})\.tar\.gz$" % HASH_CHARS)
 
 
@@ -111,13 +111,9 @@ def build_id() -> str:
     return archive_id(build_archive(SOURCE_ROOT))
 
 
-def _bucket_url(bucket: str) -> str:
-    return bucket.rstrip("/") if bucket.startswith("gs://") else f"gs://{bucket}"
-
-
 def build_url(bucket: str, build_id_: str | None = None) -> str:
     """Where publish() puts this build: gs://<bucket>/builds/spotshield-<version>-<hash>.tar.gz."""
-    return f"{_bucket_url(bucket)}/{BUILDS_PREFIX}/{archive_name(build_id_ or build_id())}"
+    return f"{bucket_url(bucket)}/{build_key(archive_name(build_id_ or build_id()))}"
 
 
 def publish(bucket: str) -> tuple[str, str]:
@@ -130,8 +126,8 @@ def publish(bucket: str) -> tuple[str, str]:
         raise SpotShieldError(f"cannot publish a build: no pyproject.toml in {SOURCE_ROOT}; run from a source checkout")
     data = build_archive(SOURCE_ROOT)
     bid = archive_id(data)
-    store = open_store(_bucket_url(bucket))
-    key = f"{BUILDS_PREFIX}/{archive_name(bid)}"
+    store = open_store(bucket_url(bucket))
+    key = build_key(archive_name(bid))
     try:
         store.write(key, data, create_only=True)
     except PreconditionFailedError:

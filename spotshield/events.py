@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from typing import Iterable
 
+from spotshield.layout import events_prefix
 from spotshield.storage import Store, join
 
 # event name -> required extra fields (beyond event, t, run_id, host, boot)
@@ -51,10 +52,6 @@ EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped on a preemption notice after an emer
 # Largest object a flush rewrites: at ~200 bytes an event and one step event per few seconds,
 # that is a few hours of events per segment, and one flush costs one small PUT.
 SEGMENT_BYTES = 256 * 1024
-
-
-def events_prefix(run_id: str) -> str:
-    return join("events", run_id)
 
 
 class EventLog:

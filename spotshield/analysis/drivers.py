@@ -121,7 +121,7 @@ class _StackDriver:
 
     def run(self, grid: Grid, spec: RunSpec, run_dir: Path, log=lambda msg: None) -> None:
         from spotshield.config_loader import trainer_config
-        from spotshield.status.record import runs_store_url
+        from spotshield.layout import runs_store_url
         from spotshield.storage import open_store
 
         s = self.settings(grid, spec)

@@ -108,7 +108,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from spotshield.config_loader import default_run_id, trainer_config
         from spotshield.errors import SpotShieldError
-        from spotshield.status.record import StackRecord, load_record, runs_store_url, save_record
+        from spotshield.layout import runs_store_url
+        from spotshield.status.record import StackRecord, load_record, save_record
 
         s = _settings(strategy=strategy, backend=backend, trainer_config=str(config) if config else None,
                       pattern=pattern, rate=rate, project=project, region=region, zones=zones, name=name,
@@ -245,7 +246,7 @@ def register(app: typer.Typer) -> None:
                                               help="local: print the full plan (API bodies) as one JSON document.")] = False,
     ) -> None:
         from spotshield.config_loader import default_run_id, trainer_config
-        from spotshield.status.record import runs_store_url
+        from spotshield.layout import runs_store_url
 
         s = _settings(strategy=strategy, backend=backend, trainer_config=str(config) if config else None,
                       pattern=pattern, rate=rate, project=project, region=region, zones=zones, name=name,

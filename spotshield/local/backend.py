@@ -73,7 +73,7 @@ def _api(what: str, fn):
 
 def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None, build_id: str | None) -> dict:
     """The boot-contract attributes (docs/boot-contract.md), exactly the keys Terraform sets."""
-    from spotshield.status.record import runs_store_url
+    from spotshield.layout import runs_store_url
 
     store = trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id)
     items = {

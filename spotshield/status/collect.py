@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from spotshield.errors import SpotShieldError
 from spotshield.events import read_events
+from spotshield.layout import MARKER, folder_for, list_checkpoints, newest_committed
 from spotshield.status import cost as costmod
 from spotshield.status.record import StackRecord
 
@@ -107,21 +108,14 @@ def _progress(events: list[dict], now: float) -> dict:
 
 
 def _checkpoint(store, events: list[dict], now: float) -> dict | None:
-    """The newest committed checkpoint (its meta.json exists), with its event's numbers."""
-    metas = sorted(k for k in store.list("ckpt") if k.endswith("/meta.json"))
-    if not metas:
+    """The newest committed checkpoint, by the loader's rule (spotshield/layout.py: a valid
+    marker), with its event's numbers."""
+    folders = list_checkpoints(store)
+    newest = newest_committed(store, folders)
+    if newest is None:
         return None
-    key = metas[-1]  # step-NNNNNN sorts by step
-    try:
-        meta = json.loads(store.read(key))
-    except (ValueError, SpotShieldError):
-        meta = {}
-    step = meta.get("step")
-    if step is None:
-        try:
-            step = int(key.split("/")[-2].split("-")[-1])
-        except ValueError:
-            step = None
+    step, meta = newest
+    count = sum(1 for names in folders.values() if MARKER in names)
     # meta.json (written last, by the trainer) says it all; the event is a fallback for older metas.
     ev = next((e for e in reversed(events) if e["event"] == "checkpoint" and e.get("step") == step), None) or {}
 
@@ -136,7 +130,7 @@ def _checkpoint(store, events: list[dict], now: float) -> dict | None:
         "step": step, "epoch": pick("epoch"),
         "age_s": round(now - t, 1) if isinstance(t, (int, float)) else None,
         "stall_s": pick("stall_s"), "persist_s": pick("persist_s"), "bytes": pick("bytes"),
-        "reason": pick("reason"), "path": key.rsplit("/", 1)[0], "count": len(metas),
+        "reason": pick("reason"), "path": folder_for(step), "count": count,
     }
 
 

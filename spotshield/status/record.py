@@ -20,11 +20,6 @@ RECORD_NAME = "stack.json"
 RECORD_VERSION = 1
 
 
-def runs_store_url(bucket: str, run_id: str) -> str:
-    """The store every VM trains into (boot contract: metadata spotshield-store)."""
-    return f"gs://{bucket}/runs/{run_id}"
-
-
 @dataclass
 class StackRecord:
     backend: str

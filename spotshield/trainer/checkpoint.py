@@ -17,10 +17,8 @@ Saving has two phases, as in CheckFreq and torch.distributed.checkpoint's async_
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import re
 import threading
 import time
 import uuid
@@ -30,19 +28,13 @@ from typing import Any, Callable
 import torch
 
 from spotshield.errors import NotFoundError, StoreError
+from spotshield.layout import (FORMAT, MARKER, folder_for, list_checkpoints, parse_marker, quarantine_folder,
+                               sha256, verify_files)
 from spotshield.storage import Store, join
 from spotshield.trainer.config import CheckpointConfig
 
-CKPT_PREFIX = "ckpt"
-QUARANTINE_PREFIX = "quarantine"
 STATE_FILE = "state.pt"
-MARKER = "meta.json"
-FORMAT = 1  # bump when the state layout changes incompatibly
-_FOLDER_RE = re.compile(r"^step-(\d+)$")
-
-
-def folder_for(step: int) -> str:
-    return join(CKPT_PREFIX, f"step-{step:06d}")
+__all__ = ["CheckpointManager", "CheckpointInfo", "LoadProblem", "folder_for", "STATE_FILE", "MARKER"]
 
 
 @dataclass
@@ -93,10 +85,6 @@ def _snapshot_tree(obj: Any, buffers: _Buffers, key: str = "") -> Any:
         items = [_snapshot_tree(v, buffers, f"{key}/{i}") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else tuple(items)
     return obj  # ints, floats, strings, None: immutable, no copy needed
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class CheckpointManager:
@@ -172,7 +160,7 @@ class CheckpointManager:
             buf = io.BytesIO()
             torch.save(tree, buf)
             data = buf.getvalue()
-            files = {STATE_FILE: {"sha256": _sha256(data), "bytes": len(data)}}
+            files = {STATE_FILE: {"sha256": sha256(data), "bytes": len(data)}}
             # 2. the state file, create-only: a leftover from a crashed boot is an error, not overwritten
             self.store.write(join(info.path, STATE_FILE), data, create_only=True)
             # 3. emulate a slow store when asked (the marker is what makes the folder count)
@@ -203,15 +191,7 @@ class CheckpointManager:
     # --- listing, retention, loading -----------------------------------------------------------
     def _folders(self) -> dict[int, set[str]]:
         """step -> file names present under ckpt/step-N/."""
-        out: dict[int, set[str]] = {}
-        for key in self.store.list(CKPT_PREFIX):
-            parts = key.split("/")
-            if len(parts) != 3:
-                continue
-            m = _FOLDER_RE.match(parts[1])
-            if m:
-                out.setdefault(int(m.group(1)), set()).add(parts[2])
-        return out
+        return list_checkpoints(self.store)
 
     def committed(self) -> list[int]:
         """Steps that have a marker, oldest first (validity is checked by load())."""
@@ -239,7 +219,7 @@ class CheckpointManager:
         return dropped
 
     def _quarantine(self, step: int, names: set[str]) -> str:
-        dest = join(QUARANTINE_PREFIX, f"step-{step:06d}-{uuid.uuid4().hex[:8]}")
+        dest = quarantine_folder(step, uuid.uuid4().hex[:8])
         for name in names:
             try:
                 self.store.write(join(dest, name), self.store.read(join(folder_for(step), name)), create_only=True)
@@ -249,26 +229,11 @@ class CheckpointManager:
         return dest
 
     def _read_verified(self, step: int, names: set[str], map_location) -> tuple[dict, dict]:
-        folder = folder_for(step)
         try:
-            meta = json.loads(self.store.read(join(folder, MARKER)))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ValueError("meta.json is not valid JSON") from None
-        if not isinstance(meta, dict) or meta.get("step") != step or not isinstance(meta.get("files"), dict):
-            raise ValueError("meta.json does not describe this checkpoint")
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"checkpoint format {meta.get('format')} is not {FORMAT}")
-        blobs = {}
-        for name, want in meta["files"].items():
-            try:
-                data = self.store.read(join(folder, name))
-            except NotFoundError:
-                raise ValueError(f"{name} is missing") from None
-            if len(data) != want.get("bytes"):
-                raise ValueError(f"{name} has {len(data)} bytes, marker says {want.get('bytes')} (truncated)")
-            if _sha256(data) != want.get("sha256"):
-                raise ValueError(f"{name} sha256 mismatch (corrupt)")
-            blobs[name] = data
+            meta = parse_marker(self.store.read(join(folder_for(step), MARKER)), step)
+        except NotFoundError:
+            raise ValueError("meta.json is missing") from None
+        blobs = verify_files(self.store, step, meta)
         try:
             state = torch.load(io.BytesIO(blobs[STATE_FILE]), map_location=map_location, weights_only=True)
         except Exception as e:  # a checksum-valid file that torch cannot read: treat as corrupt

@@ -20,12 +20,11 @@ import uuid
 
 from spotshield.errors import PreconditionFailedError, SpotShieldError, StoreError
 from spotshield.events import EXIT_OK, EXIT_PREEMPTED, EventLog, read_events
+from spotshield.layout import DONE_KEY, FINAL_KEY
 from spotshield.storage import open_store
 from spotshield.trainer.config import TrainConfig
 from spotshield.trainer.preemption import MetadataWatcher, PreemptionFlag, install_sigterm
 
-DONE_KEY = "DONE"
-FINAL_KEY = "final/model.pt"
 _EVAL_BATCH = 512  # validation batch: memory-bounded, no effect on results
 # Config keys that must match between a checkpoint and the run resuming it.
 _RESUME_KEYS = ("model", "data", "seed", "batch_size", "epochs", "limit_train", "synthetic_size")

@@ -36,7 +36,7 @@ def state(tmp_path):
 def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_notices):
     from spotshield.config_loader import trainer_config
     from spotshield.events import read_events
-    from spotshield.status.record import runs_store_url
+    from spotshield.layout import runs_store_url
     from spotshield.storage import open_store
 
     s = StackSettings(name="e2e", run_id=f"e2e-{pattern}", strategy="naive", fleet_size=1, pattern=pattern,

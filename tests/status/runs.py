@@ -6,6 +6,7 @@ import time
 from unittest import mock
 
 from spotshield.events import EventLog
+from spotshield.layout import FORMAT
 
 
 def emit(log: EventLog, t: float, event: str, **fields) -> None:
@@ -24,7 +25,7 @@ def write_run(store, run_id: str, host: str, t0: float, *, done: bool = False) -
          epoch_seconds=30.0)
     emit(b1, t0 + 32, "checkpoint", step=300, epoch=1, reason="adaptive", stall_s=0.04, persist_s=0.3,
          bytes=2 * 1024 * 1024, path="ckpt/step-000300")
-    store.write("ckpt/step-000300/meta.json", json.dumps({"step": 300, "epoch": 1}).encode())
+    store.write("ckpt/step-000300/meta.json", json.dumps({"format": FORMAT, "step": 300, "epoch": 1, "files": {}}).encode())
     emit(b1, t0 + 35, "preempt_notice", step=320, source="sigterm")
     emit(b1, t0 + 36, "emergency_checkpoint", step=320, ok=False, seconds=26.0)
     emit(b1, t0 + 37, "exit", step=320, code=75, reason="preempted")

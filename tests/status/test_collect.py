@@ -7,7 +7,8 @@ import pytest
 from runs import write_run
 
 from spotshield.status.collect import collect
-from spotshield.status.record import StackRecord, runs_store_url
+from spotshield.layout import FORMAT, runs_store_url
+from spotshield.status.record import StackRecord
 from spotshield.storage import open_store
 
 RUN = "adaptive-test"
@@ -120,11 +121,22 @@ def test_checkpoint_from_meta_before_its_event_lands(run):
     """The trainer writes meta.json last; its event may be flushed later. meta alone is enough."""
     rec, _, store = run
     store.write("ckpt/step-000640/meta.json", json.dumps({
-        "step": 640, "epoch": 2, "reason": "adaptive", "committed_t": 2098.0, "stall_s": 0.01,
-        "persist_s": 0.5, "bytes": 4096}).encode())
+        "format": FORMAT, "step": 640, "epoch": 2, "reason": "adaptive", "committed_t": 2098.0, "stall_s": 0.01,
+        "persist_s": 0.5, "bytes": 4096, "files": {}}).encode())
     c = collect(rec, now=2100.0)["checkpoint"]
     assert (c["step"], c["reason"], c["age_s"], c["stall_s"], c["bytes"], c["count"]) == (640, "adaptive", 2.0, 0.01,
                                                                                         4096, 2)
+
+
+def test_checkpoint_with_an_invalid_marker_is_not_committed(run):
+    """Status counts a checkpoint by the loader's rule: a marker for another step (or of another
+    format, or not JSON) does not make its folder the newest checkpoint."""
+    rec, _, store = run
+    store.write("ckpt/step-000700/meta.json", b"{not json")
+    store.write("ckpt/step-000800/meta.json", json.dumps({"format": FORMAT, "step": 799, "files": {}}).encode())
+    store.write("ckpt/step-000900/meta.json", json.dumps({"format": FORMAT + 1, "step": 900, "files": {}}).encode())
+    c = collect(rec, now=2100.0)["checkpoint"]
+    assert c["step"] == 300 and c["path"] == "ckpt/step-000300"
 
 
 def test_eta_right_after_a_resume_uses_the_boot_before():

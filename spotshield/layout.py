@@ -1,0 +1,150 @@
+"""The bucket and run-store layout: the one place that names every key SpotShield writes.
+
+Bucket (gs://<bucket>/ on GCP, fake-gcs-server locally):
+    builds/spotshield-<version>-<hash>.tar.gz   the published build (spotshield/buildinfo.py)
+    workdirs/<sha256 prefix>.tar.gz              a user's packed workdir (command mode)
+    runs/<run-id>/                               one run's store (below)
+
+Run store (relative keys; the store URL is gs://<bucket>/runs/<run-id> or file://...):
+    ckpt/step-NNNNNN/<files>, ckpt/step-NNNNNN/meta.json   a checkpoint; the marker is written last
+    quarantine/step-NNNNNN-<id>/                           a checkpoint that failed verification
+    events/<run-id>/<host>-<boot>[.NNNN].jsonl             event segments (spotshield/events.py)
+    final/model.pt                                         the final weights
+    DONE                                                   the run finished (JSON: step, accuracy, t, host, boot)
+    STOPPED                                                the boot script stopped the group (JSON: reason, ...)
+
+The checkpoint rules here are torch-free, so the status view and the loader agree on what
+"committed" means: a folder counts only when its marker parses, names this step, carries the
+current format and lists its files. Checksums are verified by the loader, which reads the files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from spotshield.errors import NotFoundError
+
+BUILDS_PREFIX = "builds"
+WORKDIRS_PREFIX = "workdirs"
+RUNS_PREFIX = "runs"
+
+CKPT_PREFIX = "ckpt"
+QUARANTINE_PREFIX = "quarantine"
+EVENTS_PREFIX = "events"
+MARKER = "meta.json"
+FORMAT = 1  # bump when the checkpoint layout changes incompatibly
+DONE_KEY = "DONE"
+FINAL_KEY = "final/model.pt"
+STOPPED_KEY = "STOPPED"
+
+_FOLDER_RE = re.compile(r"^step-(\d+)$")
+
+
+def bucket_url(bucket: str) -> str:
+    """gs://<bucket> for a bucket name or a gs:// URL."""
+    return bucket.rstrip("/") if bucket.startswith("gs://") else f"gs://{bucket}"
+
+
+def runs_store_url(bucket: str, run_id: str) -> str:
+    """The store every VM of a run trains into (boot contract: metadata spotshield-store)."""
+    return f"{bucket_url(bucket)}/{RUNS_PREFIX}/{run_id}"
+
+
+def run_prefix(run_id: str) -> str:
+    """The run's store, as a key prefix relative to the bucket."""
+    return f"{RUNS_PREFIX}/{run_id}"
+
+
+def build_key(archive_name: str) -> str:
+    return f"{BUILDS_PREFIX}/{archive_name}"
+
+
+def workdir_key(digest: str) -> str:
+    return f"{WORKDIRS_PREFIX}/{digest}.tar.gz"
+
+
+def events_prefix(run_id: str) -> str:
+    return f"{EVENTS_PREFIX}/{run_id}"
+
+
+# --- checkpoints --------------------------------------------------------------------------
+def folder_for(step: int) -> str:
+    return f"{CKPT_PREFIX}/step-{step:06d}"
+
+
+def quarantine_folder(step: int, suffix: str) -> str:
+    return f"{QUARANTINE_PREFIX}/step-{step:06d}-{suffix}"
+
+
+def checkpoint_folders(keys) -> dict[int, set[str]]:
+    """step -> file names present, from a listing of keys under ckpt/ (other keys are ignored)."""
+    out: dict[int, set[str]] = {}
+    for key in keys:
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != CKPT_PREFIX:
+            continue
+        m = _FOLDER_RE.match(parts[1])
+        if m:
+            out.setdefault(int(m.group(1)), set()).add(parts[2])
+    return out
+
+
+def list_checkpoints(store) -> dict[int, set[str]]:
+    return checkpoint_folders(store.list(CKPT_PREFIX))
+
+
+def parse_marker(data: bytes, step: int) -> dict:
+    """The marker of ckpt/step-<step>/, validated; ValueError says what is wrong with it."""
+    try:
+        meta = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError("meta.json is not valid JSON") from None
+    if not isinstance(meta, dict) or meta.get("step") != step or not isinstance(meta.get("files"), dict):
+        raise ValueError("meta.json does not describe this checkpoint")
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"checkpoint format {meta.get('format')} is not {FORMAT}")
+    return meta
+
+
+def read_marker(store, step: int) -> dict:
+    """parse_marker of the stored marker; ValueError when it is missing or invalid."""
+    try:
+        data = store.read(f"{folder_for(step)}/{MARKER}")
+    except NotFoundError:
+        raise ValueError("meta.json is missing") from None
+    return parse_marker(data, step)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_files(store, step: int, meta: dict) -> dict[str, bytes]:
+    """Read every file the marker lists and check its size and sha256: {name: bytes}.
+    ValueError names the first file that is missing, truncated or corrupt."""
+    folder = folder_for(step)
+    blobs = {}
+    for name, want in meta["files"].items():
+        try:
+            data = store.read(f"{folder}/{name}")
+        except NotFoundError:
+            raise ValueError(f"{name} is missing") from None
+        if len(data) != want.get("bytes"):
+            raise ValueError(f"{name} has {len(data)} bytes, marker says {want.get('bytes')} (truncated)")
+        if sha256(data) != want.get("sha256"):
+            raise ValueError(f"{name} sha256 mismatch (corrupt)")
+        blobs[name] = data
+    return blobs
+
+
+def newest_committed(store, folders: dict[int, set[str]] | None = None) -> tuple[int, dict] | None:
+    """(step, marker) of the newest checkpoint whose marker is valid, without reading its files;
+    None when there is none. The loader applies the same rule, then verifies checksums."""
+    folders = list_checkpoints(store) if folders is None else folders
+    for step in sorted((s for s, names in folders.items() if MARKER in names), reverse=True):
+        try:
+            return step, read_marker(store, step)
+        except ValueError:
+            continue
+    return None
