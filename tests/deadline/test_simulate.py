@@ -116,3 +116,14 @@ def test_deadline_policies_never_miss_on_the_shipped_traces(reading):
 def test_prices_must_be_positive():
     with pytest.raises(SpotShieldError, match="spot price must be > 0"):
         fixed_prices(0, 1)
+
+
+def test_leaving_on_demand_only_for_spot_beats_idling_ahead_of_the_pace():
+    """The reading docs/deadline.md chooses: with no spot, idling ahead of the pace and coming back
+    pays a changeover per round trip; staying on on-demand costs exactly all on-demand."""
+    job = Job(24 * H, 40 * H, 0.2 * H)  # job fraction 0.6
+    stay = simulate(policies.make(), job, {"a": NEVER}, PRICE)
+    idle = simulate(policies.make(idle_when_ahead=True), job, {"a": NEVER}, PRICE)
+    ref = on_demand_cost(job, PRICE)
+    assert stay.cost_usd == pytest.approx(ref) and stay.changeovers == 1
+    assert idle.cost_usd / ref > 1.15 and idle.changeovers > 10 and idle.met_deadline

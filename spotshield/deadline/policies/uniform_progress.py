@@ -25,6 +25,13 @@ class UniformProgress(Policy):
     name = "uniform-progress"
     meets_deadlines = True
 
+    def __init__(self, idle_when_ahead: bool = False):
+        # The other reading of the paper (leave on-demand for NONE once ahead), kept to measure it.
+        self.idle_when_ahead = bool(idle_when_ahead)
+
+    def describe(self) -> str:
+        return self.name + (" (idle when ahead)" if self.idle_when_ahead else "")
+
     def decide(self, s: State) -> Decision:
         if s.finished:
             return DONE
@@ -35,6 +42,8 @@ class UniformProgress(Policy):
                 return stay(s, "safety net: on-demand to the end")
             if s.progress < s.expected_progress(s.now + 2 * s.restart_s):
                 return stay(s, "on-demand until ahead of uniform progress by 2d")
+            if self.idle_when_ahead:
+                return spot(s, "ahead of uniform progress: back to spot") or wait("ahead of uniform progress: wait")
             return spot(s, "ahead of uniform progress: back to spot") or stay(s, "on-demand until spot has capacity")
         if safety_net_due(s):
             return on_demand("safety net: on-demand to the end")
