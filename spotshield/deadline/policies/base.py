@@ -46,6 +46,15 @@ class Policy:
     meets_deadlines = False  # True when the policy applies the safety net
 
     def decide(self, s: State) -> Decision:
+        """Thrifty and exploitation first; the rest is the policy's own (choose)."""
+        if s.finished:
+            return DONE
+        if s.on_live_spot():
+            return stay(s, "on spot until preempted")
+        return self.choose(s)
+
+    def choose(self, s: State) -> Decision:
+        """Where to run a job that is not done and not on live spot (idle, preempted or on-demand)."""
         raise NotImplementedError
 
     def describe(self) -> str:

@@ -6,7 +6,7 @@ back_to_spot (the default) it leaves on-demand as soon as a zone has spot capaci
 """
 from __future__ import annotations
 
-from spotshield.deadline.policies.base import DONE, Policy, on_demand, spot, stay, wait
+from spotshield.deadline.policies.base import Policy, on_demand, spot, stay, wait
 from spotshield.deadline.state import Decision, State, Where
 from spotshield.errors import SpotShieldError
 
@@ -23,11 +23,7 @@ class Fallback(Policy):
         back = "" if self.back_to_spot else ", stays on on-demand"
         return f"fallback after {self.after_min:g} min{back}"
 
-    def decide(self, s: State) -> Decision:
-        if s.finished:
-            return DONE
-        if s.on_live_spot():
-            return stay(s, "on spot until preempted")
+    def choose(self, s: State) -> Decision:
         if s.running == Where.ON_DEMAND:
             back = spot(s, "spot has capacity again") if self.back_to_spot else None
             return back or stay(s, "on-demand fallback")

@@ -2,7 +2,7 @@
 always spot (greedy spot with no safety net: the cheapest, and it can miss the deadline)."""
 from __future__ import annotations
 
-from spotshield.deadline.policies.base import DONE, Policy, on_demand, spot, stay, wait
+from spotshield.deadline.policies.base import DONE, Policy, on_demand, spot, wait
 from spotshield.deadline.state import Decision, State
 
 
@@ -17,9 +17,5 @@ class AlwaysOnDemand(Policy):
 class AlwaysSpot(Policy):
     name = "spot"
 
-    def decide(self, s: State) -> Decision:
-        if s.finished:
-            return DONE
-        if s.on_live_spot():
-            return stay(s, "on spot until preempted")
+    def choose(self, s: State) -> Decision:
         return spot(s, "spot has capacity") or wait("wait for spot")

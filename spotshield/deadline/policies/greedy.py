@@ -6,7 +6,7 @@ the end. It meets the deadline but leaves the spot capacity near the deadline un
 """
 from __future__ import annotations
 
-from spotshield.deadline.policies.base import DONE, Policy, on_demand, safety_net_due, spot, stay, wait
+from spotshield.deadline.policies.base import Policy, on_demand, safety_net_due, spot, stay, wait
 from spotshield.deadline.state import Decision, State, Where
 
 
@@ -14,11 +14,7 @@ class Greedy(Policy):
     name = "greedy"
     meets_deadlines = True
 
-    def decide(self, s: State) -> Decision:
-        if s.finished:
-            return DONE
-        if s.on_live_spot():
-            return stay(s, "on spot until preempted")
+    def choose(self, s: State) -> Decision:
         if s.running == Where.ON_DEMAND:
             return stay(s, "safety net: on-demand to the end")
         if safety_net_due(s):

@@ -17,7 +17,7 @@ pays a changeover per round trip, which on the shipped traces cost up to 1.2x al
 """
 from __future__ import annotations
 
-from spotshield.deadline.policies.base import DONE, Policy, on_demand, safety_net_due, spot, stay, wait
+from spotshield.deadline.policies.base import Policy, on_demand, safety_net_due, spot, stay, wait
 from spotshield.deadline.state import Decision, State, Where
 
 
@@ -32,11 +32,7 @@ class UniformProgress(Policy):
     def describe(self) -> str:
         return self.name + (" (idle when ahead)" if self.idle_when_ahead else "")
 
-    def decide(self, s: State) -> Decision:
-        if s.finished:
-            return DONE
-        if s.on_live_spot():
-            return stay(s, "on spot until preempted")
+    def choose(self, s: State) -> Decision:
         if s.running == Where.ON_DEMAND:
             if safety_net_due(s):
                 return stay(s, "safety net: on-demand to the end")
