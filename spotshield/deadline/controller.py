@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from spotshield.deadline.actuator import Actuator, Placement
+from spotshield.deadline.actuator import Actuator, Observation, Placement
 from spotshield.deadline.policies.base import Policy
 from spotshield.deadline.progress import JobProgress, ProgressSource
 from spotshield.deadline.state import Decision, State, Where
@@ -61,11 +61,13 @@ class Controller:
     _last_spot: float | None = field(default=None, init=False)
     _moved_at: float | None = field(default=None, init=False)
 
-    def _state(self, now: float, p: JobProgress, obs) -> State:
-        if any(obs.spot_available.values()):
+    def _state(self, now: float, p: JobProgress, obs: Observation) -> State:
+        seen = any(obs.spot_available.values())
+        if seen:
             self._last_spot = now
-        since = max(self.config.start, self._last_spot if self._last_spot is not None else self.config.start)
-        unavailable_s = 0.0 if any(obs.spot_available.values()) else max(0.0, now - since)
+        # no spot since the last time a zone had capacity, or since the deadline was set
+        since = self.config.start if self._last_spot is None else max(self.config.start, self._last_spot)
+        unavailable_s = 0.0 if seen else max(0.0, now - since)
         return State(now=now, deadline=self.config.deadline, start=self.config.start,
                      work_done_s=p.work_total_s if p.finished else p.work_done_s, work_total_s=p.work_total_s,
                      restart_s=max(self.config.restart_s, p.restart_s or 0.0),

@@ -94,7 +94,7 @@ def simulate(policy: Policy, job: Job, zones: Mapping[str, SpotTrace], price: Pr
             res.moves.append((t, where.value, zone, d.reason))
         step = min(tick_s, limit - t)
         if where == Where.SPOT:
-            step = min(step, zones[zone].next_change(at) - at)
+            step = min(step, max(zones[zone].next_change(at) - at, 1e-6))  # never 0: float edges
         if where != Where.NONE:
             step = min(step, change_left + job.work_s - done)
             billed = step / SECONDS_PER_HOUR * price(where, zone)
