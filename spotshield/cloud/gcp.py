@@ -20,6 +20,8 @@ from spotshield.errors import SpotShieldError
 from spotshield.settings import StackSettings
 
 BUCKET_TYPE = "google_storage_bucket"
+# `down` keeps this module's resources: the bucket and whatever the module grows beside it.
+BUCKET_MODULE = "module.checkpoint_bucket."
 
 
 def terraform_dir(root: Path | None = None) -> Path:
@@ -109,13 +111,18 @@ def _empty_bucket(bucket: str, project: str | None) -> int:
     return n
 
 
+def kept_by_down(address: str) -> bool:
+    """True for the resources `down` keeps: the checkpoint bucket (its module, or any bucket)."""
+    rtype = address.split(".")[-2] if address.count(".") else ""
+    return address.startswith(BUCKET_MODULE) or rtype.split("[")[0] == BUCKET_TYPE
+
+
 def down(project: str, bucket: str, echo: Callable[[str], None], delete_checkpoints: bool = False,
          root: Path | None = None) -> None:
     preflight.check_gcp(project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     tf.init()
-    resources = [r for r in tf.run_quiet("state", "list").split() if r and not r.startswith("data.")
-                 and ".data." not in r]
+    resources = tf.state_list()
     if not resources:
         echo("-- terraform state is empty: nothing to destroy")
         return
@@ -125,11 +132,10 @@ def down(project: str, bucket: str, echo: Callable[[str], None], delete_checkpoi
         tf.destroy()
         return
     # Target everything but the bucket: it stays (in GCP and in the state) with its checkpoints.
-    from python_terraform import IsFlagged
-
-    keep = [r for r in resources if r.split(".")[-2].split("[")[0] == BUCKET_TYPE]
+    # Nothing in checkpoint-bucket depends on another module, so no target drags it along.
+    keep = [r for r in resources if kept_by_down(r)]
     targets = [r for r in resources if r not in keep]
     if keep:
         echo(f"-- keeping {', '.join(keep)} (checkpoints); pass --delete-checkpoints to remove it")
     if targets:
-        tf.run("destroy", auto_approve=IsFlagged, target=targets)
+        tf.destroy(targets)
