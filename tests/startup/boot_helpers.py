@@ -56,6 +56,7 @@ if args[:2] == ["-m", "spotshield.cli.main"]:
         out.joinpath("ready").write_text(str(os.getpid()))
         time.sleep(60)
         sys.exit(3)
+    time.sleep(float(os.environ.get("FAKE_TRAIN_SLEEP_S", "0")))  # a run that lasts (past a token's life)
     sys.exit(int(os.environ.get("FAKE_TRAIN_RC", "0")))
 sys.exit(f"fake python: unexpected arguments {args}")
 '''
