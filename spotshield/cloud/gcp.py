@@ -3,7 +3,8 @@
 up:   preflight -> tfvars -> publish build -> init -> apply -> wait for a stable group.
       On the first up the bucket does not exist yet (Terraform creates it), so we apply
       once with fleet_size=0, publish the build, and apply again with the real size:
-      no VM ever boots before its build is in the bucket.
+      no VM ever boots before its build is in the bucket. The sized apply itself waits for the
+      group's members (the module's wait_for_instances), so the stack is recorded before it.
 down: terraform destroy of everything but the checkpoint bucket, unless
       delete_checkpoints, which empties the bucket and destroys all.
 """
@@ -62,8 +63,10 @@ def publish_build(settings: StackSettings, expected_url: str) -> None:
 def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
        wait_timeout_s: float = STABLE_TIMEOUT_S, root: Path | None = None,
        on_applied: Callable[[], None] | None = None) -> None:
-    """Apply, then wait. on_applied runs between the two, so that the caller can record the
-    stack before a long wait: a timeout or Ctrl-C must still leave `down` able to find it."""
+    """Apply, then wait. on_applied runs before the apply that creates VMs (it waits for them, up
+    to the module's apply_wait_minutes), so that the caller records the stack first: a failure,
+    a timeout or Ctrl-C must still leave `down` able to find it."""
+    settings.check_up()
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     build_url, build_id, sha = build_location(settings)
@@ -76,9 +79,9 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
         tf.apply()
     publish_build(settings, build_url)
     tfvars.write(values, tf.working_dir)
-    tf.apply()
     if on_applied:
         on_applied()
+    tf.apply()
     echo(f"-- waiting for {settings.mig_name} to be stable (up to {wait_timeout_s:.0f}s)")
     Compute(settings.project, settings.region, settings.mig_name).wait_stable(wait_timeout_s)
 
