@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from boot_helpers import STARTUP, boot_env, run_script, vm_events
+from boot_helpers import SHUTDOWN, STARTUP, boot_env, run_script, vm_events
 from servers import ComputeRecorder, MetadataServer
 
 from spotshield import layout
@@ -81,3 +81,36 @@ def test_a_failing_install_counts_and_its_error_stays_the_last_line(tmp_path, fa
     store = open_store(url)
     assert json.loads(store.read(layout.STOPPED_KEY))["error"].startswith("build gs://")
     assert resizes(compute) == 1
+
+
+def test_every_gcs_call_of_the_boot_scripts_passes_the_vms_bucket_role(tmp_path, fake_python, gcs_server,
+                                                                       gcs_bucket):
+    """startup.sh and shutdown.sh through an IAM check that grants only roles/storage.objectUser:
+    DONE/STOPPED checks, the crash counter (read, overwrite), STOPPED, VM events, and the
+    breaker's newest-committed listing."""
+    from gcs_iam import GcsIam
+
+    from spotshield.cloud.permissions import ROLE_FACTS, needed
+
+    url = f"gs://{gcs_bucket}/runs/r1"
+    with GcsIam(gcs_server.url, ROLE_FACTS["roles/storage.objectUser"].permissions) as iam, \
+            MetadataServer({**attrs("x", k="2"), "spotshield-store": url}) as md, ComputeRecorder() as compute:
+        for n in (1, 2):
+            env = boot_env(tmp_path / f"disk{n}", md.host, iam.url, fake_python, compute.url)
+            (tmp_path / f"disk{n}" / "fake").mkdir(parents=True)
+            env.update(SPOTSHIELD_BOOT=f"boot-{n}", FAKE_TRAIN_RC="1", FAKE_TRAIN_ERR=ERROR)
+            assert run_script(STARTUP, env).returncode == 1
+        md.values["instance/preempted"] = "TRUE"
+        assert run_script(SHUTDOWN, env).returncode == 0
+    assert iam.denied == []
+    assert iam.used == needed("bucket")  # list (the breaker), get, create, delete (overwrites)
+    store = open_store(url)
+    assert json.loads(store.read(layout.STOPPED_KEY))["boots"] == 2
+    assert [e["event"] for e in vm_events_of(store, "boot-2")] == [
+        "vm_boot", "command_start", "command_exit", "crash_loop", "vm_notice"]
+
+
+def vm_events_of(store, boot):
+    from spotshield.events import parse_lines
+
+    return parse_lines(store.read(layout.vm_events_key("r1", "ss-vm-1", boot)).decode())
