@@ -41,6 +41,13 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "exit": ("step", "code", "reason"),
     # the run finished: final weights exported and DONE written
     "done": ("step", "epoch", "accuracy", "final_path"),
+    # Written by the boot scripts, not by EventLog, to <host>-<boot>-vm.jsonl (layout.vm_events_key),
+    # with the host and boot the trainer of that boot gets (docs/boot-contract.md):
+    "vm_boot": (),  # startup.sh began (the VM is up and billing)
+    "command_start": ("command",),  # the trainer's argv
+    "command_exit": ("code",),  # the trainer's exit code
+    "vm_notice": ("preempted",),  # shutdown.sh ran; preempted is metadata instance/preempted (bool)
+    "crash_loop": ("boots", "error"),  # the crash-loop breaker wrote STOPPED and resized the group to 0
 }
 
 # Exit codes of `spotshield train`, documented in README.

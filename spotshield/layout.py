@@ -9,9 +9,12 @@ Run store (relative keys; the store URL is gs://<bucket>/runs/<run-id> or file:/
     ckpt/step-NNNNNN/<files>, ckpt/step-NNNNNN/meta.json   a checkpoint; the marker is written last
     quarantine/step-NNNNNN-<id>/                           a checkpoint that failed verification
     events/<run-id>/<host>-<boot>[.NNNN].jsonl             event segments (spotshield/events.py)
+    events/<run-id>/<host>-<boot>-vm.jsonl                 the boot scripts' events of that boot (vm_boot, ...)
     final/model.pt                                         the final weights
     DONE                                                   the run finished (JSON: step, accuracy, t, host, boot)
-    STOPPED                                                the boot script stopped the group (JSON: reason, ...)
+    STOPPED                                                the boot script stopped the group (JSON: reason,
+                                                           error, boots, t; written by the crash-loop breaker)
+    crashes.json                                           the crash-loop breaker's counter of failed boots
 
 The checkpoint rules here are torch-free, so the status view and the loader agree on what
 "committed" means: a folder counts only when its marker parses, names this step, carries the
@@ -37,6 +40,8 @@ FORMAT = 1  # bump when the checkpoint layout changes incompatibly
 DONE_KEY = "DONE"
 FINAL_KEY = "final/model.pt"
 STOPPED_KEY = "STOPPED"
+CRASHES_KEY = "crashes.json"  # startup.sh: {"failures", "step", "build", "error", "t", "host", "boot"}
+VM_EVENTS_SUFFIX = "-vm.jsonl"  # startup.sh / shutdown.sh write events/<run-id>/<host>-<boot>-vm.jsonl
 
 _FOLDER_RE = re.compile(r"^step-(\d+)$")
 
@@ -66,6 +71,11 @@ def workdir_key(digest: str) -> str:
 
 def events_prefix(run_id: str) -> str:
     return f"{EVENTS_PREFIX}/{run_id}"
+
+
+def vm_events_key(run_id: str, host: str, boot: str) -> str:
+    """The object the boot scripts rewrite after each of their events (one per host and boot)."""
+    return f"{events_prefix(run_id)}/{host}-{boot}{VM_EVENTS_SUFFIX}"
 
 
 # --- checkpoints --------------------------------------------------------------------------
@@ -148,3 +158,28 @@ def newest_committed(store, folders: dict[int, set[str]] | None = None) -> tuple
         except ValueError:
             continue
     return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m spotshield.layout newest-committed <store-url>`: the step of the newest committed
+    checkpoint, or `none`. startup.sh's crash-loop breaker asks this to tell progress from none."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] != "newest-committed":
+        print("usage: python -m spotshield.layout newest-committed <store-url>", file=sys.stderr)
+        return 2
+    from spotshield.errors import SpotShieldError
+    from spotshield.storage import open_store
+
+    try:
+        found = newest_committed(open_store(args[1], check=False))
+    except SpotShieldError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("none" if found is None else found[0])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

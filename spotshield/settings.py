@@ -18,6 +18,9 @@ PATTERNS = ("none", "regular", "poisson", "bursty", "trace")
 TERMINATION_ACTIONS = ("STOP", "DELETE")
 _ZONE_RE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
+# Until multi-node training lands, every VM of a group trains the same run into the same store:
+# two of them race each other's checkpoints (issue 12). terraform/variables.tf holds the same limit.
+MAX_FLEET_SIZE = 1
 
 
 @dataclass
@@ -69,6 +72,14 @@ class StackSettings:
             raise SpotShieldError(f"bad stack name {self.name!r}: lowercase letters, digits and '-', at most 32")
         if self.backend == "gcp" and not self.project:
             raise SpotShieldError("the gcp backend needs a project: pass --project or set SPOTSHIELD_PROJECT")
+        return self
+
+    def check_up(self) -> "StackSettings":
+        """check(), and what only starting a fleet needs (a plan may show a larger one)."""
+        self.check()
+        if self.fleet_size > MAX_FLEET_SIZE:
+            raise SpotShieldError(f"fleet size {self.fleet_size} is not supported yet: every VM would train the same "
+                                  f"run and overwrite the others' checkpoints; use --fleet-size 1")
         return self
 
     @property

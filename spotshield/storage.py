@@ -138,12 +138,24 @@ class GCSStore:
         self._bucket = self._client.bucket(bucket)
         self._storage = storage
         if check:
-            try:
-                found = self._bucket.exists(timeout=_GCS_PROBE_TIMEOUT_S, retry=None)
-            except Exception as e:  # transport errors come in many types; all mean unreachable
-                raise StoreError(f"cannot reach {self.url}: {type(e).__name__}; check network and credentials") from None
-            if not found:
-                raise StoreError(f"bucket gs://{bucket} does not exist; create it first (make up does)")
+            self._probe(bucket)
+
+    def _probe(self, bucket: str) -> None:
+        """Fail fast, with one line, on a bucket that is missing or out of reach. A one-object
+        listing needs storage.objects.list, which the VMs hold (roles/storage.objectUser on the
+        bucket); bucket.exists() would need storage.buckets.get, which no object role grants, so
+        every VM would get 403, report the store unreachable and crash-loop (issue 12)."""
+        try:
+            pages = self._client.list_blobs(self._bucket, prefix=self.prefix or None, max_results=1,
+                                            timeout=_GCS_PROBE_TIMEOUT_S, retry=None).pages
+            next(pages, None)
+        except self._gexc.NotFound:
+            raise StoreError(f"bucket gs://{bucket} does not exist; create it first (make up does)") from None
+        except self._gexc.Forbidden:
+            raise StoreError(f"no permission to list {self.url} (storage.objects.list); grant the caller "
+                             "roles/storage.objectUser on the bucket") from None
+        except Exception as e:  # transport errors come in many types; all mean unreachable
+            raise StoreError(f"cannot reach {self.url}: {type(e).__name__}; check network and credentials") from None
 
     def _name(self, key: str) -> str:
         return join(self.prefix, key)
@@ -196,9 +208,17 @@ class GCSStore:
             pass
 
 
+# google-cloud-storage >= 3.x reads each bucket's metadata once, in a background thread, only to
+# label its trace spans. That is storage.buckets.get, which the VMs do not hold (a 403 in the audit
+# log at every trainer start, though the client then falls back): off unless the caller set it.
+_BUCKET_METADATA_ENV = "DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA"
+
+
 def gcs_client(project: str | None = None):
     """A storage client; anonymous against an emulator, ADC against real GCS."""
     from google.cloud import storage
+
+    os.environ.setdefault(_BUCKET_METADATA_ENV, "true")
 
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
     if emulator:

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # SpotShield boot script: runs on every boot of every VM, on GCP and under the local emulator.
 #
-# 1. reads the run configuration from the metadata server (docs/boot-contract.md);
-# 2. if the store already holds DONE, resizes the managed instance group to 0 and exits 0;
+# 1. reads the run configuration from the metadata server (docs/boot-contract.md) and records a
+#    vm_boot event in the run store (events/<run-id>/<host>-<boot>-vm.jsonl);
+# 2. if the store holds DONE or STOPPED, resizes the managed instance group to 0 and exits 0;
 # 3. installs the exact build that `spotshield up` published (skipped when already installed;
 #    checked against GCS's md5Hash, an optional pinned sha256, and the id it reports);
-# 4. runs `spotshield train` in the foreground (pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
-#    forwarded) and exits with the trainer's code; on success with DONE present, resizes to 0.
+# 4. runs `spotshield train`: as a transient systemd unit of its own where systemd runs the
+#    machine (GCE), else as a child (the emulator); pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
+#    forwarded; exits with the trainer's code (0 done, 75 preempted, anything else an error);
+# 5. on 0 with DONE present resizes to 0; on the K-th consecutive failing boot without a new
+#    committed checkpoint (the crash-loop breaker) writes STOPPED and resizes to 0.
 #
 # Every cloud address comes from an environment variable whose default is GCP's, so the
 # emulator runs this file unchanged. Terraform renders it with templatefile(): it must hold
 # no dollar-brace or percent-brace sequence (tests/terraform checks), hence no brace expansions.
+# `bash startup.sh event NAME [JSON fields]` only appends one event (shutdown.sh uses it).
 # SC2001: sed instead of parameter expansion, because expansions need braces (see above).
 # shellcheck disable=SC2001
 set -o pipefail
 
 log() { echo "spotshield-startup: $*" >&2; }
-die() { log "error: $*"; exit 1; }
+die() {
+  [ -n "$CRASH_READY" ] && crash_check "$*"  # first, so that the error stays the last line
+  log "error: $*"
+  exit 1
+}
 
 # env_or NAME DEFAULT: the variable's value when set and non-empty, else DEFAULT.
 env_or() {
@@ -25,13 +34,21 @@ env_or() {
   if [ -n "$v" ]; then echo "$v"; else echo "$2"; fi
 }
 
+# Run-store keys, as spotshield/layout.py names them (tests/startup checks the two agree).
+DONE_KEY=DONE
+STOPPED_KEY=STOPPED
+CRASHES_KEY=crashes.json
+EVENTS_PREFIX=events
+VM_EVENTS_SUFFIX=-vm.jsonl
+EXIT_PREEMPTED=75
+
 MD_HOST=$(env_or GCE_METADATA_HOST metadata.google.internal)
 MD_URL="http://$MD_HOST/computeMetadata/v1"
 STORAGE_URL=$(env_or STORAGE_EMULATOR_HOST https://storage.googleapis.com)
 COMPUTE_URL=$(env_or SPOTSHIELD_COMPUTE_ENDPOINT https://compute.googleapis.com)
-PY=$(env_or SPOTSHIELD_PYTHON python3)
 SS_HOME=$(env_or SPOTSHIELD_HOME /opt/spotshield)
 PIDFILE="$SS_HOME/trainer.pid"
+VM_ENV="$SS_HOME/vm-events.env"  # what `event` mode (and so shutdown.sh) needs to write events
 # curl's "write out the HTTP status" format, built at run time (templatefile would read it as a directive).
 HTTP_CODE=$(printf '%s{http_code}' '%')
 
@@ -42,40 +59,107 @@ md() {
 }
 attr() { md "instance/attributes/$1"; }
 
+# A fresh access token for every call: tokens live about an hour and a run lasts longer, so one
+# fetched at boot would turn the DONE check and the final resize into 401s.
 token() {
   md "instance/service-accounts/default/token" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p'
 }
+auth() { echo "Authorization: Bearer $(token)"; }
 
 # urlenc STRING: percent-encode every byte (valid for any GCS object name).
 urlenc() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n' | sed 's/../%&/g'; }
 
-# gcs_object URL -> "bucket object" for gs://bucket/object
+# split_gs URL -> "bucket object" for gs://bucket/object
 split_gs() {
   echo "$1" | sed -n 's#^gs://\([^/]*\)/*\(.*\)$#\1 \2#p'
 }
 
-# store_has STORE KEY: exit 0 when the object/file exists.
-store_has() {
-  local store=$1 key=$2 bucket prefix obj code
+# json_str STRING: STRING as a JSON string (control characters become spaces).
+json_str() {
+  printf '"%s"' "$(printf '%s' "$1" | tr '\n\r\t' '   ' | tr -d '\000-\037' | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+}
+
+# store_obj STORE KEY -> "bucket object" of a gs:// store's key
+store_obj() {
+  local bucket prefix
+  read -r bucket prefix <<<"$(split_gs "$1")"
+  prefix=$(echo "$prefix" | sed 's#/*$##')
+  if [ -n "$prefix" ]; then echo "$bucket $prefix/$2"; else echo "$bucket $2"; fi
+}
+store_path() { echo "$(echo "$1" | sed 's#^file://##')/$2"; }
+
+# store_get STORE KEY [FILE]: 0 found (written to FILE when given), 1 absent, 2 unreadable.
+store_get() {
+  local store=$1 key=$2 out=$3 bucket obj code url
+  [ -n "$out" ] || out=/dev/null
   case "$store" in
     file://*)
-      [ -f "$(echo "$store" | sed 's#^file://##')/$key" ]
-      return ;;
+      [ -f "$(store_path "$store" "$key")" ] || return 1
+      cat "$(store_path "$store" "$key")" >"$out" 2>/dev/null || return 2
+      return 0 ;;
     gs://*)
-      read -r bucket prefix <<<"$(split_gs "$store")"
-      obj=$key
-      [ -n "$prefix" ] && obj="$(echo "$prefix" | sed 's#/*$##')/$key"
-      code=$(curl -sS -o /dev/null -w "$HTTP_CODE" --retry 3 --retry-connrefused --max-time 20 \
-        -H "Authorization: Bearer $TOKEN" "$STORAGE_URL/storage/v1/b/$bucket/o/$(urlenc "$obj")")
+      read -r bucket obj <<<"$(store_obj "$store" "$key")"
+      url="$STORAGE_URL/storage/v1/b/$bucket/o/$(urlenc "$obj")"
+      [ "$out" = /dev/null ] || url="$url?alt=media"
+      code=$(curl -sS -o "$out" -w "$HTTP_CODE" --retry 3 --retry-connrefused --max-time 30 \
+        -H "$(auth)" "$url")
       [ "$code" = 200 ] && return 0
       [ "$code" = 404 ] && return 1
-      die "cannot read $store/$key: HTTP $code from $STORAGE_URL"
-      ;;
-    *) die "unsupported store URL $store (expected gs:// or file://)" ;;
+      log "cannot read $store/$key: HTTP $code from $STORAGE_URL"
+      return 2 ;;
+    *) log "unsupported store URL $store (expected gs:// or file://)"; return 2 ;;
   esac
 }
 
-# stop_fleet: resize this VM's group to 0 so no VM keeps running (and billing) after DONE.
+# store_has STORE KEY: exit 0 when the object/file exists; dies when the store is unreadable.
+store_has() {
+  store_get "$1" "$2"
+  case $? in 0) return 0 ;; 1) return 1 ;; *) die "cannot read $1/$2" ;; esac
+}
+
+# store_put STORE KEY FILE: upload (or overwrite) one object; 0 on success.
+store_put() {
+  local store=$1 key=$2 file=$3 bucket obj code dest
+  case "$store" in
+    file://*)
+      dest=$(store_path "$store" "$key")
+      mkdir -p "$(dirname "$dest")" && cp "$file" "$dest.tmp.$$" && mv -f "$dest.tmp.$$" "$dest" ;;
+    gs://*)
+      read -r bucket obj <<<"$(store_obj "$store" "$key")"
+      code=$(curl -sS -o /dev/null -w "$HTTP_CODE" --retry 3 --retry-connrefused --max-time 30 \
+        -X POST -H "$(auth)" -H "Content-Type: application/octet-stream" --data-binary "@$file" \
+        "$STORAGE_URL/upload/storage/v1/b/$bucket/o?uploadType=media&name=$(urlenc "$obj")")
+      [ "$code" = 200 ] || { log "cannot write $store/$key: HTTP $code"; return 1; } ;;
+    *) return 1 ;;
+  esac
+}
+
+# --- events (the spotshield/events.py line format; events/<run-id>/<host>-<boot>-vm.jsonl) -----
+# event NAME [FIELDS]: append {"event", "t", "run_id", "host", "boot", FIELDS} to this boot's VM
+# event file and upload the whole file (GCS objects cannot be appended to). FIELDS is a JSON
+# fragment such as '"code": 1'. A failure is logged and never stops the boot.
+event() {
+  local line
+  [ -n "$EVENTS_FILE" ] || return 0
+  line="{\"event\": $(json_str "$1"), \"t\": $(date +%s.%3N), \"run_id\": $(json_str "$RUN_ID"), \"host\": $(json_str "$HOST_NAME"), \"boot\": $(json_str "$BOOT_ID")"
+  [ -n "$2" ] && line="$line, $2"
+  { mkdir -p "$(dirname "$EVENTS_FILE")" && echo "$line}" >>"$EVENTS_FILE"; } 2>/dev/null ||
+    { log "warning: cannot keep event $1 in $EVENTS_FILE"; return 0; }
+  store_put "$STORE" "$EVENTS_KEY" "$EVENTS_FILE" || log "warning: event $1 not uploaded to $STORE/$EVENTS_KEY"
+  return 0
+}
+
+# Event mode: shutdown.sh (a separate metadata value) reuses this writer on this boot's file.
+if [ "$1" = event ]; then
+  { read -r RUN_ID; read -r STORE; read -r HOST_NAME; read -r BOOT_ID; } <"$VM_ENV" 2>/dev/null ||
+    { log "no $VM_ENV: no event written"; exit 0; }
+  EVENTS_KEY="$EVENTS_PREFIX/$RUN_ID/$HOST_NAME-$BOOT_ID$VM_EVENTS_SUFFIX"
+  EVENTS_FILE="$SS_HOME/$EVENTS_KEY"
+  event "$2" "$3"
+  exit 0
+fi
+
+# stop_fleet WHY: resize this VM's group to 0 so no VM keeps running (and billing).
 stop_fleet() {
   local mig region project url code
   mig=$(attr spotshield-mig)
@@ -90,13 +174,95 @@ stop_fleet() {
   fi
   url="$COMPUTE_URL/compute/v1/projects/$project/regions/$region/instanceGroupManagers/$mig/resize?size=0"
   code=$(curl -sS -o "$SS_HOME/resize.json" -w "$HTTP_CODE" --retry 3 --retry-connrefused --max-time 30 \
-    -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Length: 0" "$url")
+    -X POST -H "$(auth)" -H "Content-Length: 0" "$url")
   if [ "$code" = 200 ]; then
-    log "training is DONE: asked $mig in $region to resize to 0"
+    log "$1: asked $mig in $region to resize to 0"
     return 0
   fi
   log "resize of $mig to 0 failed: HTTP $code ($(head -c 300 "$SS_HOME/resize.json" 2>/dev/null))"
   return 1
+}
+
+# --- the crash-loop breaker ------------------------------------------------------------------
+# The counter lives in the run store (a recreated VM has a fresh disk): {"failures": n, "step":
+# newest committed checkpoint step or "", "build": build id, ...}. It resets on a preempted boot
+# (75), a new committed checkpoint, or a new build.
+CRASH_LOOP_BOOTS=3
+
+newest_step() { "$PY" -m spotshield.layout newest-committed "$STORE" 2>/dev/null | tail -n 1; }
+
+# last_error: the trainer's last "error:" line (else its last line), at most 300 characters.
+last_error() {
+  local e
+  e=$(grep -a '^error:' "$TRAINER_ERR" 2>/dev/null | tail -n 1)
+  [ -n "$e" ] || e=$(grep -a -v '^[[:space:]]*$' "$TRAINER_ERR" 2>/dev/null | tail -n 1)
+  [ -n "$e" ] || e="exit code $RC"
+  printf '%s' "$e" | head -c 300
+}
+
+# crash_check ERROR: count one failed boot; on the K-th in a row, stop the group for good.
+crash_check() {
+  local error=$1 step old failures=0 old_step="" old_build="" now f
+  CRASH_READY=  # never twice (die calls this too)
+  f="$SS_HOME/crashes.json"
+  step=$(newest_step)
+  case "$step" in *[!0-9]* | '') step="" ;; esac
+  if store_get "$STORE" "$CRASHES_KEY" "$f.old"; then
+    old=$(tr -d '\n' <"$f.old")
+    failures=$(echo "$old" | sed -n 's/.*"failures": *\([0-9][0-9]*\).*/\1/p')
+    old_step=$(echo "$old" | sed -n 's/.*"step": *"\([0-9]*\)".*/\1/p')
+    old_build=$(echo "$old" | sed -n 's/.*"build": *"\([^"]*\)".*/\1/p')
+  fi
+  [ -n "$failures" ] || failures=0
+  if [ "$step" != "$old_step" ] || [ "$BUILD_ID" != "$old_build" ]; then
+    failures=0  # progress (or a new build) since the last failure: a new streak
+  fi
+  failures=$((failures + 1))
+  now=$(date +%s)
+  printf '{"failures": %s, "step": "%s", "build": %s, "error": %s, "t": %s, "host": %s, "boot": %s}\n' \
+    "$failures" "$step" "$(json_str "$BUILD_ID")" "$(json_str "$error")" "$now" "$(json_str "$HOST_NAME")" \
+    "$(json_str "$BOOT_ID")" >"$f"
+  if ! store_put "$STORE" "$CRASHES_KEY" "$f"; then
+    log "warning: cannot record failed boot $failures in $STORE/$CRASHES_KEY; the crash-loop breaker cannot count it"
+    return 0
+  fi
+  log "failed boot $failures of $CRASH_LOOP_BOOTS in a row without a new checkpoint (newest step '$step')"
+  [ "$failures" -ge "$CRASH_LOOP_BOOTS" ] || return 0
+  printf '{"reason": "crash loop", "error": %s, "boots": %s, "t": %s}\n' "$(json_str "$error")" "$failures" \
+    "$now" >"$SS_HOME/stopped.json"
+  store_put "$STORE" "$STOPPED_KEY" "$SS_HOME/stopped.json" || log "warning: cannot write $STORE/$STOPPED_KEY"
+  event crash_loop "\"boots\": $failures, \"error\": $(json_str "$error")"
+  stop_fleet "crash loop ($failures failed boots; last: $error)" ||
+    log "warning: the group could not be resized to 0; stop it with make teardown"
+}
+
+# A boot that ended well (preempted after its checkpoint) ends any streak.
+crash_reset() {
+  store_get "$STORE" "$CRASHES_KEY" || return 0
+  printf '{"failures": 0, "step": "", "build": %s, "t": %s}\n' "$(json_str "$BUILD_ID")" "$(date +%s)" \
+    >"$SS_HOME/crashes.json"
+  store_put "$STORE" "$CRASHES_KEY" "$SS_HOME/crashes.json" || true
+}
+
+# --- the interpreter -------------------------------------------------------------------------
+# choose_python: SPOTSHIELD_PYTHON when set (the emulator), else the first candidate that imports
+# torch: on Deep Learning VM images PyTorch lives in a conda environment, not in the system python3.
+choose_python() {
+  local cand version
+  PY=$(printenv SPOTSHIELD_PYTHON)
+  if [ -n "$PY" ]; then
+    log "python: $PY (SPOTSHIELD_PYTHON)"
+    return
+  fi
+  for cand in $(env_or SPOTSHIELD_PYTHON_CANDIDATES "/opt/conda/bin/python3 /opt/conda/bin/python /usr/bin/python3 python3"); do
+    command -v "$cand" >/dev/null 2>&1 || continue
+    version=$("$cand" -c 'import torch; print(torch.__version__)' 2>/dev/null | tail -n 1) || continue
+    PY=$cand
+    log "python: $PY (torch $version)"
+    return
+  done
+  PY=python3
+  log "python: $PY (no candidate imports torch; the build install or the trainer will say what is missing)"
 }
 
 installed_build() { "$PY" -m spotshield.buildinfo 2>/dev/null | tail -n 1; }
@@ -129,7 +295,7 @@ install_build() {
   mkdir -p "$SS_HOME/builds" || die "cannot create $SS_HOME/builds"
   file="$SS_HOME/builds/$(basename "$obj")"
   api="$STORAGE_URL/storage/v1/b/$bucket/o/$(urlenc "$obj")"
-  meta=$(curl -sSf --retry 5 --retry-connrefused --max-time 30 -H "Authorization: Bearer $TOKEN" "$api") ||
+  meta=$(curl -sSf --retry 5 --retry-connrefused --max-time 30 -H "$(auth)" "$api") ||
     die "build $url not found or not readable at $STORAGE_URL"
   md5=$(b64_to_hex "$(echo "$meta" | tr -d '\n' | sed -n 's/.*"md5Hash" *: *"\([^"]*\)".*/\1/p')")
   sha=$(attr spotshield-build-sha256 | tr 'A-F' 'a-f')
@@ -140,7 +306,7 @@ install_build() {
   else
     log "downloading $url"
     code=$(curl -sS -o "$file.part" -w "$HTTP_CODE" --retry 5 --retry-connrefused --max-time 600 \
-      -H "Authorization: Bearer $TOKEN" "$api?alt=media")
+      -H "$(auth)" "$api?alt=media")
     [ "$code" = 200 ] || { rm -f "$file.part"; die "download of $url failed: HTTP $code"; }
     if ! verified "$file.part" "$md5" "$sha" "$prefix"; then
       rm -f "$file.part"
@@ -153,6 +319,31 @@ install_build() {
   got=$(installed_build)
   [ "$got" = "$id" ] || die "installed $file reports build '$got', metadata spotshield-build-id wants '$id'"
   log "installed build $id"
+}
+
+# handles_term PID: PID has a SIGTERM handler or ignores SIGTERM (bit 15 of SigCgt / SigIgn). The same
+# test as shutdown.sh's: each script is a standalone metadata value, so they cannot share a file.
+# shellcheck disable=SC2317  # only reached from the TERM trap, which shellcheck cannot follow
+handles_term() {
+  local cgt ign
+  cgt=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  ign=$(awk '/^SigIgn:/ {print $2}' "/proc/$1/status" 2>/dev/null)
+  [ -n "$cgt" ] && [ -n "$ign" ] || return 1
+  (( (((16#$cgt) | (16#$ign)) >> 14) & 1 ))
+}
+
+# use_systemd: run the trainer as its own unit. The guest agent runs this script inside
+# google-startup-scripts.service, a oneshot unit with KillMode=process: a trainer in its
+# foreground would hold that unit for the whole run, and a stop of the unit kills only the script
+# runner, leaving the trainer on a broken pipe. SPOTSHIELD_SYSTEMD=yes|no overrides the detection
+# (auto: PID 1 is systemd, systemd-run exists, we are root, and no emulator metadata host is set).
+use_systemd() {
+  case "$(env_or SPOTSHIELD_SYSTEMD auto)" in
+    yes) return 0 ;;
+    no) return 1 ;;
+  esac
+  [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1 && [ "$(id -u)" = 0 ] &&
+    [ -z "$(printenv GCE_METADATA_HOST)" ]
 }
 
 # --- main -----------------------------------------------------------------------------
@@ -169,6 +360,7 @@ if [ -f "$PIDFILE" ]; then
   fi
   rm -f "$PIDFILE"
 fi
+rm -f "$SS_HOME/notice.t"  # a notice time is per boot (shutdown.sh counts its budget from it)
 
 RUN_ID=$(attr spotshield-run-id) || die "metadata $MD_URL has no instance attribute spotshield-run-id"
 STORE=$(attr spotshield-store) || die "metadata $MD_URL has no instance attribute spotshield-store"
@@ -180,14 +372,36 @@ HOST_NAME=$(env_or SPOTSHIELD_HOST "$(md instance/name)")
 [ -n "$HOST_NAME" ] || HOST_NAME=$(hostname)
 BOOT_ID=$(env_or SPOTSHIELD_BOOT "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)")
 [ -n "$BOOT_ID" ] || BOOT_ID="$(date +%s)-$$"
-TOKEN=$(token)
+K=$(attr spotshield-crash-loop-boots)
+case "$K" in '' | *[!0-9]* | 0) ;; *) CRASH_LOOP_BOOTS=$K ;; esac
+NOTICE_S=$(attr spotshield-preemption-notice-s)
+case "$NOTICE_S" in '' | *[!0-9]*) NOTICE_S=0 ;; esac
+EVENTS_KEY="$EVENTS_PREFIX/$RUN_ID/$HOST_NAME-$BOOT_ID$VM_EVENTS_SUFFIX"
+EVENTS_FILE="$SS_HOME/$EVENTS_KEY"
+printf '%s\n' "$RUN_ID" "$STORE" "$HOST_NAME" "$BOOT_ID" >"$VM_ENV" || log "warning: cannot write $VM_ENV"
+echo "$NOTICE_S" >"$SS_HOME/notice.s"
+# shutdown.sh runs from a temporary copy; it writes its event through this file's event mode
+cp -f "$0" "$SS_HOME/startup.sh" 2>/dev/null || log "warning: cannot keep a copy of $0 for shutdown.sh"
 log "run $RUN_ID store $STORE host $HOST_NAME boot $BOOT_ID preempted=$(md instance/preempted)"
+event vm_boot
 
-if store_has "$STORE" DONE; then
-  log "store $STORE holds DONE; not training"
-  stop_fleet || exit 1
+if store_has "$STORE" "$DONE_KEY"; then
+  log "store $STORE holds $DONE_KEY; not training"
+  stop_fleet "training is DONE" || exit 1
   exit 0
 fi
+if store_has "$STORE" "$STOPPED_KEY"; then
+  store_get "$STORE" "$STOPPED_KEY" "$SS_HOME/stopped.seen"
+  log "store $STORE holds $STOPPED_KEY ($(head -c 300 "$SS_HOME/stopped.seen" 2>/dev/null)); not training"
+  stop_fleet "the run was stopped" || exit 1
+  exit 0
+fi
+
+choose_python
+TRAINER_ERR="$SS_HOME/runs/$RUN_ID/trainer.err"
+mkdir -p "$SS_HOME/runs/$RUN_ID" || die "cannot create $SS_HOME/runs/$RUN_ID"
+: >"$TRAINER_ERR"
+CRASH_READY=1  # from here on, a failed boot counts towards the crash-loop breaker
 
 if [ -z "$BUILD_ID" ]; then
   log "no spotshield-build-id in metadata; using the spotshield installed for $PY"
@@ -199,38 +413,85 @@ else
 fi
 
 # The trainer's arguments, as positional parameters (no arrays: see the header).
-set -- train --store "$STORE"
+set -- -m spotshield.cli.main train --store "$STORE"
 CONFIG_JSON=$(attr spotshield-config)
 if [ -n "$CONFIG_JSON" ]; then
-  mkdir -p "$SS_HOME/runs/$RUN_ID" || die "cannot create $SS_HOME/runs/$RUN_ID"
   printf '%s\n' "$CONFIG_JSON" >"$SS_HOME/runs/$RUN_ID/config.json" || die "cannot write the run config"
   set -- "$@" --config "$SS_HOME/runs/$RUN_ID/config.json"
 fi
 
 export SPOTSHIELD_RUN_ID="$RUN_ID" SPOTSHIELD_STORE="$STORE" SPOTSHIELD_HEALTH_PORT="$HEALTH_PORT"
 export SPOTSHIELD_HOST="$HOST_NAME" SPOTSHIELD_BOOT="$BOOT_ID" SPOTSHIELD_HOME="$SS_HOME"
-export GCE_METADATA_HOST="$MD_HOST"
+export GCE_METADATA_HOST="$MD_HOST" SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR"
 
-log "starting: $PY -m spotshield.cli.main $*"
-"$PY" -m spotshield.cli.main "$@" &
-TRAINER=$!
-echo "$TRAINER" >"$PIDFILE"
-# handles_term PID: PID has a SIGTERM handler or ignores SIGTERM (bit 15 of SigCgt / SigIgn). The same
-# test as shutdown.sh's: each script is a standalone metadata value, so they cannot share a file.
-# shellcheck disable=SC2317  # only reached from the TERM trap, which shellcheck cannot follow
-handles_term() {
-  local cgt ign
-  cgt=$(awk '/^SigCgt:/ {print $2}' "/proc/$1/status" 2>/dev/null)
-  ign=$(awk '/^SigIgn:/ {print $2}' "/proc/$1/status" 2>/dev/null)
-  [ -n "$cgt" ] && [ -n "$ign" ] || return 1
-  (( (((16#$cgt) | (16#$ign)) >> 14) & 1 ))
+# Watch for the preemption notice and note its time: shutdown.sh counts its budget from it (the
+# ACPI shutdown, and so the shutdown script, starts later; with a longer notice much later).
+# The first read returns at once; later ones hang until the value's ETag changes.
+watch_notice() {
+  local hdr="$SS_HOME/notice.hdr" etag="" v q
+  while :; do
+    q=""
+    [ -n "$etag" ] && q="?wait_for_change=true&timeout_sec=60&last_etag=$etag"
+    v=$(curl -sS -D "$hdr" --max-time 70 -H "Metadata-Flavor: Google" "$MD_URL/instance/preempted$q" 2>/dev/null) ||
+      { sleep 1; continue; }
+    if [ "$v" = TRUE ]; then
+      date +%s.%N >"$SS_HOME/notice.t"
+      return 0
+    fi
+    etag=$(tr -d '\r' <"$hdr" | sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' | tail -n 1)
+    [ -n "$etag" ] || sleep 1  # a server without ETags is polled once a second
+  done
 }
+watch_notice &
+WATCHER=$!
+
+# json_argv ARGS...: a JSON array of strings
+json_argv() {
+  local out="" a
+  for a in "$@"; do out="$out$([ -n "$out" ] && echo ', ')$(json_str "$a")"; done
+  echo "[$out]"
+}
+event command_start "\"command\": $(json_argv "$PY" "$@")"
+# stderr is also kept per boot (TRAINER_ERR): the crash-loop breaker quotes its last error line.
+# shellcheck disable=SC2016  # $0 and $@ belong to the inner shell
+TEE_ERR='exec "$0" "$@" 2> >(tee -a "$SPOTSHIELD_TRAINER_ERR" >&2)'
+if use_systemd; then
+  UNIT="spotshield-trainer-$(echo "$BOOT_ID" | sed 's/[^A-Za-z0-9_.-]/-/g')"
+  log "starting unit $UNIT: $PY $*"
+  # --wait returns the unit's exit code; KillMode=mixed: a stop sends SIGTERM to the trainer only
+  # (data-loader workers go at the end); TimeoutStopSec covers the notice and the checkpoint.
+  systemd-run --unit="$UNIT" --wait --collect --quiet --working-directory="$SS_HOME" \
+    -p KillMode=mixed -p TimeoutStopSec=$((NOTICE_S + 30)) \
+    -p StandardOutput=journal+console -p StandardError=journal+console \
+    --setenv=SPOTSHIELD_RUN_ID="$RUN_ID" --setenv=SPOTSHIELD_STORE="$STORE" \
+    --setenv=SPOTSHIELD_HEALTH_PORT="$HEALTH_PORT" --setenv=SPOTSHIELD_HOST="$HOST_NAME" \
+    --setenv=SPOTSHIELD_BOOT="$BOOT_ID" --setenv=SPOTSHIELD_HOME="$SS_HOME" \
+    --setenv=GCE_METADATA_HOST="$MD_HOST" --setenv=SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR" \
+    --setenv=PYTHONUNBUFFERED=1 \
+    /bin/bash -c "$TEE_ERR" "$PY" "$@" &
+  RUNNER=$!
+  TRAINER=""
+  tries=0
+  while [ -z "$TRAINER" ] && kill -0 "$RUNNER" 2>/dev/null && [ "$tries" -lt 300 ]; do
+    TRAINER=$(systemctl show -p MainPID --value "$UNIT" 2>/dev/null)
+    [ "$TRAINER" = 0 ] && TRAINER=""
+    [ -n "$TRAINER" ] || sleep 0.1
+    tries=$((tries + 1))
+  done
+else
+  log "starting: $PY $*"
+  bash -c "$TEE_ERR" "$PY" "$@" &
+  RUNNER=$!
+  TRAINER=$RUNNER
+fi
+[ -n "$TRAINER" ] && echo "$TRAINER" >"$PIDFILE"
 # Forward a stop to the trainer, but not before it can catch it (at most HANDLER_WAIT_S of start-up,
 # as in shutdown.sh): a trainer killed before its handler exists skips its emergency checkpoint.
 HANDLER_WAIT_S=3
 # shellcheck disable=SC2317  # the TERM trap's body
 forward_term() {
   local tries=0
+  [ -n "$TRAINER" ] || return 0
   while kill -0 "$TRAINER" 2>/dev/null && ! handles_term "$TRAINER" && [ "$tries" -lt $((HANDLER_WAIT_S * 10)) ]; do
     tries=$((tries + 1))
     sleep 0.1
@@ -238,17 +499,22 @@ forward_term() {
   kill -TERM "$TRAINER" 2>/dev/null
 }
 trap forward_term TERM INT
-trap 'rm -f "$PIDFILE"' EXIT
-wait "$TRAINER"
+trap 'rm -f "$PIDFILE"; pkill -P "$WATCHER" 2>/dev/null; kill "$WATCHER" 2>/dev/null' EXIT
+wait "$RUNNER"
 RC=$?
 # A trapped signal interrupts wait; keep waiting until the trainer itself has exited.
-while kill -0 "$TRAINER" 2>/dev/null; do
-  wait "$TRAINER"
+while kill -0 "$RUNNER" 2>/dev/null; do
+  wait "$RUNNER"
   RC=$?
 done
 log "trainer exited with code $RC"
+event command_exit "\"code\": $RC"
 
-if [ "$RC" = 0 ] && store_has "$STORE" DONE; then
-  stop_fleet || log "warning: the group could not be resized to 0; stop it with make teardown"
+if [ "$RC" = 0 ] && store_has "$STORE" "$DONE_KEY"; then
+  stop_fleet "training is DONE" || log "warning: the group could not be resized to 0; stop it with make teardown"
+elif [ "$RC" = "$EXIT_PREEMPTED" ]; then
+  crash_reset
+elif [ "$RC" != 0 ]; then
+  crash_check "$(last_error)"
 fi
 exit "$RC"

@@ -3,8 +3,18 @@ locals {
   bucket_name = var.bucket_name != "" ? var.bucket_name : "${var.project}-${var.name}-ckpt"
   # One store per run inside the shared bucket (docs/boot-contract.md).
   store_url = "gs://${module.checkpoint_bucket.name}/runs/${var.run_id}"
+  config_in = jsondecode(var.trainer_config)
+  # GCE's plain notice: 30 s from the ACPI shutdown to the hard stop; the trainer's default emergency
+  # deadline (25 s) leaves 5 of them for its exit and the OS. A longer notice comes before those
+  # 30 s, so the deadline grows by as much (the trainer counts it from the first notice it sees).
+  acpi_window_s = 30
+  exit_margin_s = 5
+  notice_checkpoint = var.preemption_notice_s == 0 ? {} : {
+    checkpoint = merge(lookup(local.config_in, "checkpoint", {}),
+    { emergency_deadline_s = var.preemption_notice_s + local.acpi_window_s - local.exit_margin_s })
+  }
   # STRATEGY is one variable: it wins over whatever strategy the config file carried.
-  trainer_config = jsonencode(merge(jsondecode(var.trainer_config), { strategy = var.strategy }))
+  trainer_config = jsonencode(merge(local.config_in, { strategy = var.strategy }, local.notice_checkpoint))
   # Every resource says which stack it belongs to.
   labels = merge(var.labels, { "spotshield-stack" = var.name, "spotshield-strategy" = var.strategy })
 }
@@ -29,29 +39,31 @@ module "checkpoint_bucket" {
 }
 
 module "spot_fleet" {
-  source             = "./modules/spot-fleet"
-  project            = var.project
-  region             = var.region
-  zones              = var.zones
-  name               = var.name
-  machine_type       = var.machine_type
-  gpu_type           = var.gpu_type
-  gpu_count          = var.gpu_count
-  fleet_size         = var.fleet_size
-  image              = var.image
-  boot_disk_size_gb  = var.boot_disk_size_gb
-  subnetwork_id      = module.network.subnetwork_id
-  network_tag        = module.network.trainer_tag
-  bucket_name        = module.checkpoint_bucket.name
-  termination_action = var.termination_action
-  health_port        = var.health_port
-  initial_delay_sec  = var.initial_delay_sec
-  target_shape       = var.target_shape
-  run_id             = var.run_id
-  store_url          = local.store_url
-  build_url          = var.build_url
-  build_id           = var.build_id
-  build_sha256       = var.build_sha256
-  trainer_config     = local.trainer_config
-  labels             = local.labels
+  source              = "./modules/spot-fleet"
+  project             = var.project
+  region              = var.region
+  zones               = var.zones
+  name                = var.name
+  machine_type        = var.machine_type
+  gpu_type            = var.gpu_type
+  gpu_count           = var.gpu_count
+  fleet_size          = var.fleet_size
+  image               = var.image
+  boot_disk_size_gb   = var.boot_disk_size_gb
+  subnetwork_id       = module.network.subnetwork_id
+  network_tag         = module.network.trainer_tag
+  bucket_name         = module.checkpoint_bucket.name
+  termination_action  = var.termination_action
+  health_port         = var.health_port
+  initial_delay_sec   = var.initial_delay_sec
+  target_shape        = var.target_shape
+  run_id              = var.run_id
+  store_url           = local.store_url
+  build_url           = var.build_url
+  build_id            = var.build_id
+  build_sha256        = var.build_sha256
+  trainer_config      = local.trainer_config
+  crash_loop_boots    = var.crash_loop_boots
+  preemption_notice_s = var.preemption_notice_s
+  labels              = local.labels
 }

@@ -60,8 +60,12 @@ variable "gpu_count" {
 
 variable "fleet_size" {
   type        = number
-  description = "Target size of the managed instance group; 0 stops every VM and keeps the stack."
+  description = "Target size of the managed instance group: 1, or 0 to stop the VM and keep the stack. Larger fleets would train the same run twice until multi-node training lands."
   default     = 1
+  validation {
+    condition     = contains([0, 1], var.fleet_size)
+    error_message = "fleet_size must be 0 or 1: two VMs would train the same run and overwrite each other's checkpoints (multi-node training is not there yet)."
+  }
 }
 
 variable "bucket_name" {
@@ -91,7 +95,7 @@ variable "strategy" {
 
 variable "termination_action" {
   type        = string
-  description = "What GCE does to a preempted Spot VM: STOP or DELETE."
+  description = "What GCE does to a preempted Spot VM: STOP or DELETE. The group repairs it either way by recreating it from the template (fresh boot disk); STOP only bills the stopped disk until then."
   default     = "STOP"
   validation {
     condition     = contains(["STOP", "DELETE"], var.termination_action)
@@ -195,4 +199,24 @@ variable "labels" {
   type        = map(string)
   description = "Labels on the bucket, VMs and disks."
   default     = {}
+}
+
+variable "crash_loop_boots" {
+  type        = number
+  description = "The crash-loop breaker: after this many failed boots in a row without a new checkpoint, startup.sh writes STOPPED and resizes the group to 0."
+  default     = 3
+  validation {
+    condition     = var.crash_loop_boots >= 1 && var.crash_loop_boots <= 100 && floor(var.crash_loop_boots) == var.crash_loop_boots
+    error_message = "crash_loop_boots must be a whole number from 1 to 100."
+  }
+}
+
+variable "preemption_notice_s" {
+  type        = number
+  description = "Extra preemption notice in seconds before the 30 s ACPI shutdown (beta in the Compute API; docs/terraform.md). 0 keeps GCE's default; otherwise the trainer's emergency deadline becomes this + 25 s."
+  default     = 0
+  validation {
+    condition     = var.preemption_notice_s >= 0 && var.preemption_notice_s <= 600 && floor(var.preemption_notice_s) == var.preemption_notice_s
+    error_message = "preemption_notice_s must be a whole number of seconds from 0 to 600."
+  }
 }

@@ -63,3 +63,38 @@ def test_missing_bucket_is_one_error(gcs_server, monkeypatch):
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_server.url)
     with pytest.raises(StoreError, match="does not exist"):
         open_store("gs://no-such-bucket/x")
+
+
+def test_the_vms_bucket_role_covers_every_store_call(gcs_server, gcs_bucket, monkeypatch, tmp_path):
+    """The VMs hold roles/storage.objectUser on the bucket and nothing on bucket metadata: the
+    start-up probe and every Store call must pass an IAM check that grants only that role."""
+    from gcs_iam import GcsIam
+
+    from spotshield.cloud.permissions import ROLE_FACTS, needed
+
+    with GcsIam(gcs_server.url, ROLE_FACTS["roles/storage.objectUser"].permissions) as iam:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", iam.url)
+        store = open_store(f"gs://{gcs_bucket}/runs/r1")  # the probe: a listing, not bucket.exists()
+        store.write("events/r1/h-b.jsonl", b"{}\n")
+        store.write("events/r1/h-b.jsonl", b"{}\n{}\n")  # rewritten in place, as EventLog does
+        store.write("ckpt/step-000001/meta.json", b"{}", create_only=True)
+        src = tmp_path / "state.pt"
+        src.write_bytes(b"x" * 1000)
+        store.upload("ckpt/step-000001/state.pt", src, create_only=True)
+        store.download("ckpt/step-000001/state.pt", tmp_path / "back.pt")
+        assert store.read("events/r1/h-b.jsonl") == b"{}\n{}\n" and store.exists("ckpt/step-000001/meta.json")
+        assert store.list("ckpt") == ["ckpt/step-000001/meta.json", "ckpt/step-000001/state.pt"]
+        store.delete("ckpt/step-000001/state.pt")
+    assert iam.denied == []
+    # every permission used is in the manifest (spotshield/cloud/permissions.py), and each it lists was used
+    assert iam.used == needed("bucket") == {"storage.objects.list", "storage.objects.get",
+                                           "storage.objects.create", "storage.objects.delete"}
+
+
+def test_a_role_without_list_is_one_clear_line(gcs_server, gcs_bucket, monkeypatch):
+    from gcs_iam import GcsIam
+
+    with GcsIam(gcs_server.url, {"storage.objects.get", "storage.buckets.get"}) as iam:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", iam.url)
+        with pytest.raises(StoreError, match=r"no permission to list gs://.*/runs/r1 \(storage.objects.list\)"):
+            open_store(f"gs://{gcs_bucket}/runs/r1")

@@ -3,7 +3,8 @@
 up:   preflight -> tfvars -> publish build -> init -> apply -> wait for a stable group.
       On the first up the bucket does not exist yet (Terraform creates it), so we apply
       once with fleet_size=0, publish the build, and apply again with the real size:
-      no VM ever boots before its build is in the bucket.
+      no VM ever boots before its build is in the bucket. The sized apply itself waits for the
+      group's members (the module's wait_for_instances), so the stack is recorded before it.
 down: terraform destroy of everything but the checkpoint bucket, unless
       delete_checkpoints, which empties the bucket and destroys all.
 """
@@ -20,6 +21,8 @@ from spotshield.errors import SpotShieldError
 from spotshield.settings import StackSettings
 
 BUCKET_TYPE = "google_storage_bucket"
+# `down` keeps this module's resources: the bucket and whatever the module grows beside it.
+BUCKET_MODULE = "module.checkpoint_bucket."
 
 
 def terraform_dir(root: Path | None = None) -> Path:
@@ -60,8 +63,10 @@ def publish_build(settings: StackSettings, expected_url: str) -> None:
 def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
        wait_timeout_s: float = STABLE_TIMEOUT_S, root: Path | None = None,
        on_applied: Callable[[], None] | None = None) -> None:
-    """Apply, then wait. on_applied runs between the two, so that the caller can record the
-    stack before a long wait: a timeout or Ctrl-C must still leave `down` able to find it."""
+    """Apply, then wait. on_applied runs before the apply that creates VMs (it waits for them, up
+    to the module's apply_wait_minutes), so that the caller records the stack first: a failure,
+    a timeout or Ctrl-C must still leave `down` able to find it."""
+    settings.check_up()
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     build_url, build_id, sha = build_location(settings)
@@ -74,9 +79,9 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
         tf.apply()
     publish_build(settings, build_url)
     tfvars.write(values, tf.working_dir)
-    tf.apply()
     if on_applied:
         on_applied()
+    tf.apply()
     echo(f"-- waiting for {settings.mig_name} to be stable (up to {wait_timeout_s:.0f}s)")
     Compute(settings.project, settings.region, settings.mig_name).wait_stable(wait_timeout_s)
 
@@ -109,13 +114,18 @@ def _empty_bucket(bucket: str, project: str | None) -> int:
     return n
 
 
+def kept_by_down(address: str) -> bool:
+    """True for the resources `down` keeps: the checkpoint bucket (its module, or any bucket)."""
+    rtype = address.split(".")[-2] if address.count(".") else ""
+    return address.startswith(BUCKET_MODULE) or rtype.split("[")[0] == BUCKET_TYPE
+
+
 def down(project: str, bucket: str, echo: Callable[[str], None], delete_checkpoints: bool = False,
          root: Path | None = None) -> None:
     preflight.check_gcp(project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     tf.init()
-    resources = [r for r in tf.run_quiet("state", "list").split() if r and not r.startswith("data.")
-                 and ".data." not in r]
+    resources = tf.state_list()
     if not resources:
         echo("-- terraform state is empty: nothing to destroy")
         return
@@ -125,11 +135,10 @@ def down(project: str, bucket: str, echo: Callable[[str], None], delete_checkpoi
         tf.destroy()
         return
     # Target everything but the bucket: it stays (in GCP and in the state) with its checkpoints.
-    from python_terraform import IsFlagged
-
-    keep = [r for r in resources if r.split(".")[-2].split("[")[0] == BUCKET_TYPE]
+    # Nothing in checkpoint-bucket depends on another module, so no target drags it along.
+    keep = [r for r in resources if kept_by_down(r)]
     targets = [r for r in resources if r not in keep]
     if keep:
         echo(f"-- keeping {', '.join(keep)} (checkpoints); pass --delete-checkpoints to remove it")
     if targets:
-        tf.run("destroy", auto_approve=IsFlagged, target=targets)
+        tf.destroy(targets)

@@ -20,6 +20,9 @@ from spotshield.errors import SpotShieldError
 INSTALL_HINT = "terraform not found on PATH; install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)"
 # The longest error text we put on the one error line; Terraform's full text was streamed above.
 _MAX_ERROR_CHARS = 400
+# The subcommands that take -input: `output` and `state list` reject it ("flag provided but not
+# defined: -input"), so it is passed only to these (terraform 1.11 `<cmd> -help`).
+INPUT_COMMANDS = frozenset({"init", "plan", "apply", "destroy", "import", "refresh"})
 
 
 def terraform_bin() -> str:
@@ -56,7 +59,8 @@ class TerraformRunner:
         from python_terraform import IsFlagged
 
         options.setdefault("no_color", IsFlagged)
-        options.setdefault("input", False)
+        if args[0] in INPUT_COMMANDS:
+            options.setdefault("input", False)  # never wait on a prompt
         argv = self.tf.generate_cmd_string(" ".join(args), **options)
         try:
             proc = subprocess.Popen(argv, cwd=self.working_dir, stdout=subprocess.PIPE,
@@ -95,10 +99,17 @@ class TerraformRunner:
     def plan(self) -> str:
         return self.run("plan")
 
-    def destroy(self) -> None:
+    def destroy(self, targets: list[str] | None = None) -> None:
+        """`terraform destroy`, of everything or only of `targets` (and what depends on them)."""
         from python_terraform import IsFlagged
 
-        self.run("destroy", auto_approve=IsFlagged)
+        kw = {"target": list(targets)} if targets else {}
+        self.run("destroy", auto_approve=IsFlagged, **kw)
+
+    def state_list(self) -> list[str]:
+        """The managed resources in the state (data sources left out)."""
+        return [r for r in self.run_quiet("state", "list").split()
+                if r and not r.startswith("data.") and ".data." not in r]
 
     def outputs(self) -> dict:
         """`terraform output -json` as {name: value}."""

@@ -27,6 +27,7 @@ STACK_FILE = "stack.json"  # the local stack this backend created (under the dae
 DEFAULT_PROJECT = "spotshield-local"
 HEALTH_PORT = 8080  # metadata spotshield-health-port; the emulator overrides it per VM by env
 INITIAL_DELAY_S = 900  # auto-healing initial delay, as terraform/modules/spot-fleet declares (emulated s)
+CRASH_LOOP_BOOTS = 3  # the crash-loop breaker's K, as terraform/variables.tf defaults it
 _CALL_TIMEOUT_S = 30
 
 
@@ -83,6 +84,7 @@ def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None
         "spotshield-health-port": str(HEALTH_PORT),
         "spotshield-mig": s.mig_name,
         "spotshield-region": s.region,
+        "spotshield-crash-loop-boots": str(CRASH_LOOP_BOOTS),
     }
     if build_url and build_id:
         items["spotshield-build-url"] = build_url
@@ -151,7 +153,7 @@ def plan(settings: StackSettings) -> dict:
 def up(settings: StackSettings, trainer_config: dict, *, state_dir: Path | None = None,
        fleet: dict | None = None, seed: int = 0) -> dict:
     """Create the local stack. Returns endpoints(). Raises when a stack is already up."""
-    s = settings.check()
+    s = settings.check_up()
     if not s.run_id:
         s.run_id = trainer_config.get("run_id")
     if not s.run_id:

@@ -316,7 +316,7 @@ FLEET_STOP_PERMISSIONS = {"compute.instanceGroupManagers.get", "compute.instance
 
 
 def check_least_privilege(stack: Stack) -> list[str]:
-    """The VMs' account: log/metric writer on the project, objectAdmin on the bucket, and the
+    """The VMs' account: log/metric writer on the project, objectUser on the bucket, and the
     fleet-stop custom role only under a condition on the group's resource name."""
     problems = []
     for mod in stack.modules.values():
@@ -334,8 +334,8 @@ def check_least_privilege(stack: Stack) -> list[str]:
                 continue
             problems.append(f"{where}: project role binding {name} ({role}) is broader than the VMs need")
         for name, member in mod.resources_of("google_storage_bucket_iam_member"):
-            if member.get("role") != "roles/storage.objectAdmin":
-                problems.append(f"{where}: bucket binding {name} grants {member.get('role')}, not objectAdmin")
+            if member.get("role") != "roles/storage.objectUser":  # objects only (spotshield/cloud/permissions.py)
+                problems.append(f"{where}: bucket binding {name} grants {member.get('role')}, not objectUser")
     return problems
 
 

@@ -89,8 +89,28 @@ run "spot_fleet_scheduling_and_healing" {
   }
 
   assert {
-    condition     = toset(google_project_iam_custom_role.fleet_stop.permissions) == toset(["compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update"])
-    error_message = "the fleet-stop role holds exactly get + update on instance group managers"
+    condition     = toset(google_project_iam_custom_role.fleet_stop.permissions) == toset(["compute.instanceGroupManagers.update"])
+    error_message = "the fleet-stop role holds exactly update (resize) on instance group managers"
+  }
+
+  assert {
+    condition     = can(regex("^ssFleetStop_spotshield_[0-9]{14}$", google_project_iam_custom_role.fleet_stop.role_id))
+    error_message = "the role id carries the stack's recorded creation time (a deleted role's id stays taken for weeks)"
+  }
+
+  assert {
+    condition     = google_storage_bucket_iam_member.trainer_objects.role == "roles/storage.objectUser"
+    error_message = "the VMs get object access on the bucket, nothing more"
+  }
+
+  assert {
+    condition     = google_compute_region_instance_group_manager.fleet.update_policy[0].type == "PROACTIVE" && google_compute_region_instance_group_manager.fleet.wait_for_instances == true && google_compute_region_instance_group_manager.fleet.wait_for_instances_status == "UPDATED"
+    error_message = "a new template must replace the members, and apply must wait for it, before the old template goes"
+  }
+
+  assert {
+    condition     = length(google_compute_instance_template.trainer.scheduling[0].preemption_notice_duration) == 0 && google_compute_instance_template.trainer.metadata["spotshield-preemption-notice-s"] == "0" && google_compute_instance_template.trainer.metadata["spotshield-crash-loop-boots"] == "3"
+    error_message = "no longer notice by default; the crash-loop breaker stops after 3 failed boots"
   }
 
   assert {
@@ -195,5 +215,46 @@ run "bucket_settings" {
   assert {
     condition     = google_storage_bucket.this.lifecycle_rule[0].condition[0].days_since_noncurrent_time == 7 && google_storage_bucket.this.lifecycle_rule[0].action[0].type == "Delete"
     error_message = "noncurrent versions must be deleted after 7 days"
+  }
+
+  assert {
+    condition     = google_storage_bucket.this.soft_delete_policy[0].retention_duration_seconds == 0
+    error_message = "soft delete must be off: versioning already keeps overwritten checkpoints"
+  }
+}
+
+run "spot_fleet_longer_notice" {
+  command = plan
+
+  module {
+    source = "./modules/spot-fleet"
+  }
+
+  variables {
+    project             = "demo-project-123"
+    region              = "us-central1"
+    zones               = ["us-central1-a"]
+    name                = "notice"
+    machine_type        = "g2-standard-4"
+    fleet_size          = 1
+    image               = "debian-cloud/debian-12"
+    subnetwork_id       = "projects/demo-project-123/regions/us-central1/subnetworks/s"
+    network_tag         = "t"
+    bucket_name         = "demo-ckpt"
+    health_port         = 8080
+    run_id              = "r"
+    store_url           = "gs://demo-ckpt/runs/r"
+    preemption_notice_s = 120
+    crash_loop_boots    = 5
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].preemption_notice_duration[0].seconds == 120 && google_compute_instance_template.trainer.metadata["spotshield-preemption-notice-s"] == "120"
+    error_message = "the notice goes to GCE's scheduling and to the boot scripts"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.metadata["spotshield-crash-loop-boots"] == "5"
+    error_message = "crash_loop_boots reaches the boot script"
   }
 }

@@ -32,6 +32,56 @@ run "root_stack_plan" {
     condition     = module.spot_fleet.run_metadata["spotshield-health-port"] == "9090"
     error_message = "the health port must reach the VM metadata"
   }
+
+  assert {
+    condition     = !can(jsondecode(module.spot_fleet.run_metadata["spotshield-config"]).checkpoint)
+    error_message = "without a longer notice the trainer keeps its own emergency deadline"
+  }
+}
+
+run "longer_notice_sets_the_emergency_deadline" {
+  command = plan
+
+  variables {
+    project             = "demo-project-123"
+    run_id              = "r1"
+    preemption_notice_s = 60
+    trainer_config      = "{\"model\": \"resnet18\", \"checkpoint\": {\"keep\": 2}}"
+  }
+
+  assert {
+    condition     = jsondecode(module.spot_fleet.run_metadata["spotshield-config"]).checkpoint.emergency_deadline_s == 85
+    error_message = "60 s of notice + the 30 s ACPI window - 5 s to exit"
+  }
+
+  assert {
+    condition     = jsondecode(module.spot_fleet.run_metadata["spotshield-config"]).checkpoint.keep == 2 && jsondecode(module.spot_fleet.run_metadata["spotshield-config"]).model == "resnet18"
+    error_message = "the rest of the trainer config stays"
+  }
+}
+
+run "a_fleet_of_two_is_rejected" {
+  command = plan
+
+  variables {
+    project    = "demo-project-123"
+    run_id     = "r1"
+    fleet_size = 2
+  }
+
+  expect_failures = [var.fleet_size]
+}
+
+run "bad_crash_loop_boots_is_rejected" {
+  command = plan
+
+  variables {
+    project          = "demo-project-123"
+    run_id           = "r1"
+    crash_loop_boots = 0
+  }
+
+  expect_failures = [var.crash_loop_boots]
 }
 
 run "bad_termination_action_is_rejected" {

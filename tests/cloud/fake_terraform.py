@@ -20,6 +20,11 @@ tfvars = json.load(open(tfvars_path)) if os.path.exists(tfvars_path) else None
 with open(os.environ["FAKE_TF_LOG"], "a") as f:
     f.write(json.dumps({"argv": argv, "cwd": os.getcwd(), "tfvars": tfvars}) + "\n")
 
+# As terraform 1.11 does: `output` and `state` have no -input flag.
+if cmd in ("output", "state") and any(a.startswith("-input") for a in argv):
+    sys.stderr.write("flag provided but not defined: -input\n")
+    sys.exit(1)
+
 if os.environ.get("FAKE_TF_FAIL") == cmd:
     sys.stderr.write(
         "\n╷\n│ Error: Error creating InstanceGroupManager: googleapi: Error 403: "

@@ -11,7 +11,7 @@ from spotshield.storage import open_store
 
 PROJECT = "proj-test"  # the emulated region's project
 UP = ("up", "--backend", "gcp", "--project", PROJECT, "--name", "fleet", "--zones", "us-central1-a,us-central1-b",
-      "--fleet-size", "2", "--run-id", "adaptive-1", "--detach", "--wait-timeout", "20")
+      "--fleet-size", "1", "--run-id", "adaptive-1", "--detach", "--wait-timeout", "20")
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_up_status_down(cli, gcp, region, gcs_server, root):
     assert argvs[0] == ["init", "-no-color", "-input=false"]
     assert argvs[1] == argvs[2] == ["apply", "-auto-approve", "-no-color", "-input=false"]
     first, second = gcp.calls()[1]["tfvars"], gcp.calls()[2]["tfvars"]
-    assert first["fleet_size"] == 0 and second["fleet_size"] == 2
+    assert first["fleet_size"] == 0 and second["fleet_size"] == 1
     assert second["project"] == PROJECT and second["zones"] == ["us-central1-a", "us-central1-b"]
     assert second["bucket_name"] == bucket and second["run_id"] == "adaptive-1"
     assert json.loads(second["trainer_config"])["store"] == f"gs://{bucket}/runs/adaptive-1"
@@ -53,9 +53,9 @@ def test_up_status_down(cli, gcp, region, gcs_server, root):
     r = cli("status", "--json")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert len(data["instances"]) == 2
+    assert len(data["instances"]) == 1
     assert {i["status"] for i in data["instances"]} == {"RUNNING"}
-    assert {i["zone"] for i in data["instances"]} == {"us-central1-a", "us-central1-b"}
+    assert {i["zone"] for i in data["instances"]} <= {"us-central1-a", "us-central1-b"}
     r = cli("status")
     assert r.exit_code == 0 and "fleet-mig" in r.stdout and "backend=gcp" in r.stdout
 
@@ -79,8 +79,11 @@ def test_up_status_down(cli, gcp, region, gcs_server, root):
 
 
 def test_apply_failure_is_terraforms_error_and_records_nothing(cli, gcp, monkeypatch, root):
+    """A first up (no bucket yet) that fails in the bucket's apply has created no VM: nothing to record."""
     monkeypatch.setenv("FAKE_TF_FAIL", "apply")
-    r = cli(*UP)
+    fresh = list(UP)
+    fresh[fresh.index("fleet")] = "fresh"  # a bucket no earlier test created
+    r = cli(*fresh)
     assert r.exit_code == 1 and "Traceback" not in r.output
     err = [l for l in r.stderr.splitlines() if l.startswith("error:")]
     assert err == ["error: terraform apply failed: Error: Error creating InstanceGroupManager: googleapi: "
@@ -122,3 +125,24 @@ def test_wait_times_out_with_a_clear_line(cli, fake_terraform, region, gcs_serve
     assert r.exit_code == 1
     assert "group fleet-mig not stable after 1s" in r.stderr
     assert load_record().backend == "gcp"  # applied, so recorded: `down` can find it
+
+
+def test_the_stack_is_recorded_before_the_apply_that_waits_for_vms(cli, gcp, monkeypatch, root):
+    """The sized apply waits for the members (wait_for_instances): if it fails or times out, `down`
+    must still find the stack, or its VMs would keep billing."""
+    assert cli(*UP).exit_code == 0 and cli("down").exit_code == 0  # the bucket now exists: one apply
+    monkeypatch.setenv("FAKE_TF_FAIL", "apply")
+    r = cli(*UP)
+    assert r.exit_code == 1 and "Quota 'GPUS_ALL_REGIONS' exceeded" in r.stderr
+    assert load_record().run_id == "adaptive-1"
+    monkeypatch.delenv("FAKE_TF_FAIL")
+    assert cli("down").exit_code == 0
+
+
+@pytest.mark.parametrize("backend", ["gcp", "local"])
+def test_up_rejects_a_fleet_of_two_with_one_line(cli, fake_terraform, root, backend):
+    r = cli("up", "--backend", backend, "--project", PROJECT, "--fleet-size", "2", "--detach")
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.stderr.strip() == ("error: fleet size 2 is not supported yet: every VM would train the same run and "
+                                "overwrite the others' checkpoints; use --fleet-size 1")
+    assert fake_terraform.argvs() == [] and not record_path().exists()

@@ -13,7 +13,8 @@ from spotshield.settings import StackSettings
 from tests.local.test_daemon import FLEET, Handle
 
 CONTRACT_KEYS = {"spotshield-run-id", "spotshield-store", "spotshield-build-url", "spotshield-build-id",
-                 "spotshield-config", "spotshield-health-port", "spotshield-mig", "spotshield-region"}
+                 "spotshield-config", "spotshield-health-port", "spotshield-mig", "spotshield-region",
+                 "spotshield-crash-loop-boots"}
 
 
 @pytest.fixture

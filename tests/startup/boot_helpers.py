@@ -19,7 +19,8 @@ SHUTDOWN = REPO / "startup-scripts" / "shutdown.sh"
 # A stand-in for $SPOTSHIELD_PYTHON: answers `-m spotshield.buildinfo`, records `-m pip install`
 # and plays `spotshield train` (records argv, env and config; exits with FAKE_TRAIN_RC, or
 # waits for SIGTERM and exits 75 like the real trainer after its emergency checkpoint; FAKE_TRAIN_LATE_S
-# delays its handler like the real trainer's interpreter start-up).
+# delays its handler like the real trainer's interpreter start-up; FAKE_TRAIN_ERR is printed on stderr);
+# `-m spotshield.layout` runs the real module.
 FAKE_PYTHON = r'''#!{python}
 import json, os, signal, sys, time
 from pathlib import Path
@@ -31,6 +32,8 @@ if args[:2] == ["-m", "spotshield.buildinfo"]:
         sys.exit("No module named spotshield.buildinfo")
     print(build)
     sys.exit(0)
+if args[:2] == ["-m", "spotshield.layout"]:  # the real module (the crash-loop breaker asks it)
+    os.execv("{python}", ["{python}", *args])
 if args[:3] == ["-m", "pip", "install"]:
     with open(out / "pip.log", "a") as f:
         f.write(json.dumps(args[3:]) + "\n")
@@ -42,6 +45,8 @@ if args[:2] == ["-m", "spotshield.cli.main"]:
               "env": {k: v for k, v in os.environ.items() if k.startswith(("SPOTSHIELD_", "GCE_", "STORAGE_"))},
               "config": Path(config).read_text() if config else None}
     (out / "train.json").write_text(json.dumps(record))
+    if os.environ.get("FAKE_TRAIN_ERR"):  # what the real trainer prints before it exits 1
+        print(os.environ["FAKE_TRAIN_ERR"], file=sys.stderr, flush=True)
     if os.environ.get("FAKE_WRITE_DONE"):  # a fake-gcs media-upload URL: the run finishes
         import urllib.request
         urllib.request.urlopen(urllib.request.Request(os.environ["FAKE_WRITE_DONE"], data=b"{}", method="POST"))
@@ -51,6 +56,7 @@ if args[:2] == ["-m", "spotshield.cli.main"]:
         out.joinpath("ready").write_text(str(os.getpid()))
         time.sleep(60)
         sys.exit(3)
+    time.sleep(float(os.environ.get("FAKE_TRAIN_SLEEP_S", "0")))  # a run that lasts (past a token's life)
     sys.exit(int(os.environ.get("FAKE_TRAIN_RC", "0")))
 sys.exit(f"fake python: unexpected arguments {args}")
 '''
@@ -82,3 +88,12 @@ def boot_env(tmp_path: Path, metadata_host: str, gcs_url: str, python: Path, com
 def run_script(script: Path, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=timeout,
                           start_new_session=True)
+
+
+def vm_events(store_root: Path, run_id: str, host: str = "ss-vm-1", boot: str = "boot-1") -> list[dict]:
+    """The boot scripts' events of one boot, from a file:// store (spotshield.layout names the key)."""
+    from spotshield.events import parse_lines
+    from spotshield.layout import vm_events_key
+
+    path = store_root / vm_events_key(run_id, host, boot)
+    return parse_lines(path.read_text()) if path.exists() else []

@@ -11,7 +11,7 @@ from boot_helpers import FAKE_PYTHON
 @pytest.fixture
 def fake_python(tmp_path) -> Path:
     path = tmp_path / "fake-python"
-    path.write_text(FAKE_PYTHON.replace("{python}", sys.executable, 1))
+    path.write_text(FAKE_PYTHON.replace("{python}", sys.executable))
     path.chmod(0o755)
     (tmp_path / "fake").mkdir()
     return path

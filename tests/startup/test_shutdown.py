@@ -83,7 +83,7 @@ def test_the_wait_is_bounded(tmp_path):
         took = time.monotonic() - t0
         assert proc.returncode == 1
         assert 1.0 <= took < 5
-        assert "still running after 1 s" in proc.stderr
+        assert "still running 1 s after the notice" in proc.stderr
         assert trainer.poll() is None  # shutdown.sh never SIGKILLs: the VM's stop does that
     finally:
         trainer.kill()
@@ -127,5 +127,35 @@ def test_the_handler_wait_is_bounded(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert 3.0 <= took < 10  # HANDLER_WAIT_S, then the signal anyway
         assert trainer.poll() == -signal.SIGTERM
+    finally:
+        trainer.kill()
+
+
+def test_the_budget_counts_from_the_notice_not_from_the_script(tmp_path):
+    """startup.sh's watcher noted the notice 5 s ago: of an 8 s budget, 3 s are left."""
+    trainer = start_trainer(tmp_path, IGNORE_TERM="1")
+    try:
+        (tmp_path / "home" / "notice.t").write_text(f"{time.time() - 5:.9f}\n")
+        t0 = time.monotonic()
+        proc = run_script(SHUTDOWN, env_for(tmp_path, grace="8"), timeout=40)
+        took = time.monotonic() - t0
+        assert proc.returncode == 1
+        assert 2.0 <= took < 5.5, took  # not 8 s: the VM stops 8 s after the notice, not after this start
+        assert "still running 8 s after the notice" in proc.stderr
+    finally:
+        trainer.kill()
+
+
+def test_a_longer_notice_widens_the_budget_and_a_stale_notice_is_ignored(tmp_path):
+    trainer = start_trainer(tmp_path, IGNORE_TERM="1")
+    try:
+        home = tmp_path / "home"
+        (home / "notice.s").write_text("2\n")  # metadata spotshield-preemption-notice-s, kept by startup.sh
+        (home / "notice.t").write_text(f"{time.time() - 3600:.9f}\n")  # an hour old: not this notice
+        t0 = time.monotonic()
+        proc = run_script(SHUTDOWN, env_for(tmp_path, grace="1"), timeout=40)
+        took = time.monotonic() - t0
+        assert proc.returncode == 1
+        assert 3.0 <= took < 6, took  # 2 s of notice + 1 s of grace, counted from now
     finally:
         trainer.kill()

@@ -187,3 +187,25 @@ def test_file_store_done_and_stale_pid_file(tmp_path, fake_python, gcs_server):
         proc = run_script(STARTUP, boot_env(tmp_path, md.host, gcs_server.url, fake_python))
     assert proc.returncode == 0 and "No such file" not in proc.stderr, proc.stderr
     assert "no spotshield-mig/region/project in metadata; nothing to resize" in proc.stderr
+
+
+def test_every_call_takes_a_fresh_token(tmp_path, fake_python, gcs_server, gcs_bucket):
+    """Tokens live about an hour and runs last longer: the resize after DONE must not carry the
+    token of the boot (which would be expired by then: 401, and the group would keep billing)."""
+    with MetadataServer(attrs(gcs_bucket)) as md, ComputeRecorder() as compute:
+        env = boot_env(tmp_path, md.host, gcs_server.url, fake_python, compute.url)
+        env.update(FAKE_INSTALLED_BUILD="0.1.0+3f2a9c1d2e4b", FAKE_TRAIN_RC="0", FAKE_TRAIN_SLEEP_S="1.5",
+                   FAKE_WRITE_DONE=f"{gcs_server.url}/upload/storage/v1/b/{gcs_bucket}/o?uploadType=media"
+                                   f"&name=runs%2Fadaptive-1%2FDONE")
+        proc = subprocess.Popen(["bash", str(STARTUP)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        started = tmp_path / "fake" / "train.json"
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        # the metadata server hands out a new token while the trainer runs (as GCE does before expiry)
+        md.values["instance/service-accounts/default/token"] = {"access_token": "fresh-token", "expires_in": 3599,
+                                                                "token_type": "Bearer"}
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [r["authorization"] for r in compute.requests] == ["Bearer fresh-token"]

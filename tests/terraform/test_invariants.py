@@ -54,7 +54,7 @@ MUTATIONS = {
     "firewall_open": (NETWORK, 'iap_ranges = ["35.235.240.0/20"]', 'iap_ranges = ["0.0.0.0/0"]', "only Google"),
     "pga": (NETWORK, "private_ip_google_access = true", "private_ip_google_access = false",
             "private_ip_google_access"),
-    "broad_role": (FLEET, 'role    = "roles/monitoring.metricWriter"', 'role    = "roles/editor"',
+    "broad_role": (FLEET, 'role    = "roles/logging.logWriter"', 'role    = "roles/editor"',
                    "(roles/editor) is broader than the VMs need"),
     "unconditional_stop": (FLEET, 'expression  = "resource.name == ', 'expression  = "true || resource.nam == ',
                            "is broader than the VMs need"),

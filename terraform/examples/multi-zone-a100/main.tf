@@ -1,4 +1,5 @@
-# Four Spot VMs with one A100 each, spread over three zones wherever capacity is (shape ANY).
+# One Spot VM with one A100, placed in whichever of three zones has capacity (shape ANY).
+# fleet_size stays 1 until multi-node training lands: two VMs would train the same run.
 provider "google" {
   project = var.project
   region  = "us-central1"
@@ -13,7 +14,7 @@ module "spotshield" {
   machine_type       = "a2-highgpu-1g"
   gpu_type           = "nvidia-tesla-a100"
   gpu_count          = 1
-  fleet_size         = 4
+  fleet_size         = 1
   target_shape       = "ANY"
   run_id             = var.run_id
   strategy           = "adaptive"

@@ -13,6 +13,13 @@ resource "google_storage_bucket" "this" {
     enabled = true
   }
 
+  # Off: versioning already keeps every overwritten or deleted object as a noncurrent version for
+  # noncurrent_version_days. The default soft delete (7 days) would bill each of those again,
+  # after the lifecycle rule deletes it, for another week.
+  soft_delete_policy {
+    retention_duration_seconds = 0
+  }
+
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.noncurrent_version_days

@@ -1,8 +1,11 @@
 locals {
   # Service account ids are 6-30 characters: short names get a longer suffix, long ones are cut.
   sa_account_id = length(var.name) < 4 ? "${var.name}-spot-sa" : (length(var.name) <= 27 ? "${var.name}-sa" : "${trimsuffix(substr(var.name, 0, 27), "-")}-sa")
-  # Custom role ids allow only letters, digits, '_' and '.'.
-  stop_role_id = "spotshieldFleetStop_${replace(var.name, "-", "_")}"
+  # Custom role ids allow only letters, digits, '_' and '.' (at most 64). A deleted custom role is
+  # only soft-deleted and its id stays taken for 7 to 37 days, so the id ends in the time this
+  # stack's role was first planned (terraform_data.role_epoch, kept in the state): a re-up of the
+  # same stack keeps its role, an up after `down` (which destroys it) gets a new id.
+  stop_role_id = "ssFleetStop_${replace(var.name, "-", "_")}_${terraform_data.role_epoch.output}"
   mig_name     = "${var.name}-mig"
   # The full resource name IAM conditions match: the role applies to this one group only.
   mig_resource_name = "projects/${var.project}/regions/${var.region}/instanceGroupManagers/${local.mig_name}"
@@ -16,6 +19,17 @@ locals {
   run_label = substr(replace(lower(var.run_id), "/[^-_a-z0-9]/", "-"), 0, 63)
   # Regional MIGs need max_unavailable_fixed of 0 or at least the number of zones.
   max_unavailable = length(var.zones)
+  # A longer preemption notice (beta in the Compute API; 0 = GCE's plain 30 s) as the API's Duration.
+  notice_duration = var.preemption_notice_s > 0 ? [var.preemption_notice_s] : []
+}
+
+# The creation time of this stack's fleet-stop role, recorded once: see local.stop_role_id.
+resource "terraform_data" "role_epoch" {
+  input = formatdate("YYYYMMDDhhmmss", plantimestamp())
+
+  lifecycle {
+    ignore_changes = [input]
+  }
 }
 
 resource "google_service_account" "trainer" {
@@ -25,32 +39,30 @@ resource "google_service_account" "trainer" {
   description  = "Runs spotshield train on the Spot fleet: this bucket, logs, metrics, and resizing its own group."
 }
 
+# What each grant is for: spotshield/cloud/permissions.py lists every call the VMs make and the role
+# that allows it; tests/terraform/test_permissions.py holds these bindings to that list.
+# Objects only (no bucket metadata, no object ACLs): read, list, create, overwrite and delete.
 resource "google_storage_bucket_iam_member" "trainer_objects" {
   bucket = var.bucket_name
-  role   = "roles/storage.objectAdmin"
+  role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.trainer.email}"
 }
 
+# The guest agent sends the boot scripts' output to Cloud Logging.
 resource "google_project_iam_member" "trainer_logs" {
   project = var.project
   role    = "roles/logging.logWriter"
   member  = "serviceAccount:${google_service_account.trainer.email}"
 }
 
-resource "google_project_iam_member" "trainer_metrics" {
-  project = var.project
-  role    = "roles/monitoring.metricWriter"
-  member  = "serviceAccount:${google_service_account.trainer.email}"
-}
-
-# Just enough to resize this fleet to 0 when training is DONE: a two-permission custom role,
-# granted with an IAM condition on the group's own resource name.
+# Just enough to resize this fleet to 0 (DONE, or the crash-loop breaker): a one-permission custom
+# role, granted with an IAM condition on the group's own resource name.
 resource "google_project_iam_custom_role" "fleet_stop" {
   project     = var.project
   role_id     = local.stop_role_id
   title       = "SpotShield fleet stop (${var.name})"
-  description = "Read and resize the SpotShield managed instance group."
-  permissions = ["compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update"]
+  description = "Resize the SpotShield managed instance group."
+  permissions = ["compute.instanceGroupManagers.update"]
 }
 
 resource "google_project_iam_member" "trainer_fleet_stop" {
@@ -99,6 +111,13 @@ resource "google_compute_instance_template" "trainer" {
     automatic_restart           = local.automatic_restart
     on_host_maintenance         = local.on_host_maintenance
     instance_termination_action = var.termination_action
+
+    dynamic "preemption_notice_duration" {
+      for_each = local.notice_duration
+      content {
+        seconds = preemption_notice_duration.value
+      }
+    }
   }
 
   dynamic "guest_accelerator" {
@@ -134,8 +153,13 @@ resource "google_compute_instance_template" "trainer" {
     "spotshield-health-port"  = var.health_port
     "spotshield-mig"          = local.mig_name
     "spotshield-region"       = var.region
+    # the crash-loop breaker's K; the notice before the ACPI shutdown (shutdown.sh's budget)
+    "spotshield-crash-loop-boots"    = var.crash_loop_boots
+    "spotshield-preemption-notice-s" = var.preemption_notice_s
   }
 
+  # Templates cannot be changed in place: a new build or run is a new template (name_prefix gives
+  # it a fresh name), created before the old one is deleted, as the provider documents for groups.
   lifecycle {
     create_before_destroy = true
   }
@@ -168,7 +192,10 @@ resource "google_compute_region_instance_group_manager" "fleet" {
   target_size                      = var.fleet_size
   distribution_policy_zones        = var.zones
   distribution_policy_target_shape = var.target_shape
-  wait_for_instances               = false
+  # The old template can be deleted only once no member uses it: apply waits until every member
+  # runs the new version (UPDATED), so create_before_destroy then removes an unused template.
+  wait_for_instances        = true
+  wait_for_instances_status = "UPDATED"
 
   version {
     name              = "primary"
@@ -180,10 +207,12 @@ resource "google_compute_region_instance_group_manager" "fleet" {
     initial_delay_sec = var.initial_delay_sec
   }
 
-  # A new template never interrupts running training: VMs pick it up when they are repaired
-  # or recreated. No surge (GPUs are scarce); redistribution NONE as ANY shapes require.
+  # A new template (build, run, config) replaces the members at once: each gets its shutdown (an
+  # emergency checkpoint) and its successor resumes on the new version. OPPORTUNISTIC would leave
+  # members on the old template, which then cannot be deleted ("resourceInUseByAnotherResource").
+  # No surge (GPUs are scarce); redistribution NONE as ANY shapes require.
   update_policy {
-    type                         = "OPPORTUNISTIC"
+    type                         = "PROACTIVE"
     minimal_action               = "REPLACE"
     instance_redistribution_type = "NONE"
     replacement_method           = "RECREATE"
@@ -194,5 +223,10 @@ resource "google_compute_region_instance_group_manager" "fleet" {
   instance_lifecycle_policy {
     default_action_on_failure = "REPAIR"
     force_update_on_repair    = "YES"
+  }
+
+  timeouts {
+    create = "${var.apply_wait_minutes}m"
+    update = "${var.apply_wait_minutes}m"
   }
 }

@@ -97,12 +97,12 @@ variable "network_tag" {
 
 variable "bucket_name" {
   type        = string
-  description = "Checkpoint bucket the VMs read and write (objectAdmin on it only)."
+  description = "Checkpoint bucket the VMs read and write (roles/storage.objectUser on it only)."
 }
 
 variable "termination_action" {
   type        = string
-  description = "What GCE does to a preempted Spot VM: STOP (disk kept, MIG restarts it) or DELETE."
+  description = "What GCE does to a preempted Spot VM: STOP or DELETE. Either way the group repairs it by recreating it from the template with a fresh boot disk; STOP only bills the stopped disk until then."
   default     = "STOP"
   validation {
     condition     = contains(["STOP", "DELETE"], var.termination_action)
@@ -187,4 +187,34 @@ variable "labels" {
   type        = map(string)
   description = "Labels put on the template's VMs and disks."
   default     = {}
+}
+
+variable "crash_loop_boots" {
+  type        = number
+  description = "Failed boots in a row (trainer exit other than 0 and 75, no new checkpoint) after which startup.sh writes STOPPED and resizes the group to 0 (metadata spotshield-crash-loop-boots)."
+  default     = 3
+  validation {
+    condition     = var.crash_loop_boots >= 1 && var.crash_loop_boots <= 100 && floor(var.crash_loop_boots) == var.crash_loop_boots
+    error_message = "crash_loop_boots must be a whole number from 1 to 100."
+  }
+}
+
+variable "preemption_notice_s" {
+  type        = number
+  description = "Seconds of preemption notice before the 30 s ACPI shutdown (scheduling.preemption_notice_duration, beta in the Compute API); 0 keeps GCE's default. The trainer's emergency deadline grows by as much."
+  default     = 0
+  validation {
+    condition     = var.preemption_notice_s >= 0 && var.preemption_notice_s <= 600 && floor(var.preemption_notice_s) == var.preemption_notice_s
+    error_message = "preemption_notice_s must be a whole number of seconds from 0 to 600."
+  }
+}
+
+variable "apply_wait_minutes" {
+  type        = number
+  description = "How long apply waits for every member to run the current template (Spot capacity can be short)."
+  default     = 30
+  validation {
+    condition     = var.apply_wait_minutes >= 5 && var.apply_wait_minutes <= 240 && floor(var.apply_wait_minutes) == var.apply_wait_minutes
+    error_message = "apply_wait_minutes must be a whole number from 5 to 240."
+  }
 }

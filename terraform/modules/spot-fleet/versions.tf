@@ -3,7 +3,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 8.0"
+      version = ">= 8.7, < 9.0" # 8.7: scheduling.preemption_notice_duration
     }
   }
 }
