@@ -7,7 +7,8 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spotshield.analysis import figures, prices, report, tables, verify, youngdaly
+from spotshield import youngdaly
+from spotshield.analysis import figures, prices, report, tables, verify
 from spotshield.analysis.runs import load_runs
 from spotshield.errors import SpotShieldError
 

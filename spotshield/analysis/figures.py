@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from spotshield.analysis import youngdaly
+from spotshield import youngdaly
 from spotshield.analysis.boots import split_boots
 from spotshield.analysis.runs import Run
 

@@ -29,7 +29,7 @@ def _table(agg) -> str:
 
 def _model_check(runs, C: float, R: float, spot: float, od: float) -> str:
     """Measured spot/on-demand cost vs what the advice model predicts at the observed rate."""
-    from spotshield.analysis import youngdaly
+    from spotshield import youngdaly
 
     parts = []
     for pattern, g in runs.groupby("pattern"):

@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from spotshield.analysis import youngdaly
+from spotshield import youngdaly
 
 
 @dataclass

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the simulation."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
-        from spotshield.analysis import advice_check, prices, youngdaly
+        from spotshield import youngdaly
+        from spotshield.analysis import advice_check, prices
 
         if measured is not None:
             from spotshield.analysis.measured import measured_costs
