@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 from spotshield import youngdaly
-from spotshield.analysis.boots import split_boots
+from spotshield.boots import split_boots
 from spotshield.analysis.runs import Run
 
 DPI = 110  # ~700 px wide PNGs: readable on GitHub, small in git
