@@ -128,7 +128,7 @@ def register(app: typer.Typer) -> None:
                               zones=list(s.zones), mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id,
                               store=store, strategy=s.strategy, machine_type=s.machine_type,
                               gpu_type=s.gpu_type, gpu_count=s.gpu_count, fleet_size=s.fleet_size,
-                              endpoints=endpoints)
+                              endpoints=endpoints, time_scale=s.time_scale if s.backend == "local" else 1.0)
             return rec, save_record(rec)
 
         if s.backend == "local":

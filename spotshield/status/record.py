@@ -36,6 +36,7 @@ class StackRecord:
     gpu_type: str | None = None
     gpu_count: int = 0
     fleet_size: int = 1
+    time_scale: float = 1.0  # emulated seconds per real second of the events' clock (local); 1 on gcp
     # Endpoints for the local emulator; empty on gcp (Google's defaults apply).
     endpoints: dict = field(default_factory=dict)
     created: float = field(default_factory=time.time)

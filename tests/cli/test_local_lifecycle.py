@@ -60,6 +60,18 @@ def test_up_status_preemptions_down(cli, root):
                 stop_pid(pid)
 
 
+def analyze_store(rec, root) -> dict:
+    """`spotshield analyze <store> --time-scale 60`, in-process, with the stack's endpoints."""
+    import pandas as pd
+
+    from spotshield.analysis.analyze import run_analysis
+    from spotshield.status.collect import stack_env
+
+    with stack_env(rec):
+        a = run_analysis(rec.store, root / "analysis", time_scale=rec.time_scale)
+    return pd.read_csv(a.summary_csv).iloc[0].to_dict()
+
+
 def lifecycle(cli, root, rec, seen: list[int]) -> None:
     from spotshield.status.record import record_path
 
@@ -86,7 +98,17 @@ def lifecycle(cli, root, rec, seen: list[int]) -> None:
     assert data["progress"]["final_accuracy"] >= 0.9
     assert data["preemptions"]["count"] >= 3 and data["preemptions"]["resumes"] >= 3
     assert data["checkpoint"] and data["checkpoint"]["step"] > 0
-    assert data["cost"] and data["cost"]["source"] == "emulator cost meter"
+    # one honest ledger: >= 3 preemptions, each with a start-up billed, save clearly less than the
+    # bare price discount; `analyze` of the same store gives the same figure
+    c = data["cost"]
+    assert c and c["source"] == "events x price table" and c["time_scale"] == 60.0
+    assert c["price_discount_pct"] == 60.2 and c["savings_pct"] < c["price_discount_pct"] - 5, c
+    analysed = analyze_store(rec, root)
+    assert round(100 * analysed["savings"], 1) == c["savings_pct"], (analysed, c)
+    assert analysed["preemptions"] == data["preemptions"]["count"]
+    print(f"local run: {data['preemptions']['count']} preemptions, savings {c['savings_pct']}% "
+          f"(price discount {c['price_discount_pct']}%), spot ${c['spot_usd']} vs on-demand ${c['on_demand_usd']}, "
+          f"billed {c['billable_s']} real s = {c['hours']} emulated h, on-demand {c['on_demand_s']} real s")
 
     r = cli("down")
     assert r.exit_code == 0, r.output

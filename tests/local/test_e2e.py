@@ -84,7 +84,7 @@ def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_n
     done = [e for e in events if e["event"] == "done"]
     total = {e["total_steps"] for e in events if e["event"] == "start"}
     assert len(done) == 1 and total == {done[0]["step"]} and done[0]["epoch"] == 10  # all of it, once
-    assert 0 < cost["spot_usd"] < cost["on_demand_usd"]
+    assert 0 < cost["spot_usd"] < cost["on_demand_same_hours_usd"]
     trainer_pids = [e["pid"] for e in events if e["event"] == "start"]
     assert not any(pid_alive(p) for p in trainer_pids + sorted(seen_pids) + [rec["pid"], rec["gcs_pid"]])
 
