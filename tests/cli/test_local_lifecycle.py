@@ -51,7 +51,7 @@ def test_up_status_preemptions_down(cli, root):
     try:
         lifecycle(cli, root, load_record(), seen)
     finally:  # whatever failed, leave nothing running: what this test started, stopped by PID
-        from spotshield.local.gcs import stop_pid
+        from spotshield.local.procs import stop_pid
 
         if record_path().exists():
             cli("down")
