@@ -12,7 +12,6 @@ spotshield/billing.Bill, exactly what `spotshield analyze` computes for the same
 from __future__ import annotations
 
 import json
-import os
 import time
 from contextlib import contextmanager
 
@@ -21,7 +20,8 @@ from spotshield.billing import Bill, hourly
 from spotshield.errors import NotFoundError, SpotShieldError
 from spotshield.events import read_events
 from spotshield.layout import MARKER, STOPPED_KEY, folder_for, list_checkpoints, newest_committed
-from spotshield.status.record import StackRecord
+from spotshield.backends import sources
+from spotshield.backends.record import StackRecord
 
 LAST_EVENTS = 8  # how many recent events the view lists
 # Window of step events for the speed behind the ETA: long enough to smooth log jitter,
@@ -31,17 +31,9 @@ _ETA_WINDOW = 6
 
 @contextmanager
 def stack_env(rec: StackRecord):
-    """Point Google's clients at the stack's endpoints (local) for the duration."""
-    saved = {k: os.environ.get(k) for k in rec.env()}
-    os.environ.update(rec.env())
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """Point Google's clients at what the stack's backend says status reads, for the duration."""
+    with sources(rec).applied() as src:
+        yield src
 
 
 def _instances(rec: StackRecord, boots: list[bootmodel.Boot], now: float) -> list[dict]:
@@ -50,7 +42,7 @@ def _instances(rec: StackRecord, boots: list[bootmodel.Boot], now: float) -> lis
     preempts: dict[str, int] = {}
     for b in bootmodel.preempted_boots(boots):
         preempts[b.host] = preempts.get(b.host, 0) + 1
-    comp = Compute(rec.project, rec.region, rec.mig, rec.endpoints.get("compute"))
+    comp = Compute(rec.project, rec.region, rec.mig, sources(rec).compute)
     out = []
     for i in comp.list_instances():
         started = i.last_start or i.created
@@ -227,9 +219,9 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
     problems: list[str] = []
     events: list[dict] = []
     store = None
-    with stack_env(rec):
+    with stack_env(rec) as src:
         try:
-            store = open_store(rec.store)
+            store = open_store(src.store)
             events = [e for e in read_events(store, rec.run_id) if isinstance(e.get("t"), (int, float))]
         except SpotShieldError as e:
             problems.append(f"store: {e}")

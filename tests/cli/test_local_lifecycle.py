@@ -41,9 +41,8 @@ def emulator_pids(rec) -> list[int]:
 
 
 def test_up_status_preemptions_down(cli, root):
-    pytest.importorskip("spotshield.local.backend")
     pytest.importorskip("torch")
-    from spotshield.status.record import load_record, record_path
+    from spotshield.backends.record import load_record, record_path
 
     r = cli("up", "--strategy", "adaptive", "--detach", "--pattern", "regular")
     assert r.exit_code == 0, r.output
@@ -73,7 +72,7 @@ def analyze_store(rec, root) -> dict:
 
 
 def lifecycle(cli, root, rec, seen: list[int]) -> None:
-    from spotshield.status.record import record_path
+    from spotshield.backends.record import record_path
 
     assert rec.backend == "local" and rec.endpoints.get("compute") and rec.endpoints.get("storage")
     pids = emulator_pids(rec)

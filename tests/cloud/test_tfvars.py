@@ -6,14 +6,15 @@ import json
 import pytest
 
 from spotshield.cloud import tfvars
-from spotshield.config_loader import load_settings, trainer_config
+from spotshield.backends.base import fleet_trainer_config
 from spotshield.errors import SpotShieldError
+from spotshield.settings import load_settings
 from spotshield.validate.tfvars import TFVARS_SCHEMA
 
 
 def settings(**kw):
     s = load_settings({"project": "my-proj-1", "run_id": "adaptive-1", **kw})
-    return s, trainer_config(s, f"gs://{s.bucket_name}/runs/{s.run_id}")
+    return s, fleet_trainer_config(s)
 
 
 def test_render_writes_the_whole_schema(root):

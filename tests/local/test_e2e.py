@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from spotshield.local import backend, daemon
+from spotshield import backends
+from spotshield.local import daemon
 from spotshield.local.testing import compute_clients, pid_alive, wait_for
 from spotshield.settings import StackSettings
 from tests.local.test_daemon import FLEET, Handle
@@ -34,19 +35,17 @@ def state(tmp_path):
     ("poisson", 2.0, 10, 1),
 ])
 def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_notices):
-    from spotshield.config_loader import trainer_config
     from spotshield.events import read_events
-    from spotshield.layout import runs_store_url
     from spotshield.storage import open_store
 
     s = StackSettings(name="e2e", run_id=f"e2e-{pattern}", strategy="naive", fleet_size=1, pattern=pattern,
                       rate=rate, time_scale=60, trainer_overrides=dict(TRAINER))
-    store_url = runs_store_url(s.bucket_name, s.run_id)
-    ep = backend.up(s, trainer_config(s, store_url), state_dir=state, seed=seed)
+    local = backends.make("local", state_dir=state, seed=seed)
+    stack = local.up(s)
     rec = daemon.read_state(state)
-    os.environ["STORAGE_EMULATOR_HOST"] = ep["storage"]
+    os.environ["STORAGE_EMULATOR_HOST"] = stack.endpoints["storage"]
     try:
-        store = open_store(store_url)
+        store = open_store(stack.store)
         c = compute_clients(Handle(rec))
         seen_pids: set[int] = set()
 
@@ -59,9 +58,9 @@ def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_n
         assert mig.target_size == 0  # startup.sh resized it through the Compute API
         events = read_events(store, s.run_id)
         injector = daemon.request(rec, "GET", "/spotshield/v1/injector")
-        cost = backend.cost(s.run_id, state_dir=state)
+        cost = local.cost(s.run_id)
     finally:
-        backend.down(state_dir=state)
+        local.down(stack)
         del os.environ["STORAGE_EMULATOR_HOST"]
 
     notices = [e for e in events if e["event"] == "preempt_notice"]

@@ -8,7 +8,7 @@ from runs import write_run
 
 from spotshield.status.collect import collect
 from spotshield.layout import FORMAT, runs_store_url
-from spotshield.status.record import StackRecord
+from spotshield.backends.record import StackRecord
 from spotshield.storage import open_store
 
 RUN = "adaptive-test"

@@ -8,7 +8,7 @@ from runs import write_run
 from test_collect import RUN, record
 
 from spotshield.status.collect import collect
-from spotshield.status.record import save_record
+from spotshield.backends.record import save_record
 from spotshield.status.render import duration, render, size, sparkline, usd
 from spotshield.storage import open_store
 
