@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from spotshield.cloud import tfvars
 from spotshield.backends.base import fleet_trainer_config
+from spotshield.cloud import tfvars
+from spotshield.cloud.tfvars import TFVARS_SCHEMA
 from spotshield.errors import SpotShieldError
 from spotshield.settings import load_settings
-from spotshield.validate.tfvars import TFVARS_SCHEMA
 
 
 def settings(**kw):
@@ -39,9 +39,7 @@ def test_no_gpu_writes_zero(root):
 
 
 def test_schema_mismatch_is_one_line(root, monkeypatch):
-    from spotshield.validate import tfvars as schema
-
-    monkeypatch.delitem(schema.TFVARS_SCHEMA, "health_port")
+    monkeypatch.delitem(tfvars.TFVARS_SCHEMA, "health_port")
     s, tcfg = settings()
     with pytest.raises(SpotShieldError, match="unknown Terraform variable\\(s\\) health_port"):
         tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)
