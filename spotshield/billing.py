@@ -138,6 +138,13 @@ def billable_seconds(spans: Iterable[tuple[float, float]]) -> float:
     return sum(max(0.0, end - start) for start, end in spans)
 
 
+def run_seconds(boots) -> tuple[float, float | None]:
+    """(billable, on-demand equivalent) seconds of a run's boots (spotshield/boots.py), on the events' clock."""
+    from spotshield import boots as bootmodel
+
+    return billable_seconds(bootmodel.spans(boots)), bootmodel.on_demand_seconds(boots)
+
+
 @dataclass(frozen=True)
 class Bill:
     """Spot spent, the on-demand equivalent and savings of one run (or one instance)."""
@@ -146,6 +153,12 @@ class Bill:
     billable_s: float  # VM time, boot to deletion, in the spans' clock
     on_demand_s: float | None = None  # productive time of an uninterrupted run; None: unknown
     time_scale: float = 1.0  # emulated seconds per second of the spans' clock (1 on GCP)
+
+    @classmethod
+    def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0) -> "Bill":
+        """The bill of a run from its boots (spotshield/boots.py), as status and analyze compute it."""
+        billable, on_demand = run_seconds(boots)
+        return cls(rate, billable, on_demand, time_scale)
 
     @property
     def hours(self) -> float:

@@ -64,8 +64,9 @@ class Boot:
         return float(max(e["t"] for e in self.events))
 
     @property
-    def billable_s(self) -> float:
-        return max(0.0, self.t_end - self.t_start)
+    def span(self) -> tuple[float, float]:
+        """(boot, last event): the VM time this boot is billed for (spotshield/billing.py sums spans)."""
+        return self.t_start, self.t_end
 
     @property
     def ended(self) -> bool:
@@ -189,9 +190,9 @@ def work_lost(boots: list[Boot]) -> WorkLost:
     return WorkLost(steps, seconds)
 
 
-def billable_seconds(boots: list[Boot]) -> float:
-    """VM time of every boot, boot to last event (real seconds)."""
-    return sum(b.billable_s for b in boots)
+def spans(boots: list[Boot]) -> list[tuple[float, float]]:
+    """Every boot's billed span, for spotshield.billing.billable_seconds (real seconds)."""
+    return [b.span for b in boots]
 
 
 def on_demand_seconds(boots: list[Boot]) -> float | None:

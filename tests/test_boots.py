@@ -5,6 +5,7 @@ import pytest
 
 from boot_events import BILLABLE_S, ON_DEMAND_S, four_boots
 from spotshield import boots
+from spotshield.billing import billable_seconds
 from spotshield.events import validate_event
 
 
@@ -20,19 +21,19 @@ def test_boots_are_ordered_by_their_first_event_and_start_at_vm_boot():
     bs = boots.split_boots(four_boots())
     assert [b.boot for b in bs] == ["b0", "b1", "b2", "b3"]
     assert bs[1].t_start == 1030.0 and bs[1].t_ready == 1038.5 and bs[1].from_step == 100
-    assert [round(b.billable_s, 6) for b in bs] == [20.2, 20.2, 20.2, 19.7]
+    assert [round(end - start, 6) for start, end in boots.spans(bs)] == [20.2, 20.2, 20.2, 19.7]
 
 
 def test_billable_and_on_demand_seconds():
     bs = boots.split_boots(four_boots())
-    assert boots.billable_seconds(bs) == pytest.approx(BILLABLE_S)
+    assert billable_seconds(boots.spans(bs)) == pytest.approx(BILLABLE_S)
     assert boots.on_demand_seconds(bs) == pytest.approx(ON_DEMAND_S)
 
 
 def test_without_boot_script_events_billing_falls_back_to_each_boots_first_event():
     bs = boots.split_boots(four_boots(vm_events=False))
     # each boot from its trainer start (+8.5 s) to its exit (+20.0 s, or +19.6 s for the last)
-    assert boots.billable_seconds(bs) == pytest.approx(3 * 11.5 + 11.1)
+    assert billable_seconds(boots.spans(bs)) == pytest.approx(3 * 11.5 + 11.1)
     assert boots.on_demand_seconds(bs) == pytest.approx(3 * 10.0 + 11.0 + 0.1)  # no start-up is seen
     assert len(boots.preempted_boots(bs)) == 3
 
@@ -40,7 +41,7 @@ def test_without_boot_script_events_billing_falls_back_to_each_boots_first_event
 def test_uninterrupted_run_costs_the_same_on_demand():
     one = [e for e in four_boots() if e["boot"] == "b3"]
     bs = boots.split_boots(one)
-    assert boots.on_demand_seconds(bs) == pytest.approx(boots.billable_seconds(bs))
+    assert boots.on_demand_seconds(bs) == pytest.approx(billable_seconds(boots.spans(bs)))
     assert boots.preempted_boots(bs) == []
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from spotshield import boots as bootmodel
 from spotshield.analysis.runs import Run
+from spotshield.billing import run_seconds
 
 
 def run_metrics(run: Run) -> dict:
@@ -46,6 +47,7 @@ def run_metrics(run: Run) -> dict:
             pending = None
     downtime = sum(recoveries)
     useful = max(0.0, wall - stall - lost.seconds - downtime)
+    billable_s, on_demand_s = run_seconds(boots)
     lab = run.labels
     return {
         "run_id": run.run_id,
@@ -64,8 +66,8 @@ def run_metrics(run: Run) -> dict:
         "useful_s": useful,
         "wasted_s": lost.seconds,
         "wasted_steps": lost.steps,
-        "billable_s": bootmodel.billable_seconds(boots),
-        "on_demand_s": bootmodel.on_demand_seconds(boots),
+        "billable_s": billable_s,
+        "on_demand_s": on_demand_s,
         "stall_s": stall,
         "checkpoints": len(regular),
         "stall_per_checkpoint_s": stall / len(regular) if regular else float("nan"),

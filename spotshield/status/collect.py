@@ -162,7 +162,7 @@ def _cost(rec: StackRecord, boots: list[bootmodel.Boot]) -> dict | None:
     rate = hourly(rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
     if rate is None:
         return None
-    bill = Bill(rate, bootmodel.billable_seconds(boots), bootmodel.on_demand_seconds(boots), rec.time_scale)
+    bill = Bill.for_boots(rate, boots, rec.time_scale)
     return bill.to_dict("events x price table")
 
 
