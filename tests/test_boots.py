@@ -69,18 +69,27 @@ def test_work_lost_is_the_redone_steps_on_the_dying_boots_clock():
     assert boots.work_lost(boots.split_boots(four_boots())) == boots.WorkLost(0, 0.0)  # emergency saves lose nothing
 
 
-def test_run_history_has_the_trainers_shape():
-    ev_ = [
-        {"event": "start", "t": 0.0, "boot": "a"}, {"event": "step", "step": 100, "t": 50.0, "boot": "a"},
-        {"event": "preempt_notice", "step": 100, "t": 60.0, "boot": "a"},
-        {"event": "exit", "step": 100, "code": 75, "t": 61.0, "boot": "a"},
-        {"event": "start", "t": 70.0, "boot": "b"}, {"event": "step", "step": 95, "t": 80.0, "boot": "b"},  # kill -9
-        {"event": "start", "t": 90.0, "boot": "me"},
-    ]
-    h = boots.run_history(ev_, boot="me")
+def test_run_history_has_the_trainers_shape_and_uses_the_one_preemption_definition():
+    evs = [ev("vm_boot", 0.0, "a"), ev("start", 5.0, "a"), ev("step", 20.0, "a", step=40),
+           ev("vm_notice", 21.0, "a", preempted=True), ev("exit", 22.0, "a", step=40, code=75),  # preempted
+           ev("start", 30.0, "b"), ev("exit", 31.0, "b", step=40, code=1),  # crashed: not a preemption
+           ev("start", 40.0, "c"), ev("step", 50.0, "c", step=60),  # vanished: a hard stop
+           ev("start", 60.0, "d"), ev("preempt_notice", 61.0, "d", step=60), ev("vm_notice", 61.1, "d", preempted=False),
+           ev("exit", 62.0, "d", step=60, code=75),  # `down` stopped it: not a preemption
+           ev("start", 90.0, "me")]
+    h = boots.run_history(evs, boot="me")
     assert set(h) == {"preemptions", "exposure_s", "last_step", "last_t", "boots"}
-    assert h["preemptions"] == 2 and h["boots"] == 2
-    assert h["exposure_s"] == pytest.approx(61.0 + 10.0)
-    assert (h["last_step"], h["last_t"]) == (95, 80.0)  # the most recent boot, not the highest step ever
+    assert (h["preemptions"], h["boots"]) == (2, 4)
+    assert h["exposure_s"] == pytest.approx(22.0 + 1.0 + 10.0 + 2.0)  # from vm_boot where the script wrote one
+    assert (h["last_step"], h["last_t"]) == (60, 62.0)
     assert boots.run_history([], boot="me") == {"preemptions": 0, "exposure_s": 0, "last_step": -1, "last_t": None,
                                                 "boots": 0}
+
+
+@pytest.mark.parametrize("evs", [four_boots(vm_events=False), [e for e in four_boots(vm_events=False)
+                                                                   if e["boot"] != "b3"]])
+def test_run_history_is_the_trainers_for_its_own_events(evs):
+    """The trainer's run_history (spotshield/trainer/run.py) can become this one in one line."""
+    from spotshield.trainer.run import run_history
+
+    assert boots.run_history(evs, boot="b3") == run_history(evs, boot="b3")
