@@ -93,10 +93,14 @@ def _progress(events: list[dict], now: float) -> dict:
     command = next((e for e in reversed(events) if e["event"] == "command_start"), None)
     command_exit = next((e for e in reversed(events) if e["event"] == "command_exit"
                          and command is not None and e["t"] >= command["t"]), None)
-    state = "DONE" if done else ("TRAINING" if start else ("RUNNING" if command and not command_exit else "WAITING"))
+    if done or start:
+        state = "DONE" if done else "TRAINING"
+    else:  # no trainer events: the boot script's own say what runs
+        state = "WAITING" if command is None else ("EXITED" if command_exit else "RUNNING")
+    argv = (command or {}).get("command")  # the boot script writes its argv as a list
     return {
         "state": state,
-        "command": (command or {}).get("command"),
+        "command": " ".join(map(str, argv)) if isinstance(argv, list) else argv,
         "command_exit": (command_exit or {}).get("code"),
         "strategy": (start or {}).get("strategy"), "model": (start or {}).get("model"),
         "data": (start or {}).get("data"),

@@ -10,9 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 _SPARK = "▁▂▃▄▅▆▇█"
+_COMMAND_CHARS = 60  # the boot script's command line is long (interpreter, store, config paths)
 _STATUS_STYLE = {"RUNNING": "green", "TERMINATED": "red", "STOPPING": "yellow", "PROVISIONING": "cyan",
                  "STAGING": "cyan", "SUSPENDED": "yellow", "DONE": "bold green", "TRAINING": "green",
-                 "WAITING": "yellow", "STOPPED": "bold red"}
+                 "WAITING": "yellow", "EXITED": "yellow", "STOPPED": "bold red"}
 
 
 def duration(seconds: float | None) -> str:
@@ -102,7 +103,8 @@ def _progress(d: dict) -> Panel:
     rows = [("state", state)]
     if p.get("command"):
         ended = f"exited {p['command_exit']}" if p.get("command_exit") is not None else "running"
-        rows.append(("command", f"{p['command']}  ({ended})"))
+        shown = p["command"] if len(p["command"]) <= _COMMAND_CHARS else p["command"][:_COMMAND_CHARS - 1] + "…"
+        rows.append(("command", f"{shown}  ({ended})"))
     rows += [
         ("progress", bar_row),
         ("speed", f"{ips:.0f} images/s" if isinstance(ips, (int, float)) else "-"),

@@ -148,6 +148,25 @@ def test_status_and_analyze_give_the_same_savings_below_the_discount(gcs_bucket,
     assert EventLog  # the store holds the trainer's and the boot script's objects side by side
 
 
+def test_a_command_without_the_library_shows_through_the_boot_scripts_events(gcs_bucket, gcs_server, region):
+    """A boot script that runs the user's own command writes vm_boot/command_start/command_exit: status shows it."""
+    rec = record(gcs_bucket, gcs_server.url, region.url)
+    store = open_store(rec.store)
+    base = {"run_id": RUN, "host": "vm-c", "boot": "b1"}
+    lines = [{"event": "vm_boot", "t": 3000.0, **base},
+             {"event": "command_start", "t": 3001.0, "command": ["python", "my_train.py", "--lr", "0.1"], **base}]
+    key = f"events/{RUN}/vm-c-b1-vm.jsonl"
+    store.write(key, "".join(json.dumps(x) + "\n" for x in lines).encode())
+    p = collect(rec, now=3010.0)["progress"]
+    assert (p["state"], p["command"], p["command_exit"]) == ("RUNNING", "python my_train.py --lr 0.1", None)
+    lines.append({"event": "command_exit", "t": 3100.0, "code": 2, **base})
+    store.write(key, "".join(json.dumps(x) + "\n" for x in lines).encode())
+    d = collect(rec, now=3110.0)
+    assert (d["progress"]["state"], d["progress"]["command_exit"]) == ("EXITED", 2)
+    assert d["cost"]["billable_s"] == 100.0 and d["cost"]["on_demand_s"] is None  # billed; no training to compare
+    assert d["cost"]["savings_pct"] is None
+
+
 def test_stopped_by_the_crash_loop_breaker(run):
     """The boot script writes STOPPED when it gives up; status says why, in the view and --json."""
     rec, _, store = run
