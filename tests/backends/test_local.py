@@ -12,15 +12,9 @@ from spotshield.errors import SpotShieldError
 from spotshield.local import daemon
 from spotshield.local.testing import compute_clients, pid_alive, wait_for
 from spotshield.settings import StackSettings
-from tests.local.test_daemon import FLEET, Handle
+from tests.local.test_daemon import FLEET, Handle, state  # noqa: F401 (state: the emulator's folder fixture)
 
 CONTRACT_KEYS = set(METADATA) - set(OPTIONAL)  # the local backend publishes a build, without a sha256 pin
-
-
-@pytest.fixture
-def state(tmp_path):
-    yield tmp_path / "local"
-    daemon.stop(tmp_path / "local")
 
 
 def local(state, **kw):

@@ -12,7 +12,7 @@ from spotshield import backends
 from spotshield.local import daemon
 from spotshield.local.testing import compute_clients, pid_alive, wait_for
 from spotshield.settings import StackSettings
-from tests.local.test_daemon import FLEET, Handle
+from tests.local.test_daemon import FLEET, Handle, state  # noqa: F401 (state: the emulator's folder fixture)
 from tests.local.test_fleet import make_fleet, managed
 
 pytestmark = pytest.mark.slow
@@ -21,12 +21,6 @@ pytestmark = pytest.mark.slow
 REGULAR_RATE = 3600 / (30 * 60)
 TRAINER = {"model": "tiny-cnn", "data": "digits", "epochs": 10, "batch_size": 32, "pace_step_s": 0.15,
            "num_threads": 1, "log_every_s": 1.0}
-
-
-@pytest.fixture
-def state(tmp_path):
-    yield tmp_path / "local"
-    daemon.stop(tmp_path / "local")
 
 
 @pytest.mark.parametrize("pattern,rate,seed,min_notices", [
