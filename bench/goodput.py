@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import random
 
-from spotshield.analysis import simulate, youngdaly
+from spotshield import youngdaly
+from spotshield.analysis import simulate
 
 # GCE recreates a preempted Spot VM of a MIG and boots it in ~1-2 minutes; 90 s is the
 # restart cost added to the measured resume time.

@@ -5,7 +5,9 @@ Each trainer process appends JSON lines to
 one file per (host, boot) so that no two writers ever share an object. GCS objects cannot be
 appended to, so a writer rewrites its own object on each flush; once that object passes
 SEGMENT_BYTES it is left as it is and the writer goes on in <host>-<boot>.<n>.jsonl, which keeps
-each flush small however long the run. Readers take every *.jsonl under events/<run-id>/.
+each flush small however long the run. The boot scripts write their own object per boot,
+<host>-<boot>-vm.jsonl, in the same line format. Readers take every *.jsonl under events/<run-id>/;
+spotshield/boots.py turns them into boots (preemptions, work lost, billable time).
 
 Every line has: {"event": <name>, "t": <unix seconds, float>, "run_id", "host", "boot", ...}
 plus the fields listed in EVENT_FIELDS for that event. Readers must ignore unknown fields.
@@ -41,13 +43,18 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "exit": ("step", "code", "reason"),
     # the run finished: final weights exported and DONE written
     "done": ("step", "epoch", "accuracy", "final_path"),
-    # Written by the boot scripts, not by EventLog, to <host>-<boot>-vm.jsonl (layout.vm_events_key),
-    # with the host and boot the trainer of that boot gets (docs/boot-contract.md):
-    "vm_boot": (),  # startup.sh began (the VM is up and billing)
-    "command_start": ("command",),  # the trainer's argv
-    "command_exit": ("code",),  # the trainer's exit code
-    "vm_notice": ("preempted",),  # shutdown.sh ran; preempted is metadata instance/preempted (bool)
-    "crash_loop": ("boots", "error"),  # the crash-loop breaker wrote STOPPED and resized the group to 0
+    # --- written by the boot scripts (startup-scripts/*.sh) to <host>-<boot>-vm.jsonl, so that
+    # billing includes start-up and a command that does not use the library still shows ---
+    # startup.sh began: the VM is up and billed from here
+    "vm_boot": (),
+    # the boot script started the trainer or the user's command
+    "command_start": ("command",),
+    # that command ended with this exit code
+    "command_exit": ("code",),
+    # shutdown.sh saw the stop; preempted: true for a Spot preemption, false for a stop or deletion
+    "vm_notice": ("preempted",),
+    # the boot script stopped the group after `boots` failed boots in a row; error: the last error line
+    "crash_loop": ("boots", "error"),
 }
 
 # Exit codes of `spotshield train`, documented in README.

@@ -1,26 +1,37 @@
-"""Stack settings: where and how a fleet runs. Shared by both backends and the CLI.
+"""Stack settings: where and how a fleet runs, and their one loader. Shared by both backends and the CLI.
 
-Trainer settings (model, data, epochs, strategy parameters) live in the trainer's
-layered YAML config; this is the fleet around it. Loading with precedence
-(CLI > SPOTSHIELD_* env > spotshield.yaml / [tool.spotshield] > defaults) is done by
-the CLI's settings loader; this module only declares the fields and checks them.
+Trainer settings (model, data, epochs, strategy parameters) live in the trainer's own layered
+YAML config (spotshield/trainer/config.py); this is the fleet around it. `load_settings` merges
+with one precedence: CLI > SPOTSHIELD_* env > settings file > defaults. The CLI and the
+environment are merged by Typer itself (every option declares its envvar=), so the CLI hands over
+only the values that were given one way or the other (None means "not given"). Below them come,
+first found wins:
+  spotshield.yaml          in the project root (a `trainer:` section holds trainer overrides)
+  [tool.spotshield]        in the project's pyproject.toml
+and then the dataclass defaults of StackSettings.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from spotshield.errors import SpotShieldError
+from spotshield.project import SETTINGS_FILE, project_root
+from spotshield.trainer.strategies import NAMES as STRATEGIES  # no torch: the registry is pure Python
+from spotshield.yamlfile import read_mapping
 
 BACKENDS = ("local", "gcp")
-STRATEGIES = ("naive", "adaptive", "milestone", "none")
-PATTERNS = ("none", "regular", "poisson", "bursty", "trace")
 TERMINATION_ACTIONS = ("STOP", "DELETE")
 _ZONE_RE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 # Until multi-node training lands, every VM of a group trains the same run into the same store:
 # two of them race each other's checkpoints (issue 12). terraform/variables.tf holds the same limit.
 MAX_FLEET_SIZE = 1
+_TRAINER_KEY = "trainer"  # the settings file's section of trainer overrides
 
 
 @dataclass
@@ -40,7 +51,7 @@ class StackSettings:
     trainer_config: str | None = None  # path of a trainer YAML layered over the presets
     trainer_overrides: dict = field(default_factory=dict)  # e.g. {"model": "tiny-cnn", "epochs": 30}
     termination_action: str = "STOP"  # what GCE does to a preempted VM
-    # local backend only
+    # local backend only (checked by the emulator: spotshield/local/region_args.py)
     pattern: str = "regular"  # preemption pattern the injector plays
     # preemptions per emulated hour (regular: 3600/rate emulated seconds apart). 2.4/h at
     # time_scale 60 is one every 25 real seconds: the local demo (~75 s of training) meets 3+.
@@ -53,14 +64,8 @@ class StackSettings:
             raise SpotShieldError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.strategy not in STRATEGIES:
             raise SpotShieldError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if self.pattern not in PATTERNS:
-            raise SpotShieldError(f"unknown preemption pattern {self.pattern!r}; choose one of {', '.join(PATTERNS)}")
         if self.termination_action not in TERMINATION_ACTIONS:
             raise SpotShieldError(f"termination action must be STOP or DELETE, not {self.termination_action!r}")
-        if self.rate < 0:
-            raise SpotShieldError(f"preemption rate must be >= 0 per hour, not {self.rate}")
-        if self.time_scale <= 0:
-            raise SpotShieldError(f"time scale must be > 0, not {self.time_scale}")
         if self.fleet_size < 0:
             raise SpotShieldError(f"fleet size must be >= 0, not {self.fleet_size}")
         if not self.zones:
@@ -91,3 +96,85 @@ class StackSettings:
         if self.bucket:
             return self.bucket
         return f"{self.project}-{self.name}-ckpt" if self.project else "spotshield-local"
+
+
+def _read_pyproject(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as e:
+        raise SpotShieldError(f"cannot read {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpotShieldError(f"{path} is not valid TOML ({e}); fix it") from None
+    section = data.get("tool", {}).get("spotshield", {})
+    if not isinstance(section, dict):
+        raise SpotShieldError(f"[tool.spotshield] in {path} must be a table")
+    return section
+
+
+def file_settings(root: Path | None = None) -> tuple[dict, Path | None]:
+    """The settings file's values and where they came from (spotshield.yaml wins over pyproject)."""
+    root = root or project_root()
+    yml = root / SETTINGS_FILE
+    if yml.is_file():
+        return read_mapping(yml, "settings file"), yml
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        section = _read_pyproject(pyproject)
+        if section:
+            return section, pyproject
+    return {}, None
+
+
+_FIELDS = {f.name for f in dataclasses.fields(StackSettings)}
+
+
+def _normalise(key: str, value: Any, source: str) -> Any:
+    if key == "zones":
+        if isinstance(value, str):
+            value = [z.strip() for z in value.split(",") if z.strip()]
+        if not isinstance(value, list) or not all(isinstance(z, str) for z in value):
+            raise SpotShieldError(f"zones in {source} must be a list or comma-separated string of zones")
+    if key == "trainer_overrides" and not isinstance(value, dict):
+        raise SpotShieldError(f"{_TRAINER_KEY} in {source} must be a mapping of trainer settings")
+    return value
+
+
+def load_settings(cli: dict[str, Any] | None = None, root: Path | None = None) -> StackSettings:
+    """Merge CLI/env values over the settings file over defaults, then check the result."""
+    values, path = file_settings(root)
+    source = str(path) if path else "settings"
+    merged: dict[str, Any] = {}
+    for key, value in values.items():
+        key = key.replace("-", "_")
+        if key == _TRAINER_KEY:
+            key = "trainer_overrides"
+        if key not in _FIELDS:
+            raise SpotShieldError(f"unknown setting {key!r} in {source}; known: {', '.join(sorted(_FIELDS))}")
+        merged[key] = _normalise(key, value, source)
+    for key, value in (cli or {}).items():
+        if value is None:
+            continue
+        if key not in _FIELDS:
+            raise ValueError(f"load_settings: no such setting {key!r}")  # a bug in the CLI, not user input
+        merged[key] = _normalise(key, value, "the command line")
+    # The local emulator is the default until a GCP project is configured.
+    if "backend" not in merged:
+        merged["backend"] = "gcp" if merged.get("project") else "local"
+    try:
+        settings = StackSettings(**merged)
+    except TypeError as e:
+        raise SpotShieldError(f"bad settings in {source}: {e}") from None
+    for name, typ in (("gpu_count", int), ("fleet_size", int), ("rate", float), ("time_scale", float)):
+        value = getattr(settings, name)
+        try:
+            setattr(settings, name, typ(value))
+        except (TypeError, ValueError):
+            raise SpotShieldError(f"{name} must be a number, not {value!r}") from None
+    return settings.check()
+
+
+def default_run_id(strategy: str) -> str:
+    """'<strategy>-<UTC timestamp>': sortable, and says what ran."""
+    import time
+
+    return f"{strategy}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"

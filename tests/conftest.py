@@ -38,3 +38,18 @@ def isolated_root(tmp_path, monkeypatch):
     monkeypatch.setenv("SPOTSHIELD_ROOT", str(repo))
     monkeypatch.chdir(repo)
     return repo
+
+
+@pytest.fixture
+def cli():
+    """Invoke `spotshield ...` in-process; returns the click Result (stdout, stderr, exit_code)."""
+    from typer.testing import CliRunner
+
+    from spotshield.cli.main import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None):
+        return runner.invoke(app, list(args), input=input)
+
+    return invoke

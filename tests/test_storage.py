@@ -52,7 +52,7 @@ def test_bad_urls_are_clear_errors():
 
 
 def test_unreachable_gcs_is_one_error(monkeypatch):
-    from spotshield.local.gcs import free_port
+    from spotshield.local.procs import free_port
 
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreError, match="cannot reach"):

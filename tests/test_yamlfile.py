@@ -35,7 +35,8 @@ def test_empty_file_is_an_empty_mapping(tmp_path):
 
 def test_every_reader_uses_the_same_wording(tmp_path):
     from spotshield.analysis.grid import load_grid
-    from spotshield.config_loader import FILE_NAME, file_settings
+    from spotshield.project import SETTINGS_FILE as FILE_NAME
+    from spotshield.settings import file_settings
     from spotshield.trainer.config import load_config
 
     bad = tmp_path / FILE_NAME

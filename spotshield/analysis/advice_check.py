@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spotshield.analysis import simulate, youngdaly
+from spotshield import youngdaly
+from spotshield.analysis import simulate
 
 # Relative tolerance between Daly's exact expectation and the simulated mean wall time.
 # With the default 2000 runs of 50 intervals the standard error is ~0.2%, so 2% leaves

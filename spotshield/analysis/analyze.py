@@ -7,8 +7,10 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spotshield.analysis import figures, prices, report, tables, verify, youngdaly
+from spotshield import youngdaly
+from spotshield.analysis import figures, report, tables, verify
 from spotshield.analysis.runs import load_runs
+from spotshield.billing import DEFAULT_GPU, DEFAULT_MACHINE, resolve_rate
 from spotshield.errors import SpotShieldError
 
 MEASURED_JSON = "measured.json"  # median C and R in emulated seconds, for `spotshield advise --from`
@@ -36,10 +38,11 @@ def measured_c_r(df) -> tuple[float, float]:
 
 
 def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ondemand_price: float | None = None,
-                 machine: str = prices.DEFAULT_MACHINE, gpu: str | None = prices.DEFAULT_GPU,
-                 force: bool = False) -> Analysis:
-    spot, od = prices.resolve(spot_price, ondemand_price, machine, gpu)
-    runs = load_runs(source)
+                 machine: str = DEFAULT_MACHINE, gpu: str | None = DEFAULT_GPU,
+                 force: bool = False, time_scale: float | None = None) -> Analysis:
+    rate = resolve_rate(spot_price, ondemand_price, machine, gpu)
+    spot, od = rate.spot, rate.on_demand
+    runs = load_runs(source, time_scale=time_scale)
     problems = verify.verify_runs(runs)
     warnings = []
     if problems:
@@ -51,7 +54,7 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
         runs = [r for r in runs if not any(p.startswith(("record", "no start")) for p in problems.get(r.run_id, []))]
         if not runs:
             raise SpotShieldError("no run has well-formed events; nothing to analyse")
-    df = tables.summary_frame(runs, spot, od)
+    df = tables.summary_frame(runs, rate)
     s_csv, c_csv = tables.write_tables(df, out)
     agg = tables.condition_frame(df)
     C, R = measured_c_r(df)
@@ -62,5 +65,5 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
                                                 indent=1))
     figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od)
     rep = report.write_report(out, df, agg, figs, C=C, R=R, break_even=be, spot=spot, od=od,
-                              warnings=warnings, source=str(source))
+                              warnings=warnings, source=str(source), spot_estimated=rate.spot_estimated)
     return Analysis(out, len(runs), s_csv, c_csv, rep, figs, warnings, C, R, be)

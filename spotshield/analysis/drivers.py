@@ -1,10 +1,9 @@
 """How one grid run is executed. Each driver blocks until the run is DONE, then leaves its
 events under <run_dir>/events/<run-id>/ and a DONE marker in <run_dir>.
 
-  local    the emulated region (spotshield.local.backend up/down): MIG, metadata server,
-           injector, fake-gcs; the default, and what `make up` uses
-  gcp      the same through spotshield.cloud.gcp on a real project (documented config;
-           needs credentials and quota)
+  local    the local Backend (spotshield/backends: the emulated region with its MIG,
+           metadata server, injector, fake-gcs); the default, and what `make up` uses
+  gcp      the gcp Backend on a real project (documented config; needs credentials and quota)
   process  `spotshield train` processes on this machine with the injector's seeded
            schedule delivered as SIGTERM (what GCE's ACPI shutdown becomes), each preempted
            process replaced after `restart_s` emulated seconds: no emulator needed
@@ -105,7 +104,16 @@ class ProcessDriver:
 
 
 class _StackDriver:
-    """Shared by local and gcp: bring a stack up for one run, wait for DONE, copy events, tear down."""
+    """Shared by local and gcp: a Backend brings the stack up for one run; wait for DONE, copy
+    the events, take it down. The backend runs every step; the driver only waits and copies."""
+
+    name = ""
+    delete_checkpoints = False  # after the events are copied out
+
+    def backend(self, spec: RunSpec, run_dir: Path):
+        from spotshield import backends
+
+        return backends.make(self.name)
 
     def settings(self, grid: Grid, spec: RunSpec):
         from spotshield.settings import StackSettings
@@ -120,41 +128,29 @@ class _StackDriver:
         return s.check()
 
     def run(self, grid: Grid, spec: RunSpec, run_dir: Path, log=lambda msg: None) -> None:
-        from spotshield.config_loader import trainer_config
-        from spotshield.layout import runs_store_url
         from spotshield.storage import open_store
 
         s = self.settings(grid, spec)
-        store_url = runs_store_url(s.bucket_name, spec.run_id)
-        tcfg = trainer_config(s, store_url)
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.up(s, tcfg, spec, run_dir)
+        stack = self.backend(spec, run_dir)
+        rec = stack.up(s)
         try:
-            self.before_read(run_dir)
-            store = open_store(store_url)
-            deadline = time.monotonic() + grid.run_timeout_s
-            while not store.exists(DONE):
-                if time.monotonic() > deadline:
-                    raise SpotShieldError(f"run {spec.run_id} did not finish within {grid.run_timeout_s:.0f} s")
-                time.sleep(POLL_S)
-            _copy_events(store, spec.run_id, run_dir)
-            (run_dir / DONE).write_bytes(store.read(DONE))
+            with stack.sources(rec).applied() as src:
+                store = open_store(src.store)
+                deadline = time.monotonic() + grid.run_timeout_s
+                while not store.exists(DONE):
+                    if time.monotonic() > deadline:
+                        raise SpotShieldError(f"run {spec.run_id} did not finish within {grid.run_timeout_s:.0f} s")
+                    time.sleep(POLL_S)
+                _copy_events(store, spec.run_id, run_dir)
+                (run_dir / DONE).write_bytes(store.read(DONE))
         finally:
-            self.down(s, run_dir)
+            stack.down(rec, delete_checkpoints=self.delete_checkpoints)
 
 
 class LocalDriver(_StackDriver):
     name = "local"
-
-    def _backend(self):
-        try:
-            from spotshield.local import backend
-        except ModuleNotFoundError as e:
-            if e.name == "spotshield.local.backend":
-                raise SpotShieldError("the local emulator backend is not in this build yet; "
-                                      "run the grid with --backend process") from None
-            raise
-        return backend
+    delete_checkpoints = True  # the run's checkpoints go, so a re-run starts fresh
 
     @staticmethod
     def state_dir(run_dir: Path) -> Path:
@@ -162,34 +158,14 @@ class LocalDriver(_StackDriver):
         # stack someone started with `make up` in the same tree.
         return run_dir.parent.parent / ".emulator"
 
-    def up(self, s, tcfg, spec: RunSpec, run_dir: Path) -> None:
-        self._backend().up(s, tcfg, state_dir=self.state_dir(run_dir), seed=spec.seed)
+    def backend(self, spec: RunSpec, run_dir: Path):
+        from spotshield import backends
 
-    def before_read(self, run_dir: Path) -> None:
-        eps = self._backend().endpoints(self.state_dir(run_dir)) or {}
-        if eps.get("storage"):
-            os.environ["STORAGE_EMULATOR_HOST"] = eps["storage"]
-
-    def down(self, s, run_dir: Path) -> None:
-        # the events are copied out first; the run's checkpoints go so a re-run starts fresh
-        self._backend().down(delete_checkpoints=True, state_dir=self.state_dir(run_dir))
+        return backends.make("local", state_dir=self.state_dir(run_dir), seed=spec.seed)
 
 
 class GcpDriver(_StackDriver):
     name = "gcp"
-
-    def up(self, s, tcfg, spec: RunSpec, run_dir: Path) -> None:
-        from spotshield.cloud import gcp
-
-        gcp.up(s, tcfg, echo=lambda line: None)
-
-    def before_read(self, run_dir: Path) -> None:
-        pass
-
-    def down(self, s, run_dir: Path) -> None:
-        from spotshield.cloud import gcp
-
-        gcp.down(s.project, s.bucket_name, echo=lambda line: None)
 
 
 DRIVERS = {"local": LocalDriver, "gcp": GcpDriver, "process": ProcessDriver}

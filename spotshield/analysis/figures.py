@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from spotshield.analysis import youngdaly
-from spotshield.analysis.boots import split_boots
+from spotshield import youngdaly
+from spotshield.boots import split_boots
 from spotshield.analysis.runs import Run
 
 DPI = 110  # ~700 px wide PNGs: readable on GitHub, small in git

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spotshield.errors import SpotShieldError
-from spotshield.settings import PATTERNS, STRATEGIES
+from spotshield.local.injector import PATTERNS
+from spotshield.settings import STRATEGIES
 
 BACKENDS = ("local", "gcp", "process")
 GRID_STRATEGIES = tuple(s for s in STRATEGIES if s != "none")

@@ -9,16 +9,19 @@ Definitions (seconds of the run's own clock; costs scale by the emulator's time_
   recovery_s    per interruption: preemption notice (or the dying process's last event)
                 -> first training step of the next process
   useful_s      wall - stall - wasted - recovery: time that produced kept progress
+  preemptions, wasted_*, billable_s, on_demand_s   spotshield/boots.py's definitions (the same
+                as `spotshield status`); billable_s and on_demand_s feed spotshield/billing.Bill
 """
 from __future__ import annotations
 
-from spotshield.analysis.boots import split_boots
+from spotshield import boots as bootmodel
 from spotshield.analysis.runs import Run
+from spotshield.billing import run_seconds
 
 
 def run_metrics(run: Run) -> dict:
     ev = run.events
-    boots = split_boots(ev)
+    boots = bootmodel.split_boots(ev)
     start = next(e for e in ev if e["event"] == "start")
     done = next((e for e in reversed(ev) if e["event"] == "done"), None)
     t_end = done["t"] if done else ev[-1]["t"]
@@ -29,17 +32,11 @@ def run_metrics(run: Run) -> dict:
     stall = sum(float(e["stall_s"]) for e in regular)
     emerg = [e for e in ev if e["event"] == "emergency_checkpoint"]
 
-    wasted_s, wasted_steps, recoveries, preemptions = 0.0, 0, [], 0
+    lost = bootmodel.work_lost(boots)
+    recoveries = []
     pending = None  # time of the first interruption not yet followed by a training step
     for prev, nxt in zip(boots, boots[1:]):
-        notice = prev.first("preempt_notice")
-        preemptions += notice is not None
-        resume_at = nxt.from_step
-        redo = max(0, prev.last_step - resume_at)
-        wasted_steps += redo
-        if redo:
-            last_t = prev.time_at_step(prev.last_step)
-            wasted_s += max(0.0, last_t - prev.time_at_step(max(resume_at, prev.from_step)))
+        notice = prev.notice
         t_int = (notice.get("notice_t") or notice["t"]) if notice else prev.events[-1]["t"]
         pending = t_int if pending is None else pending
         # A replacement preempted before its first step extends the same outage: the
@@ -49,7 +46,8 @@ def run_metrics(run: Run) -> dict:
             recoveries.append(max(0.0, t_first - pending))
             pending = None
     downtime = sum(recoveries)
-    useful = max(0.0, wall - stall - wasted_s - downtime)
+    useful = max(0.0, wall - stall - lost.seconds - downtime)
+    billable_s, on_demand_s = run_seconds(boots)
     lab = run.labels
     return {
         "run_id": run.run_id,
@@ -63,11 +61,13 @@ def run_metrics(run: Run) -> dict:
         "device": start.get("device"),
         "total_steps": int(start["total_steps"]),
         "boots": len(boots),
-        "preemptions": preemptions,
+        "preemptions": len(bootmodel.preempted_boots(boots)),
         "wall_s": wall,
         "useful_s": useful,
-        "wasted_s": wasted_s,
-        "wasted_steps": wasted_steps,
+        "wasted_s": lost.seconds,
+        "wasted_steps": lost.steps,
+        "billable_s": billable_s,
+        "on_demand_s": on_demand_s,
         "stall_s": stall,
         "checkpoints": len(regular),
         "stall_per_checkpoint_s": stall / len(regular) if regular else float("nan"),

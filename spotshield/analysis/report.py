@@ -29,7 +29,7 @@ def _table(agg) -> str:
 
 def _model_check(runs, C: float, R: float, spot: float, od: float) -> str:
     """Measured spot/on-demand cost vs what the advice model predicts at the observed rate."""
-    from spotshield.analysis import youngdaly
+    from spotshield import youngdaly
 
     parts = []
     for pattern, g in runs.groupby("pattern"):
@@ -46,7 +46,7 @@ def _model_check(runs, C: float, R: float, spot: float, od: float) -> str:
 
 
 def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float, break_even: float,
-                 spot: float, od: float, warnings: list[str], source: str) -> Path:
+                 spot: float, od: float, warnings: list[str], source: str, spot_estimated: bool = False) -> Path:
     base = df[df["baseline"]]
     runs = df[~df["baseline"]]
     by_s = runs.groupby("strategy")
@@ -58,8 +58,12 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
         f"{len(runs)} spot runs and {len(base)} on-demand baseline runs "
         f"({', '.join(sorted(set(df['model'].dropna())))} on {', '.join(sorted(set(df['data'].dropna())))}, "
         f"device {', '.join(sorted(set(df['device'].dropna().astype(str))))}). "
-        f"Prices: spot ${spot:g}/h, on-demand ${od:g}/h. Costs use the emulated clock "
-        f"(time scale {', '.join(sorted({f'{x:g}' for x in df['time_scale']}))}).",
+        f"Prices: spot ${spot:g}/h{' (an estimate)' if spot_estimated else ''}, on-demand ${od:g}/h "
+        f"(price discount {1 - spot / od:.1%}). Costs use the emulated clock "
+        f"(time scale {', '.join(sorted({f'{x:g}' for x in df['time_scale']}))} emulated s per real s). "
+        "Savings compare each run's spot spent (every boot, start-up included) with an uninterrupted "
+        "on-demand run of the same work (one start-up plus the training of the kept steps): "
+        "spotshield/billing.py.",
         "",
     ]
     if warnings:

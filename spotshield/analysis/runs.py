@@ -48,8 +48,9 @@ def _manifest(root: Path) -> dict:
     return data.get("runs", {}) if isinstance(data, dict) else {}
 
 
-def load_runs(source: str | Path) -> list[Run]:
-    """Every run below a folder (or in a store URL), events sorted by time."""
+def load_runs(source: str | Path, time_scale: float | None = None) -> list[Run]:
+    """Every run below a folder (or in a store URL), events sorted by time. `time_scale`
+    (emulated seconds per real second) overrides the manifest's, e.g. for one emulator store."""
     text = str(source)
     if "://" in text:
         from spotshield.events import iter_runs
@@ -81,5 +82,7 @@ def load_runs(source: str | Path) -> list[Run]:
         labels.setdefault("seed", 0)
         labels.setdefault("baseline", False)
         labels.setdefault("time_scale", 1.0)
+        if time_scale is not None:
+            labels["time_scale"] = float(time_scale)
         runs.append(Run(rid, events, labels))
     return runs

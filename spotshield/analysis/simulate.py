@@ -1,6 +1,6 @@
 """Discrete-event simulation of one training job under Poisson preemptions.
 
-Same model as spotshield.analysis.youngdaly's exact expectation, played out event by
+Same model as spotshield.youngdaly's exact expectation, played out event by
 event so the formulas can be checked and so policies that change their interval while
 they learn the preemption rate (adaptive) can be measured:
 
@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from spotshield.analysis import youngdaly
+from spotshield import youngdaly
 
 
 @dataclass

@@ -1,10 +1,17 @@
-"""pandas tables: one row per run (metrics_summary.csv) and means by strategy x pattern."""
+"""pandas tables: one row per run (metrics_summary.csv) and means by strategy x pattern.
+
+Costs are each run's spotshield.billing.Bill, the same as `spotshield status` shows: cost_spot is
+the spot price of its billable VM time (boot to deletion, every boot), cost_ondemand what an
+uninterrupted on-demand run of the same work costs (spotshield/boots.py on_demand_seconds), and
+savings = 1 - cost_spot / cost_ondemand. Money uses the emulated clock (time_scale).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 from spotshield.analysis.metrics import run_metrics
 from spotshield.analysis.runs import Run
+from spotshield.billing import Bill, Rate
 
 SUMMARY_CSV = "metrics_summary.csv"
 CONDITIONS_CSV = "metrics_by_condition.csv"
@@ -14,28 +21,28 @@ AGG_COLUMNS = ["wall_s", "useful_s", "wasted_s", "stall_s", "checkpoint_overhead
                "final_accuracy", "accuracy_delta"]
 
 
-def summary_frame(runs: list[Run], spot_price: float, ondemand_price: float):
+def run_bill(metrics: dict, rate: Rate) -> Bill:
+    return Bill(rate, metrics["billable_s"], metrics["on_demand_s"], metrics["time_scale"])
+
+
+def summary_frame(runs: list[Run], rate: Rate):
     import pandas as pd
 
-    rows = [run_metrics(r) for r in runs]
+    rows = []
+    for r in runs:
+        m = run_metrics(r)
+        bill = run_bill(m, rate)
+        od = bill.on_demand_usd
+        rows.append({**m, "cost_spot": bill.spot_usd, "cost_ondemand": float("nan") if od is None else od,
+                     "savings": float("nan") if bill.savings_pct is None else bill.savings_pct / 100.0})
     df = pd.DataFrame(rows)
-    hours = df["wall_s"] * df["time_scale"] / 3600.0
     base = df[df["baseline"]]
-    # The on-demand reference is the same job run uninterrupted: the baseline's wall time
-    # (mean over its seeds); without a baseline, the run's own useful + stall time.
-    if len(base):
-        ref_h = float((base["wall_s"] * base["time_scale"]).mean()) / 3600.0
-        df["cost_ondemand"] = ref_h * ondemand_price
-        base_acc = float(base["final_accuracy"].mean())
-    else:
-        df["cost_ondemand"] = (df["useful_s"] + df["stall_s"]) * df["time_scale"] / 3600.0 * ondemand_price
-        base_acc = float("nan")
-    df["cost_spot"] = hours * spot_price
-    df.loc[df["baseline"], "cost_ondemand"] = hours[df["baseline"]] * ondemand_price
-    df["savings"] = 1.0 - df["cost_spot"] / df["cost_ondemand"]
+    base_acc = float(base["final_accuracy"].mean()) if len(base) else float("nan")
     df["accuracy_delta"] = df["final_accuracy"] - base_acc
-    df["spot_price"] = spot_price
-    df["ondemand_price"] = ondemand_price
+    df["spot_price"] = rate.spot
+    df["ondemand_price"] = rate.on_demand
+    df["price_discount"] = rate.price_discount_pct / 100.0
+    df["spot_price_estimated"] = rate.spot_estimated
     return df
 
 

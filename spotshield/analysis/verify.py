@@ -8,7 +8,7 @@ covered steps have no gap from 0 to the end; and every epoch was validated.
 """
 from __future__ import annotations
 
-from spotshield.analysis.boots import split_boots
+from spotshield.boots import split_boots
 from spotshield.analysis.runs import Run
 from spotshield.events import validate_event
 

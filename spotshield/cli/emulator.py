@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
             raise SpotShieldError("the local emulator is not running; start it with 'spotshield local start'")
         st = daemon.request(rec, "GET", "/spotshield/v1/status")
         st["cost"] = {k: v for k, v in daemon.request(rec, "GET", "/spotshield/v1/cost").items()
-                      if k in ("hours", "spot_usd", "on_demand_usd", "savings_pct")}
+                      if k in ("hours", "spot_usd", "on_demand_same_hours_usd", "price_discount_pct")}
         if as_json:
             typer.echo(json.dumps(st, indent=2, sort_keys=True))
             return
@@ -67,8 +67,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"  {i['name']:<24} {i['zone']:<16} {i['status']:<12} {i['action']:<10} boots {i['boots']}")
         c = st["cost"]
         if c.get("spot_usd") is not None:
-            console.print(f"cost: ${c['spot_usd']:.4f} spot vs ${c['on_demand_usd']:.4f} on-demand "
-                          f"over {c['hours']:.3f} instance-hours")
+            discount = c.get("price_discount_pct")
+            console.print(f"cost: ${c['spot_usd']:.4f} spot spent over {c['hours']:.3f} billed instance-hours "
+                          f"(emulated); ${c['on_demand_same_hours_usd']:.4f} for the same hours on demand"
+                          + (f" (price discount {discount:.1f}%)" if discount is not None else ""))
 
     @local.command(help="Preempt one running instance now (a named one, or one chosen by the injector).")
     def preempt(instance: Annotated[Optional[str], typer.Argument(help="Instance name.")] = None) -> None:

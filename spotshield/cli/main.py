@@ -28,16 +28,9 @@ def _root() -> None:
 
 
 def _register() -> None:
-    # Each module exposes register(app); a module being built may not exist yet.
-    import importlib
+    from spotshield.cli import emulator, stack, study, train, validate
 
-    for name in ("train", "stack", "validate", "study", "emulator"):
-        try:
-            mod = importlib.import_module(f"spotshield.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"spotshield.cli.{name}":
-                continue
-            raise
+    for mod in (train, stack, validate, study, emulator):  # each module exposes register(app)
         mod.register(app)
 
 

@@ -1,8 +1,8 @@
 """`spotshield up | status | down (teardown) | plan | logs`: the stack lifecycle.
 
 A thin layer: options come in (CLI > SPOTSHIELD_* env > spotshield.yaml / [tool.spotshield]
-> defaults), the backends (spotshield/local/backend.py, spotshield/cloud/gcp.py) do the
-work, and .spotshield/stack.json records what is up for every other shell.
+> defaults), a Backend (spotshield/backends/, made by name) does the work, and
+.spotshield/stack.json (spotshield/backends/record.py) records what is up for every other shell.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from spotshield.cli.common import console, err_console
 PRECEDENCE = "Precedence: command line > SPOTSHIELD_* env > spotshield.yaml / [tool.spotshield] > defaults."
 # How often the live view re-reads the Compute API and the bucket: cheap reads, fresh enough.
 REFRESH_S = 2.0
-LOCAL_PROJECT = "spotshield-local"  # the emulator's project when none is configured
 
 Strategy = Annotated[Optional[str], typer.Option("--strategy", "-s", envvar="SPOTSHIELD_STRATEGY",
                      help="Checkpoint strategy: naive, adaptive, milestone or none.")]
@@ -63,9 +62,13 @@ Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleti
 
 
 def _settings(**cli):
-    from spotshield.config_loader import load_settings
+    from spotshield.settings import load_settings
 
     return load_settings(cli)
+
+
+def _echo(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
 
 
 def _watch(rec, until_done: bool, interval: float = REFRESH_S) -> None:
@@ -106,10 +109,10 @@ def register(app: typer.Typer) -> None:
         wait_timeout: Annotated[float, typer.Option("--wait-timeout", envvar="SPOTSHIELD_WAIT_TIMEOUT",
                                 help="gcp: seconds to wait for the group to be stable.")] = 900.0,
     ) -> None:
-        from spotshield.config_loader import default_run_id, trainer_config
+        from spotshield import backends
+        from spotshield.backends.record import load_record, save_record
         from spotshield.errors import SpotShieldError
-        from spotshield.layout import runs_store_url
-        from spotshield.status.record import StackRecord, load_record, save_record
+        from spotshield.settings import default_run_id
 
         s = _settings(strategy=strategy, backend=backend, trainer_config=str(config) if config else None,
                       pattern=pattern, rate=rate, project=project, region=region, zones=zones, name=name,
@@ -120,29 +123,10 @@ def register(app: typer.Typer) -> None:
             raise SpotShieldError(f"a stack is already up ({existing.backend}, run {existing.run_id}); "
                                   "run 'spotshield down' first")
         s.run_id = s.run_id or default_run_id(s.strategy)
-        store = runs_store_url(s.bucket_name, s.run_id)
-        tcfg = trainer_config(s, store)
-
-        def record(endpoints: dict, project_id: str):
-            rec = StackRecord(backend=s.backend, name=s.name, project=project_id, region=s.region,
-                              zones=list(s.zones), mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id,
-                              store=store, strategy=s.strategy, machine_type=s.machine_type,
-                              gpu_type=s.gpu_type, gpu_count=s.gpu_count, fleet_size=s.fleet_size,
-                              endpoints=endpoints)
-            return rec, save_record(rec)
-
-        if s.backend == "local":
-            from spotshield.local import backend as local
-
-            local.up(s, tcfg)
-            rec, path = record(dict(local.endpoints() or {}), s.project or LOCAL_PROJECT)
-        else:
-            from spotshield.cloud import gcp
-
-            saved = []
-            gcp.up(s, tcfg, echo=lambda line: console.print(line, markup=False, highlight=False),
-                   wait_timeout_s=wait_timeout, on_applied=lambda: saved.append(record({}, s.project)))
-            rec, path = saved[0]
+        saved = []
+        rec = backends.make(s.backend).up(s, echo=_echo, on_record=lambda r: saved.append(save_record(r)),
+                                          wait_timeout_s=wait_timeout)
+        path = saved[-1]
         console.print(f"up: {s.backend} stack {s.name}, run {s.run_id} ({s.strategy}); recorded in {path}")
         if detach:
             console.print("follow it with 'spotshield status --watch'; stop it with 'spotshield down'")
@@ -159,9 +143,9 @@ def register(app: typer.Typer) -> None:
         interval: Annotated[float, typer.Option("--interval", envvar="SPOTSHIELD_INTERVAL", min=0.2,
                             help="Seconds between refreshes with --watch.")] = REFRESH_S,
     ) -> None:
+        from spotshield.backends.record import load_record
         from spotshield.errors import SpotShieldError
         from spotshield.status.collect import collect
-        from spotshield.status.record import load_record
         from spotshield.status.render import render
 
         rec = load_record()
@@ -177,8 +161,9 @@ def register(app: typer.Typer) -> None:
             console.print(render(data))
 
     def _down(backend: Optional[str], delete_checkpoints: bool, yes: bool) -> None:
+        from spotshield import backends
+        from spotshield.backends.record import clear_record, load_record
         from spotshield.errors import SpotShieldError
-        from spotshield.status.record import clear_record, load_record
 
         rec = None
         if backend is None:
@@ -189,38 +174,15 @@ def register(app: typer.Typer) -> None:
                 rec = load_record(required=False)
             except SpotShieldError:
                 rec = None  # corrupt: --backend says what to stop; the file is left for the user
-        if backend not in ("local", "gcp"):
-            raise SpotShieldError(f"unknown backend {backend!r}; choose local or gcp")
+        stack = backends.make(backend)  # an unknown name is one line
         if delete_checkpoints and not yes:
             typer.confirm("Delete every checkpoint and event of this stack? This cannot be undone",
                           abort=True, err=True)
-        if backend == "local":
-            from spotshield.local import backend as local
-
-            try:
-                local.down(delete_checkpoints)
-            except SpotShieldError:
-                try:
-                    local.endpoints()
-                except SpotShieldError:
-                    running = False
-                else:
-                    running = True
-                if running or rec is None or rec.backend != "local":
-                    raise
-                # The emulator died under a recorded stack: nothing runs, so the record is stale.
-                err_console.print("the local emulator was not running (crashed?); clearing the stale stack record")
-        else:
-            from spotshield.cloud import gcp
-
-            if rec is not None and rec.backend == "gcp":
-                project, bucket = rec.project, rec.bucket
-            else:
-                s = _settings(backend="gcp")
-                project, bucket = s.project, s.bucket_name
-            gcp.down(project, bucket, echo=lambda line: console.print(line, markup=False, highlight=False),
-                     delete_checkpoints=delete_checkpoints)
-        if rec is not None and rec.backend == backend:
+        ours = rec if rec is not None and rec.backend == backend else None
+        note = stack.down(ours, delete_checkpoints=delete_checkpoints, echo=_echo)
+        if note:
+            err_console.print(note)
+        if ours is not None:
             clear_record()
         kept = "checkpoints deleted" if delete_checkpoints else "checkpoints kept"
         console.print(f"down: {backend} stack stopped; {kept}")
@@ -245,29 +207,23 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", envvar="SPOTSHIELD_JSON",
                                               help="local: print the full plan (API bodies) as one JSON document.")] = False,
     ) -> None:
-        from spotshield.config_loader import default_run_id, trainer_config
-        from spotshield.layout import runs_store_url
+        from spotshield import backends
+        from spotshield.settings import default_run_id
 
         s = _settings(strategy=strategy, backend=backend, trainer_config=str(config) if config else None,
                       pattern=pattern, rate=rate, project=project, region=region, zones=zones, name=name,
                       machine_type=machine_type, gpu_type=gpu_type, gpu_count=gpu_count,
                       fleet_size=fleet_size, bucket=bucket, run_id=run_id)
         s.run_id = s.run_id or default_run_id(s.strategy)
-        tcfg = trainer_config(s, runs_store_url(s.bucket_name, s.run_id))
-        if s.backend == "local":
-            from spotshield.local import backend as local
-
-            result = local.plan(s)
-            if as_json:
-                typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
-            else:
-                from spotshield.cli.plan_view import local_plan_table
-
-                console.print(local_plan_table(result))
+        result = backends.make(s.backend).plan(s, echo=_echo)
+        if result is None:
+            return  # the backend showed its plan (terraform plan)
+        if as_json:
+            typer.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
         else:
-            from spotshield.cloud import gcp
+            from spotshield.cli.plan_view import local_plan_table
 
-            gcp.plan(s, tcfg, echo=lambda line: console.print(line, markup=False, highlight=False))
+            console.print(local_plan_table(result))
 
     @app.command(help="Print the run's events (or one instance's log); --follow keeps tailing.")
     def logs(
@@ -278,8 +234,8 @@ def register(app: typer.Typer) -> None:
         lines: Annotated[int, typer.Option("--lines", "-n", min=0, envvar="SPOTSHIELD_LINES",
                                                 help="How many recent lines to start with.")] = 20,
     ) -> None:
+        from spotshield.backends.record import load_record
         from spotshield.status.logs import event_lines, instance_log
-        from spotshield.status.record import load_record
 
         rec = load_record()
         fetch = (lambda: instance_log(rec, instance)) if instance else (lambda: event_lines(rec))

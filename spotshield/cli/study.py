@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of the simulation."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
-        from spotshield.analysis import advice_check, prices, youngdaly
+        from spotshield import youngdaly
+        from spotshield.analysis import advice_check
+        from spotshield.billing import resolve_rate
 
         if measured is not None:
             from spotshield.analysis.measured import measured_costs
@@ -46,7 +48,8 @@ def register(app: typer.Typer) -> None:
             raise SpotShieldError("give --checkpoint-s and --restart-s (or --from an analyze folder with measured runs)")
         if simulate_runs < 0:
             raise SpotShieldError(f"--simulate must be >= 0, not {simulate_runs}")
-        spot, od = prices.resolve(spot_price, ondemand_price, machine, None if gpu == "none" else gpu)
+        price = resolve_rate(spot_price, ondemand_price, machine, None if gpu == "none" else gpu)
+        spot, od = price.spot, price.on_demand
         a = youngdaly.advise(rate, checkpoint_s, restart_s, spot, od)
         check = advice_check.check_advice(a, runs=simulate_runs, seed=seed) if simulate_runs else None
         out = {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in a.__dict__.items()}
@@ -86,6 +89,9 @@ def register(app: typer.Typer) -> None:
         ondemand_price: Optional[float] = typer.Option(None, "--ondemand-price", help="On-demand USD per hour (default: price table)."),
         machine: str = typer.Option("g2-standard-4", "--machine", help="Machine type looked up in the price table."),
         gpu: str = typer.Option("nvidia-l4", "--gpu", help="GPU type added to the machine's price ('none' for no GPU)."),
+        time_scale: Optional[float] = typer.Option(
+            None, "--time-scale", min=0.0001,
+            help="Emulated seconds per real second of the events (default: grid.json's, else 1: real time)."),
     ) -> None:
         from spotshield.analysis.analyze import run_analysis
         from spotshield.cli.common import err_console
@@ -95,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 raise SpotShieldError("give --out when analysing a store URL")
             out = Path(results) / "analysis"
         a = run_analysis(results, out, spot_price=spot_price, ondemand_price=ondemand_price,
-                         machine=machine, gpu=None if gpu == "none" else gpu, force=force)
+                         machine=machine, gpu=None if gpu == "none" else gpu, force=force, time_scale=time_scale)
         for w in a.warnings:
             err_console.print(f"[yellow]warning:[/yellow] {w}", markup=True, emoji=False)
         typer.echo(f"analysed {a.runs} runs -> {a.out}")

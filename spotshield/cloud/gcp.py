@@ -16,7 +16,7 @@ from typing import Callable
 from spotshield.cloud import preflight, tfvars
 from spotshield.cloud.compute import STABLE_TIMEOUT_S, Compute
 from spotshield.cloud.terraform import TerraformRunner
-from spotshield.config_loader import project_root
+from spotshield.project import project_root
 from spotshield.errors import SpotShieldError
 from spotshield.settings import StackSettings
 

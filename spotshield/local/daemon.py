@@ -25,8 +25,9 @@ import urllib.request
 from pathlib import Path
 
 from spotshield.errors import SpotShieldError
-from spotshield.local.fleet import kill_leftovers, proc_start_time
-from spotshield.local.gcs import port_in_use, stop_pid
+from spotshield.local.hypervisor import kill_leftovers
+from spotshield.local.procs import alive, proc_start_time, stop_pid
+from spotshield.local.region_args import check_region_args
 
 DAEMON_FILE = "daemon.json"
 READY_TIMEOUT_S = 30  # fake-gcs-server + servers start in ~1 s; a loaded CI box needs more
@@ -35,22 +36,9 @@ HTTP_TIMEOUT_S = 5
 
 
 def default_state_dir() -> Path:
-    from spotshield.config_loader import STATE_DIR_NAME, project_root
+    from spotshield.project import state_dir
 
-    return project_root() / STATE_DIR_NAME / "local"
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    if not pid:
-        return False
-    now = proc_start_time(pid)
-    if now is None:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z" and (start is None or now == start)
+    return state_dir() / "local"
 
 
 def read_state(state_dir: Path | None = None) -> dict | None:
@@ -62,7 +50,7 @@ def read_state(state_dir: Path | None = None) -> dict | None:
         return None
     except (OSError, ValueError):
         return None
-    if not _alive(rec.get("pid", 0), rec.get("pid_start")):
+    if not alive(rec.get("pid", 0), rec.get("pid_start")):
         return None
     return rec
 
@@ -91,21 +79,13 @@ def start(state_dir: Path | None = None, *, time_scale: float = 60.0, pattern: s
           project: str = "spotshield-local", region: str = "us-central1", zones: list[str] | None = None,
           fleet: dict | None = None) -> dict:
     """Start the daemon in the background; returns its record. Bad input raises before anything starts."""
-    from spotshield.local.injector import check
-
     state_dir = Path(state_dir or default_state_dir()).absolute()
     running = read_state(state_dir)
     if running:
         raise SpotShieldError(f"the emulator is already running (pid {running['pid']}, "
                               f"compute {running['endpoints']['compute']}); stop it with 'spotshield local stop'")
-    if time_scale <= 0:
-        raise SpotShieldError(f"time scale must be > 0, not {time_scale}")
-    check(pattern, rate, trace)
-    for name, port in (("compute", compute_port), ("storage", gcs_port)):
-        if port is not None and not (0 < port < 65536):
-            raise SpotShieldError(f"{name} port {port} is out of range 1-65535")
-        if port and port_in_use(port):
-            raise SpotShieldError(f"{name} port {port} is already in use; pick another or stop what holds it")
+    check_region_args(time_scale=time_scale, pattern=pattern, rate=rate, trace=trace,
+                      ports={"compute": compute_port, "storage": gcs_port})
     state_dir.mkdir(parents=True, exist_ok=True)
     _clean_after_crash(state_dir)
     config = {"time_scale": time_scale, "pattern": pattern, "rate": rate, "seed": seed, "trace": trace,
@@ -136,7 +116,7 @@ def _clean_after_crash(state_dir: Path) -> None:
         old = json.loads((state_dir / DAEMON_FILE).read_text())
     except (OSError, ValueError):
         old = {}
-    if old.get("gcs_pid") and _alive(old["gcs_pid"], old.get("gcs_pid_start")):
+    if old.get("gcs_pid") and alive(old["gcs_pid"], old.get("gcs_pid_start")):
         stop_pid(old["gcs_pid"])
     (state_dir / DAEMON_FILE).unlink(missing_ok=True)
 
@@ -161,12 +141,12 @@ def stop(state_dir: Path | None = None) -> bool:
     except SpotShieldError:
         pass  # not answering: signal it instead
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and _alive(rec["pid"], rec.get("pid_start")):
+    while time.monotonic() < deadline and alive(rec["pid"], rec.get("pid_start")):
         time.sleep(0.1)
-    if _alive(rec["pid"], rec.get("pid_start")):
+    if alive(rec["pid"], rec.get("pid_start")):
         stop_pid(rec["pid"], grace_s=5)
     kill_leftovers(state_dir)
-    if rec.get("gcs_pid") and _alive(rec["gcs_pid"], rec.get("gcs_pid_start")):
+    if rec.get("gcs_pid") and alive(rec["gcs_pid"], rec.get("gcs_pid_start")):
         stop_pid(rec["gcs_pid"])
     (state_dir / DAEMON_FILE).unlink(missing_ok=True)
     return True

@@ -1,14 +1,8 @@
 """One emulated GCP region: fake-gcs-server + Compute API + fleet controller + injector + cost.
 
 `Region` runs everything in the current process (tests, `local_region`); the daemon
-(daemon.py) runs one Region in a background process. Emulator-only endpoints live beside the
-Compute API under /spotshield/v1/:
-  GET  /spotshield/v1/status                  ports, time scale, injector, instance pids
-  GET  /spotshield/v1/cost[?run_id=]          the cost meter (cost.py)
-  GET  /spotshield/v1/injector                pattern, rate, seed, history counts
-  POST /spotshield/v1/injector                {"pattern", "rate", "seed", "trace", "time_scale"}
-  POST /spotshield/v1/preempt                 {"instance": name} or {} for any running one
-  POST /spotshield/v1/shutdown                stop the region (the daemon exits)
+(daemon.py) runs one Region in a background process. The emulator's own endpoints live beside
+the Compute API under /spotshield/v1/ (control.py, routed by the same responses.Router).
 """
 from __future__ import annotations
 
@@ -17,15 +11,17 @@ import os
 import threading
 from pathlib import Path
 
-from spotshield.errors import SpotShieldError
 from spotshield.local.clock import EmulatedClock
 from spotshield.local.compute.models import ComputeBackend
 from spotshield.local.compute.server import ComputeServer
+from spotshield.local.control import CONTROL
 from spotshield.local.cost import CostMeter
-from spotshield.local.fleet import FleetConfig, FleetController, kill_leftovers
+from spotshield.local.fleet import FleetController
+from spotshield.local.gcs import GCSServer, start_gcs_server
 from spotshield.local.guest import guest_python
-from spotshield.local.gcs import GCSServer, port_in_use, start_gcs_server
-from spotshield.local.injector import Injector, check as check_pattern
+from spotshield.local.hypervisor import FleetConfig, kill_leftovers
+from spotshield.local.injector import Injector
+from spotshield.local.region_args import check_region_args
 
 DEFAULT_PROJECT = "spotshield-local"
 
@@ -35,14 +31,8 @@ class Region:
                  zones: list[str] | None = None, time_scale: float = 60.0, compute_port: int | None = None,
                  gcs_port: int | None = None, pattern: str = "none", rate: float = 0.0, seed: int = 0,
                  trace: str | None = None, fleet: dict | None = None):
-        if time_scale <= 0:
-            raise SpotShieldError(f"time scale must be > 0, not {time_scale}")
-        check_pattern(pattern, rate, trace)
-        for name, port in (("compute", compute_port), ("storage", gcs_port)):
-            if port is not None and not (0 < port < 65536):
-                raise SpotShieldError(f"{name} port {port} is out of range 1-65535")
-            if port and port_in_use(port):
-                raise SpotShieldError(f"{name} port {port} is already in use; pick another or stop what holds it")
+        check_region_args(time_scale=time_scale, pattern=pattern, rate=rate, trace=trace,
+                          ports={"compute": compute_port, "storage": gcs_port})
         self.state_dir = Path(state_dir).absolute()
         self.project, self.region = project, region
         self.clock = EmulatedClock(time_scale)
@@ -79,7 +69,7 @@ class Region:
         try:
             # the checkpoints live under the state dir, so they outlive any crash of the emulator
             self.gcs = start_gcs_server(self.state_dir / "gcs", port=gcs_port, log=self.state_dir / "gcs.log")
-            self.compute = ComputeServer(self.backend, port=compute_port, extra=self._extra).start()
+            self.compute = ComputeServer(self.backend, port=compute_port, routers=[(CONTROL, self)]).start()
             fleet_args = dict(self._fleet_args)
             if "python" not in fleet_args:  # the VMs' own interpreter, so an install never touches ours
                 fleet_args["python"] = guest_python(self.state_dir)
@@ -121,12 +111,8 @@ class Region:
         for k, v in (("pattern", pattern), ("rate", rate), ("seed", seed), ("trace", trace)):
             if v is not None:
                 args[k] = v
-        if isinstance(args["rate"], bool) or not isinstance(args["rate"], (int, float)):
-            raise SpotShieldError(f"preemption rate must be a number, not {args['rate']!r}")
-        check_pattern(args["pattern"], float(args["rate"]), args["trace"])
+        check_region_args(time_scale=time_scale, pattern=args["pattern"], rate=args["rate"], trace=args["trace"])
         if time_scale is not None:
-            if isinstance(time_scale, bool) or not isinstance(time_scale, (int, float)) or time_scale <= 0:
-                raise SpotShieldError(f"time scale must be > 0, not {time_scale}")
             self.clock.set_time_scale(float(time_scale))
         if self.injector:
             self.injector.stop()
@@ -142,38 +128,6 @@ class Region:
                 "endpoints": self.endpoints(), "time_scale": self.clock.time_scale,
                 "state_dir": str(self.state_dir), "injector": self.injector.config() if self.injector else None,
                 "instances": instances, "instance_pids": self.fleet.pids() if self.fleet else []}
-
-    def _extra(self, method: str, path: str, query: dict, body: dict):
-        try:
-            if path == "/spotshield/v1/status" and method == "GET":
-                return 200, self.status()
-            if path == "/spotshield/v1/cost" and method == "GET":
-                return 200, self.cost.report(query.get("run_id"))
-            if path == "/spotshield/v1/injector":
-                if method == "GET":
-                    return 200, {**self.injector.config(), "history": self.preemptions[-1000:]}
-                if method == "POST":
-                    unknown = set(body) - {"pattern", "rate", "seed", "trace", "time_scale"}
-                    if unknown:
-                        raise SpotShieldError(f"unknown injector settings: {', '.join(sorted(unknown))}")
-                    return 200, self.configure_injector(**body)
-            if path == "/spotshield/v1/preempt" and method == "POST":
-                name = body.get("instance")
-                with self.backend.lock:
-                    found = [i for i in self.backend.instances.values() if name in (None, i.name)]
-                if name and not found:
-                    raise SpotShieldError(f"no instance {name!r}")
-                if name:
-                    ok = self.fleet.preempt(found[0])
-                    return 200, {"instance": name, "outcome": "preempted" if ok else "not running"}
-                return 200, self.injector.fire()
-            if path == "/spotshield/v1/shutdown" and method == "POST":
-                threading.Thread(target=self.stop, daemon=True).start()
-                return 200, {"stopping": True}
-        except SpotShieldError as e:
-            return 400, {"error": {"code": 400, "message": str(e),
-                                   "errors": [{"message": str(e), "domain": "spotshield", "reason": "invalid"}]}}
-        return None
 
 
 @contextlib.contextmanager

@@ -7,8 +7,6 @@ behind the caller's back, and can stop the server by PID from another process.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spotshield.errors import SpotShieldError
+from spotshield.local.procs import free_port, port_in_use, stop_pid
 
 _READY_TIMEOUT_S = 15  # the Go binary starts in well under a second; be generous on a busy CI box
 
@@ -29,17 +28,6 @@ def fake_gcs_binary() -> Path:
     if not os.access(path, os.X_OK):
         path.chmod(0o755)
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
@@ -108,28 +96,3 @@ def start_gcs_server(root: str | Path, port: int | None = None, log: str | Path 
             time.sleep(0.05)
     server.stop()
     raise SpotShieldError(f"fake-gcs-server did not answer on port {port} within {_READY_TIMEOUT_S}s")
-
-
-def stop_pid(pid: int, grace_s: float = 5.0) -> None:
-    """SIGTERM a process (group if it leads one), then SIGKILL after `grace_s`."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            reaped, _ = os.waitpid(pid, os.WNOHANG)
-            if reaped:
-                return
-        except ChildProcessError:
-            pass  # not our child: poll for existence instead
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -44,7 +44,7 @@ class Event:
 def check(pattern: str, rate: float, trace: str | None = None) -> None:
     if pattern not in PATTERNS:
         raise SpotShieldError(f"unknown preemption pattern {pattern!r}; choose one of {', '.join(PATTERNS)}")
-    if not isinstance(rate, (int, float)) or rate != rate or rate < 0:
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate != rate or rate < 0:
         raise SpotShieldError(f"preemption rate must be >= 0 per hour, not {rate}")
     if pattern in ("regular", "poisson", "bursty") and rate == 0:
         raise SpotShieldError(f"pattern {pattern} needs a rate > 0 per hour (or use pattern none)")

@@ -20,7 +20,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from spotshield.local.gcs import free_port, port_in_use
+from spotshield.local.procs import free_port, port_in_use
 from spotshield.errors import SpotShieldError
 
 PREFIX = "/computeMetadata/v1/"

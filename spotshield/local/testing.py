@@ -13,6 +13,7 @@ import time
 import pytest
 
 from spotshield.local.emulator import local_region
+from spotshield.local.procs import alive
 
 
 def local_region_fixture(scope: str = "function", **defaults):
@@ -53,10 +54,4 @@ def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.1, what: 
     pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
 
 
-def pid_alive(pid: int) -> bool:
-    """True while the pid exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+pid_alive = alive  # True while the pid exists and is not a zombie (spotshield/local/procs.py)

@@ -1,54 +1,48 @@
 """Gather everything `status` shows into one JSON-able dict.
 
 Sources, and nothing else: the Compute API (real or emulated) for the instances, and the
-run's store (events + ckpt/step-NNNNNN/meta.json) for progress, checkpoints, accuracy,
-preemptions and cost. So the view is the same on both backends, from any shell, and
+run's store (events + ckpt/step-NNNNNN/meta.json + STOPPED) for progress, checkpoints,
+accuracy, preemptions and cost. So the view is the same on both backends, from any shell, and
 after the run (the bucket outlives the fleet). A source that cannot be read becomes a
 line in `problems` instead of failing the whole view.
+
+Preemptions, work lost and billable time are spotshield/boots.py's; cost is its
+spotshield/billing.Bill, exactly what `spotshield analyze` computes for the same run.
 """
 from __future__ import annotations
 
 import json
-import os
 import time
 from contextlib import contextmanager
 
-from spotshield.errors import SpotShieldError
+from spotshield import boots as bootmodel
+from spotshield.billing import Bill, hourly
+from spotshield.errors import NotFoundError, SpotShieldError
 from spotshield.events import read_events
-from spotshield.layout import MARKER, folder_for, list_checkpoints, newest_committed
-from spotshield.status import cost as costmod
-from spotshield.status.record import StackRecord
+from spotshield.layout import MARKER, STOPPED_KEY, folder_for, list_checkpoints, newest_committed
+from spotshield.backends import sources
+from spotshield.backends.record import StackRecord
 
 LAST_EVENTS = 8  # how many recent events the view lists
 # Window of step events for the speed behind the ETA: long enough to smooth log jitter,
 # short enough to follow a slower instance after a resume.
 _ETA_WINDOW = 6
-_COST_TIMEOUT_S = 3  # the emulator is on loopback; slower means it is gone
 
 
 @contextmanager
 def stack_env(rec: StackRecord):
-    """Point Google's clients at the stack's endpoints (local) for the duration."""
-    saved = {k: os.environ.get(k) for k in rec.env()}
-    os.environ.update(rec.env())
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """Point Google's clients at what the stack's backend says status reads, for the duration."""
+    with sources(rec).applied() as src:
+        yield src
 
 
-def _instances(rec: StackRecord, events: list[dict], now: float) -> list[dict]:
+def _instances(rec: StackRecord, boots: list[bootmodel.Boot], now: float) -> list[dict]:
     from spotshield.cloud.compute import Compute
 
     preempts: dict[str, int] = {}
-    for e in events:
-        if e.get("event") == "preempt_notice":
-            preempts[e.get("host")] = preempts.get(e.get("host"), 0) + 1
-    comp = Compute(rec.project, rec.region, rec.mig, rec.endpoints.get("compute"))
+    for b in bootmodel.preempted_boots(boots):
+        preempts[b.host] = preempts.get(b.host, 0) + 1
+    comp = Compute(rec.project, rec.region, rec.mig, sources(rec).compute)
     out = []
     for i in comp.list_instances():
         started = i.last_start or i.created
@@ -95,8 +89,19 @@ def _progress(events: list[dict], now: float) -> dict:
         eta = max(0.0, (total - step) / rate)
     if done:
         step, epoch = done.get("step", step), done.get("epoch", epoch)
+    # The boot script's own events: a command that does not use the library still shows.
+    command = next((e for e in reversed(events) if e["event"] == "command_start"), None)
+    command_exit = next((e for e in reversed(events) if e["event"] == "command_exit"
+                         and command is not None and e["t"] >= command["t"]), None)
+    if done or start:
+        state = "DONE" if done else "TRAINING"
+    else:  # no trainer events: the boot script's own say what runs
+        state = "WAITING" if command is None else ("EXITED" if command_exit else "RUNNING")
+    argv = (command or {}).get("command")  # the boot script writes its argv as a list
     return {
-        "state": "DONE" if done else ("TRAINING" if start else "WAITING"),
+        "state": state,
+        "command": " ".join(map(str, argv)) if isinstance(argv, list) else argv,
+        "command_exit": (command_exit or {}).get("code"),
         "strategy": (start or {}).get("strategy"), "model": (start or {}).get("model"),
         "data": (start or {}).get("data"),
         "step": step, "total_steps": total, "epoch": epoch, "epochs": epochs,
@@ -142,17 +147,42 @@ def _accuracy(events: list[dict]) -> list[dict]:
     return [by_epoch[k] for k in sorted(by_epoch, key=lambda k: (k is None, k))]
 
 
-def _preemptions(events: list[dict]) -> dict:
-    resumes = [e for e in events if e["event"] == "resume"]
+def _preemptions(events: list[dict], boots: list[bootmodel.Boot]) -> dict:
     emerg = [e for e in events if e["event"] == "emergency_checkpoint"]
+    lost = bootmodel.work_lost(boots)
     return {
-        "count": sum(1 for e in events if e["event"] == "preempt_notice"),
-        "resumes": len(resumes),
+        "count": len(bootmodel.preempted_boots(boots)),
+        "resumes": sum(1 for e in events if e["event"] == "resume"),
+        "boots": len(boots),
         "emergency_ok": sum(1 for e in emerg if e.get("ok")),
         "emergency_missed": sum(1 for e in emerg if not e.get("ok")),
-        "seconds_lost": round(sum(float(e.get("seconds_lost") or 0) for e in resumes), 1),
-        "steps_lost": int(sum(int(e.get("steps_lost") or 0) for e in resumes)),
+        "seconds_lost": round(lost.seconds, 1),  # real seconds on the dying boots' clocks
+        "steps_lost": lost.steps,
     }
+
+
+def _cost(rec: StackRecord, boots: list[bootmodel.Boot]) -> dict | None:
+    """The run's Bill from its events: the same figures `spotshield analyze` gives."""
+    rate = hourly(rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
+    if rate is None:
+        return None
+    bill = Bill.for_boots(rate, boots, rec.time_scale)
+    return bill.to_dict("events x price table")
+
+
+def _stopped(store) -> dict | None:
+    """The boot script's STOPPED record (crash-loop breaker): {"reason", "error", "boots", "t"}."""
+    try:
+        data = json.loads(store.read(STOPPED_KEY))
+    except NotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError):
+        return {"reason": "unknown", "error": f"{STOPPED_KEY} is not valid JSON", "line": f"stopped: {STOPPED_KEY} "
+                "is not valid JSON"}
+    if not isinstance(data, dict):
+        data = {}
+    reason, error = str(data.get("reason") or "unknown"), data.get("error")
+    return {**data, "reason": reason, "line": f"stopped: {reason}" + (f": {error}" if error else "")}
 
 
 def _summary(e: dict) -> str:
@@ -173,31 +203,17 @@ def _summary(e: dict) -> str:
         return f"code {e.get('code')} ({e.get('reason')})"
     if name == "done":
         return f"step {e.get('step')} acc {100 * (e.get('accuracy') or 0):.1f}%"
+    if name == "command_start":
+        return str(e.get("command"))
+    if name == "command_exit":
+        return f"code {e.get('code')}"
+    if name == "vm_notice":
+        return "preempted" if e.get("preempted") else "stopped (not a preemption)"
+    if name == "crash_loop":
+        return f"after {e.get('boots')} failed boots: {e.get('error')}"
     if name == "start":
         return f"{e.get('strategy')} {e.get('model')}/{e.get('data')} on {e.get('device')}"
     return ""
-
-
-def _local_cost(rec: StackRecord) -> dict | None:
-    """The emulator's cost meter (GET <compute>/spotshield/v1/cost?run_id=): billed emulated
-    time of every boot, at the same price table. None when the emulator does not answer."""
-    import urllib.parse
-    import urllib.request
-
-    base = rec.endpoints.get("compute")
-    if not base:
-        return None
-    url = f"{base}/spotshield/v1/cost?{urllib.parse.urlencode({'run_id': rec.run_id})}"
-    try:
-        with urllib.request.urlopen(url, timeout=_COST_TIMEOUT_S) as r:
-            data = json.loads(r.read())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("spot_usd") is None or data.get("on_demand_usd") is None:
-        return None
-    return {"spot_usd": round(data["spot_usd"], 4), "on_demand_usd": round(data["on_demand_usd"], 4),
-            "savings_pct": data.get("savings_pct"), "hours": round(data.get("hours") or 0.0, 4),
-            "source": "emulator cost meter"}
 
 
 def collect(rec: StackRecord, now: float | None = None) -> dict:
@@ -207,40 +223,46 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
     problems: list[str] = []
     events: list[dict] = []
     store = None
-    with stack_env(rec):
+    with stack_env(rec) as src:
         try:
-            store = open_store(rec.store)
+            store = open_store(src.store)
             events = [e for e in read_events(store, rec.run_id) if isinstance(e.get("t"), (int, float))]
         except SpotShieldError as e:
             problems.append(f"store: {e}")
+        boots = bootmodel.split_boots(events)
         try:
-            instances = _instances(rec, events, now)
+            instances = _instances(rec, boots, now)
         except SpotShieldError as e:
             instances = []
             problems.append(str(e))
-        checkpoint = None
+        checkpoint = stopped = None
         if store is not None:
             try:
                 checkpoint = _checkpoint(store, events, now)
             except SpotShieldError as e:
                 problems.append(f"checkpoints: {e}")
-        cost = _local_cost(rec) if rec.backend == "local" else None
-    if cost is None:
-        cost = costmod.estimate(events, rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
+            try:
+                stopped = _stopped(store)
+            except SpotShieldError as e:
+                problems.append(f"store: {e}")
+    progress = _progress(events, now)
+    if stopped and progress["state"] != "DONE":
+        progress["state"] = "STOPPED"
     return {
         "stack": {
             "name": rec.name, "backend": rec.backend, "project": rec.project, "region": rec.region,
             "zones": rec.zones, "mig": rec.mig, "bucket": rec.bucket, "store": rec.store,
             "run_id": rec.run_id, "strategy": rec.strategy, "machine_type": rec.machine_type,
             "gpu": f"{rec.gpu_count}x {rec.gpu_type}" if rec.gpu_type and rec.gpu_count else None,
-            "up_since": rec.created, "age_s": round(now - rec.created, 1),
+            "up_since": rec.created, "age_s": round(now - rec.created, 1), "time_scale": rec.time_scale,
         },
+        "stopped": stopped,
         "instances": instances,
-        "progress": _progress(events, now),
+        "progress": progress,
         "checkpoint": checkpoint,
         "accuracy": _accuracy(events),
-        "preemptions": _preemptions(events),
-        "cost": cost,
+        "preemptions": _preemptions(events, boots),
+        "cost": _cost(rec, boots),
         "events": [{"t": e["t"], "event": e["event"], "host": e.get("host"), "summary": _summary(e)}
                    for e in events[-LAST_EVENTS:]],
         "problems": problems,

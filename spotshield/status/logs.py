@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import time
 
+from spotshield.backends.record import StackRecord
 from spotshield.errors import SpotShieldError
 from spotshield.events import read_events
 from spotshield.status.collect import _summary, stack_env
-from spotshield.status.record import StackRecord
 
 
 def format_event(e: dict) -> str:
@@ -18,8 +18,8 @@ def format_event(e: dict) -> str:
 def event_lines(rec: StackRecord) -> list[str]:
     from spotshield.storage import open_store
 
-    with stack_env(rec):
-        store = open_store(rec.store)
+    with stack_env(rec) as src:
+        store = open_store(src.store)
         return [format_event(e) for e in read_events(store, rec.run_id)]
 
 
@@ -30,13 +30,12 @@ def instance_log(rec: StackRecord, name: str) -> list[str]:
 
     from spotshield.cloud.compute import Compute, client_kwargs
 
-    with stack_env(rec):
-        found = {i.name: i for i in Compute(rec.project, rec.region, rec.mig, rec.endpoints.get("compute"))
-                 .list_instances()}
+    with stack_env(rec) as src:
+        found = {i.name: i for i in Compute(rec.project, rec.region, rec.mig, src.compute).list_instances()}
         if name not in found:
             known = ", ".join(sorted(found)) or "none"
             raise SpotShieldError(f"no instance {name!r} in {rec.mig}; instances: {known}")
-        client = compute_v1.InstancesClient(**client_kwargs(rec.endpoints.get("compute")))
+        client = compute_v1.InstancesClient(**client_kwargs(src.compute))
         try:
             out = client.get_serial_port_output(project=rec.project, zone=found[name].zone, instance=name,
                                                 timeout=10)

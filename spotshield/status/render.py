@@ -10,9 +10,10 @@ from rich.table import Table
 from rich.text import Text
 
 _SPARK = "▁▂▃▄▅▆▇█"
+_COMMAND_CHARS = 60  # the boot script's command line is long (interpreter, store, config paths)
 _STATUS_STYLE = {"RUNNING": "green", "TERMINATED": "red", "STOPPING": "yellow", "PROVISIONING": "cyan",
                  "STAGING": "cyan", "SUSPENDED": "yellow", "DONE": "bold green", "TRAINING": "green",
-                 "WAITING": "yellow"}
+                 "WAITING": "yellow", "EXITED": "yellow", "STOPPED": "bold red"}
 
 
 def duration(seconds: float | None) -> str:
@@ -71,6 +72,8 @@ def _stack(d: dict) -> Panel:
         ("run", f"{s['run_id']}  strategy={s['strategy']}"),
         ("store", s["store"]),
     ]
+    if d.get("stopped"):
+        rows.append(("stopped", Text(d["stopped"]["line"].removeprefix("stopped: "), style="bold red")))
     return Panel(_kv(rows), title="SpotShield", title_align="left")
 
 
@@ -97,8 +100,12 @@ def _progress(d: dict) -> Panel:
     bar_row.add_row(ProgressBar(total=1.0, completed=frac, width=40),
                     f"{100 * frac:5.1f}%  step {p['step']}/{total}  epoch {p['epoch']}/{p['epochs'] or '?'}")
     ips = p["images_per_s"]
-    rows = [
-        ("state", state),
+    rows = [("state", state)]
+    if p.get("command"):
+        ended = f"exited {p['command_exit']}" if p.get("command_exit") is not None else "running"
+        shown = p["command"] if len(p["command"]) <= _COMMAND_CHARS else p["command"][:_COMMAND_CHARS - 1] + "…"
+        rows.append(("command", f"{shown}  ({ended})"))
+    rows += [
         ("progress", bar_row),
         ("speed", f"{ips:.0f} images/s" if isinstance(ips, (int, float)) else "-"),
         ("ETA", "done" if p["state"] == "DONE" else duration(p["eta_s"])),
@@ -130,12 +137,26 @@ def _money(d: dict) -> Panel:
         ("work lost", f"{duration(pr['seconds_lost'])}  ({pr['steps_lost']} steps)"),
     ]
     if c:
-        savings = f"{c['savings_pct']:.1f}%" if c.get("savings_pct") is not None else "-"
-        rows.append(("cost", f"{usd(c['spot_usd'])} spot vs {usd(c['on_demand_usd'])} on-demand  "
-                             f"saving {savings}  ({c.get('source', '')})"))
+        rows += _cost_rows(c)
     else:
         rows.append(("cost", "n/a (no price for this machine in the price table)"))
     return Panel(_kv(rows), title="Preemptions and cost", title_align="left")
+
+
+def _cost_rows(c: dict) -> list[tuple[str, str]]:
+    """Spot spent vs the on-demand equivalent, then the bare price discount under its own name."""
+    estimate = " (spot price estimated)" if c.get("spot_price_estimated") else ""
+    if c.get("on_demand_usd") is not None:
+        savings = f"{c['savings_pct']:.1f}%" if c.get("savings_pct") is not None else "-"
+        cost = (f"{usd(c['spot_usd'])} spot spent vs {usd(c['on_demand_usd'])} on-demand equivalent  "
+                f"saving {savings}")
+    else:
+        cost = f"{usd(c['spot_usd'])} spot spent (no training yet: no on-demand equivalent)"
+    scale = c.get("time_scale") or 1.0
+    clock = (f"{c['hours']:.3f} h emulated = {duration(c['billable_s'])} real at {scale:g}x" if scale != 1
+             else f"{c['hours']:.3f} h")
+    return [("cost", cost + estimate),
+            ("billed", f"{clock}; price discount {c['price_discount_pct']:.1f}% (spot vs on-demand price alone)")]
 
 
 def _events(d: dict) -> Table:
@@ -153,6 +174,8 @@ def _events(d: dict) -> Table:
 
 def render(d: dict) -> Group:
     parts = [_stack(d), _instances(d), _progress(d), _money(d), _events(d)]
+    if d.get("stopped"):
+        parts.append(Text(d["stopped"]["line"], style="bold red"))
     for p in d.get("problems", []):
         parts.append(Text(f"! {p}", style="yellow"))
     return Group(*parts)

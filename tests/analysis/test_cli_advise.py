@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from spotshield.analysis import youngdaly as yd
+from spotshield import youngdaly as yd
 
 
 def _run(*args):

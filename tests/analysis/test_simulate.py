@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from spotshield.analysis import advice_check, simulate, youngdaly as yd
+from spotshield import youngdaly as yd
+from spotshield.analysis import advice_check, simulate
 
 
 @pytest.mark.parametrize("rate_per_h", [1.0, 6.0, 30.0])

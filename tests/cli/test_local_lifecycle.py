@@ -41,9 +41,8 @@ def emulator_pids(rec) -> list[int]:
 
 
 def test_up_status_preemptions_down(cli, root):
-    pytest.importorskip("spotshield.local.backend")
     pytest.importorskip("torch")
-    from spotshield.status.record import load_record, record_path
+    from spotshield.backends.record import load_record, record_path
 
     r = cli("up", "--strategy", "adaptive", "--detach", "--pattern", "regular")
     assert r.exit_code == 0, r.output
@@ -51,7 +50,7 @@ def test_up_status_preemptions_down(cli, root):
     try:
         lifecycle(cli, root, load_record(), seen)
     finally:  # whatever failed, leave nothing running: what this test started, stopped by PID
-        from spotshield.local.gcs import stop_pid
+        from spotshield.local.procs import stop_pid
 
         if record_path().exists():
             cli("down")
@@ -60,8 +59,30 @@ def test_up_status_preemptions_down(cli, root):
                 stop_pid(pid)
 
 
+def start_ups_billed(rec) -> bool:
+    """The boot scripts wrote vm_boot: each boot is billed from the VM's boot, not from its trainer's start."""
+    from spotshield.events import read_events
+    from spotshield.status.collect import stack_env
+    from spotshield.storage import open_store
+
+    with stack_env(rec) as src:
+        return any(e["event"] == "vm_boot" for e in read_events(open_store(src.store), rec.run_id))
+
+
+def analyze_store(rec, root) -> dict:
+    """`spotshield analyze <store> --time-scale 60`, in-process, with the stack's endpoints."""
+    import pandas as pd
+
+    from spotshield.analysis.analyze import run_analysis
+    from spotshield.status.collect import stack_env
+
+    with stack_env(rec):
+        a = run_analysis(rec.store, root / "analysis", time_scale=rec.time_scale)
+    return pd.read_csv(a.summary_csv).iloc[0].to_dict()
+
+
 def lifecycle(cli, root, rec, seen: list[int]) -> None:
-    from spotshield.status.record import record_path
+    from spotshield.backends.record import record_path
 
     assert rec.backend == "local" and rec.endpoints.get("compute") and rec.endpoints.get("storage")
     pids = emulator_pids(rec)
@@ -86,7 +107,20 @@ def lifecycle(cli, root, rec, seen: list[int]) -> None:
     assert data["progress"]["final_accuracy"] >= 0.9
     assert data["preemptions"]["count"] >= 3 and data["preemptions"]["resumes"] >= 3
     assert data["checkpoint"] and data["checkpoint"]["step"] > 0
-    assert data["cost"] and data["cost"]["source"] == "emulator cost meter"
+    # one honest ledger: >= 3 preemptions save less than the bare price discount; once the boot
+    # scripts write vm_boot, every start-up is billed and the saving is clearly below it.
+    # `analyze` of the same store gives the same figure.
+    c = data["cost"]
+    assert c and c["source"] == "events x price table" and c["time_scale"] == 60.0
+    assert c["price_discount_pct"] == 60.2 and c["savings_pct"] < c["price_discount_pct"], c
+    if start_ups_billed(rec):
+        assert c["savings_pct"] < c["price_discount_pct"] - 5, c
+    analysed = analyze_store(rec, root)
+    assert round(100 * analysed["savings"], 1) == c["savings_pct"], (analysed, c)
+    assert analysed["preemptions"] == data["preemptions"]["count"]
+    print(f"local run: {data['preemptions']['count']} preemptions, savings {c['savings_pct']}% "
+          f"(price discount {c['price_discount_pct']}%), spot ${c['spot_usd']} vs on-demand ${c['on_demand_usd']}, "
+          f"billed {c['billable_s']} real s = {c['hours']} emulated h, on-demand {c['on_demand_s']} real s")
 
     r = cli("down")
     assert r.exit_code == 0, r.output

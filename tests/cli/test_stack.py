@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from spotshield.status.record import StackRecord, record_path, save_record
+from spotshield.backends.record import StackRecord, record_path, save_record
 
 COMMANDS = ("up", "status", "down", "teardown", "plan", "logs")
 
@@ -121,7 +121,6 @@ def test_missing_trainer_config(cli, root):
 
 
 def test_down_with_a_dead_emulator_clears_the_stale_record(cli, root):
-    pytest.importorskip("spotshield.local.backend")
     save_record(a_record(endpoints={"compute": "http://127.0.0.1:9", "storage": "http://127.0.0.1:9"}))
     r = cli("down")
     assert r.exit_code == 0, r.output
@@ -131,7 +130,6 @@ def test_down_with_a_dead_emulator_clears_the_stale_record(cli, root):
 
 
 def test_plan_local_shows_what_up_would_create_and_starts_nothing(cli, root):
-    pytest.importorskip("spotshield.local.backend")
     r = cli("plan", "--strategy", "milestone", "--pattern", "poisson", "--rate", "6", "--fleet-size", "2", "--json")
     assert r.exit_code == 0, r.output
     plan = json.loads(r.stdout)
@@ -142,7 +140,6 @@ def test_plan_local_shows_what_up_would_create_and_starts_nothing(cli, root):
 
 
 def test_plan_local_table_names_each_resource(cli, root):
-    pytest.importorskip("spotshield.local.backend")
     from rich.console import Console
 
     from spotshield.cli.plan_view import local_plan_table

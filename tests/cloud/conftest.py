@@ -55,13 +55,3 @@ def fake_terraform(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     assert shutil.which("terraform") == str(exe)
     return FakeTerraform(bindir, log)
-
-
-@pytest.fixture
-def cli():
-    from typer.testing import CliRunner
-
-    from spotshield.cli.main import app
-
-    runner = CliRunner()
-    return lambda *args, input=None: runner.invoke(app, list(args), input=input)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from spotshield.status.record import load_record, record_path
+from spotshield.backends.record import load_record, record_path
 from spotshield.storage import open_store
 
 PROJECT = "proj-test"  # the emulated region's project

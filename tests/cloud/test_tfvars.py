@@ -5,15 +5,16 @@ import json
 
 import pytest
 
+from spotshield.backends.base import fleet_trainer_config
 from spotshield.cloud import tfvars
-from spotshield.config_loader import load_settings, trainer_config
+from spotshield.cloud.tfvars import TFVARS_SCHEMA
 from spotshield.errors import SpotShieldError
-from spotshield.validate.tfvars import TFVARS_SCHEMA
+from spotshield.settings import load_settings
 
 
 def settings(**kw):
     s = load_settings({"project": "my-proj-1", "run_id": "adaptive-1", **kw})
-    return s, trainer_config(s, f"gs://{s.bucket_name}/runs/{s.run_id}")
+    return s, fleet_trainer_config(s)
 
 
 def test_render_writes_the_whole_schema(root):
@@ -38,9 +39,7 @@ def test_no_gpu_writes_zero(root):
 
 
 def test_schema_mismatch_is_one_line(root, monkeypatch):
-    from spotshield.validate import tfvars as schema
-
-    monkeypatch.delitem(schema.TFVARS_SCHEMA, "health_port")
+    monkeypatch.delitem(tfvars.TFVARS_SCHEMA, "health_port")
     s, tcfg = settings()
     with pytest.raises(SpotShieldError, match="unknown Terraform variable\\(s\\) health_port"):
         tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)

@@ -32,10 +32,11 @@ def test_feasible_also_rejects_a_past_deadline():
 
 
 def test_machine_with_no_on_demand_price_against_the_real_price_table():
-    from spotshield.status.cost import hourly
+    from spotshield.billing import hourly
 
     def lookup(machine):
-        return hourly(machine, None, 0, "us-central1")
+        rate = hourly(machine, None, 0, "us-central1")
+        return None if rate is None else (rate.spot, rate.on_demand)
 
     assert check_on_demand_price("g2-standard-4", lookup) == pytest.approx(lookup("g2-standard-4")[1])
     with pytest.raises(SpotShieldError) as e:

@@ -8,10 +8,11 @@ import os
 
 import pytest
 
-from spotshield.local import backend, daemon
+from spotshield import backends
+from spotshield.local import daemon
 from spotshield.local.testing import compute_clients, pid_alive, wait_for
 from spotshield.settings import StackSettings
-from tests.local.test_daemon import FLEET, Handle
+from tests.local.test_daemon import FLEET, Handle, state  # noqa: F401 (state: the emulator's folder fixture)
 from tests.local.test_fleet import make_fleet, managed
 
 pytestmark = pytest.mark.slow
@@ -22,31 +23,23 @@ TRAINER = {"model": "tiny-cnn", "data": "digits", "epochs": 10, "batch_size": 32
            "num_threads": 1, "log_every_s": 1.0}
 
 
-@pytest.fixture
-def state(tmp_path):
-    yield tmp_path / "local"
-    daemon.stop(tmp_path / "local")
-
-
 @pytest.mark.parametrize("pattern,rate,seed,min_notices", [
     ("regular", REGULAR_RATE, 0, 2),
     # seeded: the first preemptions come 25, 42, 68, 75 real s after start (2/h at 60x)
     ("poisson", 2.0, 10, 1),
 ])
 def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_notices):
-    from spotshield.config_loader import trainer_config
     from spotshield.events import read_events
-    from spotshield.layout import runs_store_url
     from spotshield.storage import open_store
 
     s = StackSettings(name="e2e", run_id=f"e2e-{pattern}", strategy="naive", fleet_size=1, pattern=pattern,
                       rate=rate, time_scale=60, trainer_overrides=dict(TRAINER))
-    store_url = runs_store_url(s.bucket_name, s.run_id)
-    ep = backend.up(s, trainer_config(s, store_url), state_dir=state, seed=seed)
+    local = backends.make("local", state_dir=state, seed=seed)
+    stack = local.up(s)
     rec = daemon.read_state(state)
-    os.environ["STORAGE_EMULATOR_HOST"] = ep["storage"]
+    os.environ["STORAGE_EMULATOR_HOST"] = stack.endpoints["storage"]
     try:
-        store = open_store(store_url)
+        store = open_store(stack.store)
         c = compute_clients(Handle(rec))
         seen_pids: set[int] = set()
 
@@ -59,9 +52,9 @@ def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_n
         assert mig.target_size == 0  # startup.sh resized it through the Compute API
         events = read_events(store, s.run_id)
         injector = daemon.request(rec, "GET", "/spotshield/v1/injector")
-        cost = backend.cost(s.run_id, state_dir=state)
+        cost = local.cost(s.run_id)
     finally:
-        backend.down(state_dir=state)
+        local.down(stack)
         del os.environ["STORAGE_EMULATOR_HOST"]
 
     notices = [e for e in events if e["event"] == "preempt_notice"]
@@ -84,7 +77,7 @@ def test_tiny_cnn_finishes_through_preemptions(state, pattern, rate, seed, min_n
     done = [e for e in events if e["event"] == "done"]
     total = {e["total_steps"] for e in events if e["event"] == "start"}
     assert len(done) == 1 and total == {done[0]["step"]} and done[0]["epoch"] == 10  # all of it, once
-    assert 0 < cost["spot_usd"] < cost["on_demand_usd"]
+    assert 0 < cost["spot_usd"] < cost["on_demand_same_hours_usd"]
     trainer_pids = [e["pid"] for e in events if e["event"] == "start"]
     assert not any(pid_alive(p) for p in trainer_pids + sorted(seen_pids) + [rec["pid"], rec["gcs_pid"]])
 

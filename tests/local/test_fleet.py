@@ -140,8 +140,11 @@ def test_cost_meter_charges_running_time(region):
     _t.sleep(1.0)
     rep = region.cost.report()
     assert rep["hours"] > 0.5 / 60  # >= 1 real s at 60x = 1 emulated minute
-    assert 0 < rep["spot_usd"] < rep["on_demand_usd"]
-    assert rep["spot_usd"] / rep["on_demand_usd"] == pytest.approx((0.0585 + 0.2231) / (0.14679 + 0.56004), rel=1e-3)
+    assert rep["clock"] == "emulated" and rep["time_scale"] == 60.0
+    assert 0 < rep["spot_usd"] < rep["on_demand_same_hours_usd"]
+    assert rep["spot_usd"] / rep["on_demand_same_hours_usd"] == pytest.approx((0.0585 + 0.2231) / (0.14679 + 0.56004),
+                                                                              rel=1e-3)
+    assert rep["price_discount_pct"] == 60.2  # the bare price discount, under its own name
     assert rep["runs"]["r1"]["instances"] == 1
     inst = next(iter(region.backend.instances.values()))
     live = {i.key: i.value for i in c["instances"].get(project=region.project, zone=inst.zone,

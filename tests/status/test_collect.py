@@ -8,7 +8,7 @@ from runs import write_run
 
 from spotshield.status.collect import collect
 from spotshield.layout import FORMAT, runs_store_url
-from spotshield.status.record import StackRecord
+from spotshield.backends.record import StackRecord
 from spotshield.storage import open_store
 
 RUN = "adaptive-test"
@@ -57,7 +57,8 @@ def test_instances_progress_checkpoint_preemptions(run):
     assert (c["step"], c["reason"], c["stall_s"], c["bytes"], c["age_s"]) == (300, "adaptive", 0.04, 2 << 20, 68.0)
     assert [a["accuracy"] for a in d["accuracy"]] == [0.81, 0.93]
     pr = d["preemptions"]
-    assert (pr["count"], pr["resumes"], pr["seconds_lost"], pr["steps_lost"]) == (1, 1, 4.5, 20)
+    # work lost is spotshield/boots.py's: b1 went from step 300 (t0+32) to 320 (t0+35), redone by b2
+    assert (pr["count"], pr["resumes"], pr["seconds_lost"], pr["steps_lost"]) == (1, 1, 3.0, 20)
     assert pr["emergency_missed"] == 1
     assert d["events"][-1]["event"] == "epoch_end" and len(d["events"]) <= 8
     json.dumps(d)  # --json prints exactly this
@@ -82,39 +83,101 @@ def test_unreachable_compute_is_a_problem_line_not_a_crash(run):
     assert d["progress"]["step"] == 600  # the bucket still answers
 
 
-def test_cost_from_price_table(run, monkeypatch):
-    from spotshield.status import cost
+TABLE = """name,kind,region,on_demand,spot,spot_estimated,source,date
+g2-standard-4,machine,us-central1,0.7,0.3,false,test,2026-01-01
+nvidia-l4,gpu,us-central1,0.3,0.2,true,test,2026-01-01
+"""
 
-    table = [{"name": "g2-standard-4", "spot": 0.3, "on_demand": 0.7},
-             {"name": "nvidia-l4", "spot": 0.2, "on_demand": 0.3}]
-    monkeypatch.setattr(cost, "price_table", lambda: table)
+
+def test_cost_is_the_runs_bill_from_its_events(run, monkeypatch):
+    from spotshield import billing
+
+    monkeypatch.setattr(billing, "price_table", lambda: billing.parse_prices(TABLE))
     rec, _, _ = run
+    c = collect(rec, now=2100.0)["cost"]
+    # billable: b1 0..37 s + b2 60..95 s = 72 s; on demand: b1's steps 0..300 kept (32 s) + b2 300..600 (34 s)
+    assert (c["billable_s"], c["on_demand_s"], c["time_scale"]) == (72.0, 66.0, 1.0)
+    assert c["hours"] == pytest.approx(0.02)
+    assert c["spot_usd"] == pytest.approx(0.5 * 72 / 3600, abs=1e-4)
+    assert c["on_demand_usd"] == pytest.approx(1.0 * 66 / 3600, abs=1e-4)
+    assert c["savings_pct"] == 45.5 and c["price_discount_pct"] == 50.0  # below the bare discount
+    assert c["spot_price_estimated"] is True and c["source"] == "events x price table"
+
+
+def test_local_cost_is_billed_on_the_emulated_clock(run):
+    """A local stack is priced the same way, in emulated hours: real seconds x the record's time scale."""
+    from spotshield.billing import hourly
+
+    rec, _, _ = run
+    rec.backend, rec.time_scale = "local", 60.0
+    c = collect(rec, now=2100.0)["cost"]
+    rate = hourly("g2-standard-4", "nvidia-l4", 1, "us-central1")
+    assert c["hours"] == pytest.approx(72 * 60 / 3600) and c["time_scale"] == 60.0
+    assert c["spot_usd"] == pytest.approx(rate.spot * 72 * 60 / 3600, abs=1e-4)
+    assert c["savings_pct"] == round(100 * (1 - rate.spot * 72 / (rate.on_demand * 66)), 1)
+
+
+def test_status_and_analyze_give_the_same_savings_below_the_discount(gcs_bucket, gcs_server, region, tmp_path):
+    """Three preemptions, each with its start-up billed: savings clearly below the 60.2 % price
+    discount, and `analyze` of the same store gives the same figures."""
+    from boot_events import four_boots
+
+    from spotshield.analysis.analyze import run_analysis
+    from spotshield.events import EventLog
+
+    rec = record(gcs_bucket, gcs_server.url, region.url, backend="local")
+    rec.time_scale = 60.0
+    store = open_store(rec.store)
+    for e in four_boots(run_id=RUN):
+        name = f"{e['host']}-{e['boot']}" + ("-vm" if e["event"].startswith(("vm_", "command_")) else "")
+        key = f"events/{RUN}/{name}.jsonl"
+        old = store.read(key).decode() if store.exists(key) else ""
+        store.write(key, (old + json.dumps(e) + "\n").encode())
+    d = collect(rec, now=2000.0)
+    c = d["cost"]
+    assert d["preemptions"]["count"] == 3 and c["price_discount_pct"] == 60.2
+    assert c["savings_pct"] < c["price_discount_pct"] - 15
+    a = run_analysis(rec.store, tmp_path / "analysis", time_scale=60.0)
+    import pandas as pd
+
+    row = pd.read_csv(a.summary_csv).iloc[0]
+    assert round(100 * row["savings"], 1) == c["savings_pct"]
+    assert row["cost_spot"] == pytest.approx(c["spot_usd"], abs=1e-4)
+    assert row["cost_ondemand"] == pytest.approx(c["on_demand_usd"], abs=1e-4)
+    assert row["preemptions"] == d["preemptions"]["count"]
+    assert EventLog  # the store holds the trainer's and the boot script's objects side by side
+
+
+def test_a_command_without_the_library_shows_through_the_boot_scripts_events(gcs_bucket, gcs_server, region):
+    """A boot script that runs the user's own command writes vm_boot/command_start/command_exit: status shows it."""
+    rec = record(gcs_bucket, gcs_server.url, region.url)
+    store = open_store(rec.store)
+    base = {"run_id": RUN, "host": "vm-c", "boot": "b1"}
+    lines = [{"event": "vm_boot", "t": 3000.0, **base},
+             {"event": "command_start", "t": 3001.0, "command": ["python", "my_train.py", "--lr", "0.1"], **base}]
+    key = f"events/{RUN}/vm-c-b1-vm.jsonl"
+    store.write(key, "".join(json.dumps(x) + "\n" for x in lines).encode())
+    p = collect(rec, now=3010.0)["progress"]
+    assert (p["state"], p["command"], p["command_exit"]) == ("RUNNING", "python my_train.py --lr 0.1", None)
+    lines.append({"event": "command_exit", "t": 3100.0, "code": 2, **base})
+    store.write(key, "".join(json.dumps(x) + "\n" for x in lines).encode())
+    d = collect(rec, now=3110.0)
+    assert (d["progress"]["state"], d["progress"]["command_exit"]) == ("EXITED", 2)
+    assert d["cost"]["billable_s"] == 100.0 and d["cost"]["on_demand_s"] is None  # billed; no training to compare
+    assert d["cost"]["savings_pct"] is None
+
+
+def test_stopped_by_the_crash_loop_breaker(run):
+    """The boot script writes STOPPED when it gives up; status says why, in the view and --json."""
+    rec, _, store = run
+    store.write("STOPPED", json.dumps({"reason": "crash loop", "error": "ImportError: no module named torch",
+                                       "boots": 3, "t": 2090.0}).encode())
     d = collect(rec, now=2100.0)
-    # boot spans: b1 0..37 s, b2 60..95 s = 72 s = 0.02 h; spot 0.5/h, on-demand 1.0/h
-    assert d["cost"]["hours"] == pytest.approx(0.02)
-    assert d["cost"]["spot_usd"] == pytest.approx(0.01)
-    assert d["cost"]["on_demand_usd"] == pytest.approx(0.02)
-    assert d["cost"]["savings_pct"] == 50.0
-
-
-def test_local_cost_comes_from_the_emulators_meter(tmp_path):
-    """A local stack's cost is the emulator's cost meter (emulated billed time), not an estimate."""
-    from spotshield.local.emulator import local_region
-
-    with local_region(tmp_path / "region", time_scale=60.0) as region:
-        bucket = "spotshield-local"
-        region.gcs.create_bucket(bucket)
-        rec = StackRecord(backend="local", name="spotshield", project=region.project, region="us-central1",
-                          zones=["us-central1-a"], mig="spotshield-mig", bucket=bucket, run_id=RUN,
-                          store=runs_store_url(bucket, RUN), strategy="adaptive", machine_type="g2-standard-4",
-                          gpu_type="nvidia-l4", gpu_count=1, endpoints=region.endpoints())
-        d = collect(rec)
-        assert d["cost"]["source"] == "emulator cost meter"
-        assert (d["cost"]["spot_usd"], d["cost"]["on_demand_usd"]) == (0.0, 0.0)  # nothing has run yet
-        assert d["instances"] == [] and d["progress"]["state"] == "WAITING"
-    d = collect(rec)  # the emulator is gone: status still answers, with what it can read
-    assert d["cost"] is None or d["cost"]["source"] != "emulator cost meter"
-    assert any("unreachable" in p or "store" in p for p in d["problems"])
+    assert d["stopped"]["line"] == "stopped: crash loop: ImportError: no module named torch"
+    assert d["stopped"]["boots"] == 3 and d["progress"]["state"] == "STOPPED"
+    json.dumps(d)
+    store.write("STOPPED", b"{torn")
+    assert "not valid JSON" in collect(rec, now=2100.0)["stopped"]["line"]
 
 
 def test_checkpoint_from_meta_before_its_event_lands(run):

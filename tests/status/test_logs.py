@@ -6,7 +6,7 @@ from test_collect import RUN, record
 from typer.testing import CliRunner
 
 from spotshield.cli.main import app
-from spotshield.status.record import save_record
+from spotshield.backends.record import save_record
 from spotshield.storage import open_store
 
 

@@ -8,7 +8,7 @@ from runs import write_run
 from test_collect import RUN, record
 
 from spotshield.status.collect import collect
-from spotshield.status.record import save_record
+from spotshield.backends.record import save_record
 from spotshield.status.render import duration, render, size, sparkline, usd
 from spotshield.storage import open_store
 
@@ -37,9 +37,24 @@ def test_view_shows_every_section(gcs_bucket, gcs_server, region):
     for needle in ("backend=gcp", "fleet-mig", "g2-standard-4 + 1x nvidia-l4", host, "RUNNING",
                    "step 600/1000", "epoch 2/4", "60.0%", "700 images/s", "ETA", "40s",
                    "93.0% (epoch 2)", "step 300 (adaptive)", "1m08s ago", "stall 0.04s", "2.0 MB",
-                   "preemptions", "1  (resumes 1", "0 ok / 1 missed", "work lost", "4s  (20 steps)",
-                   "epoch_end", "from step 300, lost 20 steps"):
+                   "preemptions", "1  (resumes 1", "0 ok / 1 missed", "work lost", "3s  (20 steps)",
+                   "epoch_end", "from step 300, lost 20 steps",
+                   "spot spent vs", "on-demand equivalent  saving 56.5%", "(spot price estimated)",
+                   "price discount 60.2% (spot vs on-demand price alone)"):
         assert needle in out, needle
+    assert "stopped" not in out
+
+
+def test_view_says_why_the_group_was_stopped(gcs_bucket, gcs_server, region):
+    region.create_fleet("fleet-mig", 1)
+    rec = record(gcs_bucket, gcs_server.url, region.url)
+    store = open_store(rec.store)
+    write_run(store, RUN, "vm-x", t0=2000.0)
+    store.write("STOPPED", json.dumps({"reason": "crash loop", "error": "RuntimeError: CUDA out of memory",
+                                       "boots": 3, "t": 2050.0}).encode())
+    out = text_of(render(collect(rec, now=2100.0)), width=140)
+    assert "stopped: crash loop: RuntimeError: CUDA out of memory" in out
+    assert "STOPPED" in out  # the training state
 
 
 def test_status_command_text_and_json(gcs_bucket, gcs_server, region, monkeypatch):

@@ -10,15 +10,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class StackCopy:
-    """terraform/, startup-scripts/ and docs/boot-contract.md copied under a temp folder."""
+    """terraform/ and startup-scripts/ copied under a temp folder (the checks read nothing else)."""
 
     def __init__(self, root: Path):
         self.root = root
         ignore = shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*")
         shutil.copytree(REPO / "terraform", root / "terraform", ignore=ignore)
         shutil.copytree(REPO / "startup-scripts", root / "startup-scripts")
-        (root / "docs").mkdir()
-        shutil.copy(REPO / "docs" / "boot-contract.md", root / "docs" / "boot-contract.md")
 
     def edit(self, rel: str, old: str, new: str) -> None:
         """Replace `old` (which must be present) by `new` in one file of the copy."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 import pytest
 
 from spotshield.errors import SpotShieldError
-from spotshield.validate import invariants
-from spotshield.validate.invariants import check_stack, load_stack
+from spotshield.validate import contract
+from spotshield.validate.hcl import load_stack
+from spotshield.validate.invariants import check_stack
 
 FLEET = "terraform/modules/spot-fleet/main.tf"
 BUCKET = "terraform/modules/checkpoint-bucket/main.tf"
@@ -102,4 +103,4 @@ def test_syntax_error_is_one_line_spotshield_error(stack_copy):
 
 def test_health_port_matches_the_trainer_default(repo):
     default = load_stack(repo).root.variables["health_port"]["default"]
-    assert default == invariants.trainer_default_health_port() == 8080
+    assert default == contract.trainer_default_health_port() == 8080

@@ -5,8 +5,8 @@ import hcl2
 from hcl2 import SerializationOptions
 
 from spotshield.settings import STRATEGIES
-from spotshield.validate.invariants import load_stack
-from spotshield.validate.tfvars import TFVARS_SCHEMA, check_tfvars
+from spotshield.validate.hcl import load_stack
+from spotshield.cloud.tfvars import TFVARS_SCHEMA, check_tfvars
 
 OPTS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
 

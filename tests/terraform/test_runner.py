@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from spotshield.validate import runner
-from spotshield.validate.runner import StepResult, format_result, run_steps, timed
+from spotshield.validate.runner import format_result, run_steps
+from spotshield.validate.steps import Skip, StepResult, timed
 
 
 def test_steps_run_in_order_all_of_them_and_are_timed():
@@ -37,7 +38,21 @@ def test_steps_run_in_order_all_of_them_and_are_timed():
 def test_result_lines():
     assert format_result(StepResult("checkov", True, 1.25, "44 passed")).split() == ["ok", "checkov", "1.2s", "44", "passed"]
     assert format_result(StepResult("x", False, 0, "bad")).startswith("FAIL x")
-    assert format_result(StepResult("y", None, 0, "no tool")).startswith("SKIP y")  # terraform_cli's skip form
+    assert format_result(StepResult("y", None, 0, "no tool")).startswith("SKIP y")
+    assert format_result(StepResult("z", True, 0, "no tool", skipped=True)).startswith("SKIP z")
+
+
+def test_one_timer_for_every_step_kind():
+    def missing():
+        raise Skip("no tool here")
+
+    def hangs():
+        raise subprocess.TimeoutExpired("terraform", 300)
+
+    skip, hang, later = run_steps([timed("skip", missing), timed("hang", hangs), timed("none", lambda: (None, "n/a"))])
+    assert (skip.skipped, skip.failed, skip.detail) == (True, False, "no tool here")
+    assert (hang.failed, hang.detail) == (True, "timed out after 300 s")
+    assert later.was_skipped and not later.failed
 
 
 def test_default_steps_order(repo):

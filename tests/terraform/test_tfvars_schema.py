@@ -7,15 +7,15 @@ import pytest
 
 from spotshield.errors import SpotShieldError
 from spotshield.settings import StackSettings
-from spotshield.validate.invariants import _tf_type, load_stack
-from spotshield.validate.tfvars import TFVARS_SCHEMA, check_tfvars
+from spotshield.validate.hcl import load_stack, tf_type
+from spotshield.cloud.tfvars import TFVARS_SCHEMA, check_tfvars
 
 
 def test_every_cli_variable_is_declared_with_its_type(repo):
     declared = load_stack(repo).root.variables
-    for name, tf_type in TFVARS_SCHEMA.items():
+    for name, want in TFVARS_SCHEMA.items():
         assert name in declared, name
-        assert _tf_type(declared[name]) == tf_type, name
+        assert tf_type(declared[name]) == want, name
 
 
 def test_a_settings_object_renders_to_valid_tfvars():

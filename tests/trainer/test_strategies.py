@@ -4,7 +4,7 @@ import pytest
 
 from spotshield.errors import SpotShieldError
 from spotshield.trainer.strategies import DEFAULT, NAMES, Progress, make
-from spotshield.trainer.strategies.young_daly import estimate_mtbp_s
+from spotshield.youngdaly import estimate_mtbp as estimate_mtbp_s
 
 
 def test_registry_names_and_default():

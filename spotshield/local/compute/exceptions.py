@@ -11,6 +11,7 @@ from __future__ import annotations
 class ComputeError(Exception):
     code = 500
     reason = "backendError"
+    domain = "global"
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -18,7 +19,7 @@ class ComputeError(Exception):
 
     def to_json(self) -> dict:
         return {"error": {"code": self.code, "message": self.message,
-                          "errors": [{"message": self.message, "domain": "global", "reason": self.reason}]}}
+                          "errors": [{"message": self.message, "domain": self.domain, "reason": self.reason}]}}
 
 
 class NotFound(ComputeError):

@@ -1,7 +1,9 @@
 """The Compute Engine region as plain Python: templates, regional MIGs, instances, operations.
 
-Knows nothing of HTTP or processes. The fleet controller (spotshield/local/fleet.py) drives
-instance status through `transition`; responses.py turns these objects into v1 JSON.
+Knows nothing of HTTP or processes. What a group does on its own (scale to its target size,
+repair a stopped member) is computed here, moto-style (ComputeBackend.reconcile / repair); the
+fleet controller (spotshield/local/fleet.py) calls them on each tick, drives instance status
+through `transition`, and runs the processes; responses.py turns these objects into v1 JSON.
 Shapes follow the v1 REST reference (InstanceTemplate, InstanceGroupManager, ManagedInstance,
 Instance, Operation). Every operation finishes at once (status DONE), because the Python
 client's operation.result() polls the real Google endpoint whatever api_endpoint says.
@@ -221,6 +223,14 @@ class InstanceGroupManager:
         self.self_link = f"{API_ROOT}projects/{backend.project}/regions/{region}/instanceGroupManagers/{self.name}"
         self.backend = backend
 
+    def surplus(self, live: list["Instance"]) -> list["Instance"]:
+        """Members to delete when the group is above its target size: instances that are not
+        running go first (they cost nothing to lose), then the oldest."""
+        extra = len(live) - self.target_size
+        if extra <= 0:
+            return []
+        return sorted(live, key=lambda i: (i.status == "RUNNING", i.created))[:extra]
+
     @property
     def initial_delay_s(self) -> float:
         if not self.auto_healing:
@@ -407,6 +417,34 @@ class ComputeBackend:
             self._op("compute.instances.repair.recreateInstance", fresh.self_link, fresh.id, zone=inst.zone,
                      user="spotshield-local-mig")
             return fresh
+
+    def reconcile(self) -> list[tuple[str, Instance]]:
+        """The groups' own work between API calls: bring each to its target size, and drop stopped
+        members of deleted groups. Returns what was done, in order: ("create", inst), ("delete",
+        inst) (now DELETING: its VM is to be shut down), ("remove", inst)."""
+        done: list[tuple[str, Instance]] = []
+        with self.lock:
+            for mig in list(self.migs.values()):
+                live = [i for i in self.members(mig.name) if i.current_action != "DELETING"]
+                for _ in range(mig.target_size - len(live)):
+                    done.append(("create", self.new_member(mig)))
+                for inst in mig.surplus(live):
+                    inst.current_action = "DELETING"
+                    done.append(("delete", inst))
+            for inst in list(self.instances.values()):
+                if inst.status == "TERMINATED" and inst.mig and inst.mig not in self.migs:
+                    self.remove_instance(inst)
+                    done.append(("remove", inst))
+        return done
+
+    def repair(self, inst: Instance) -> Instance | None:
+        """A group repairs a stopped member by recreating it; None when it is no longer the
+        group's to repair (replaced, being deleted, or its group is gone)."""
+        with self.lock:
+            if (inst.status != "TERMINATED" or not inst.mig or inst.mig not in self.migs
+                    or self.instances.get(inst.key) is not inst or inst.current_action == "DELETING"):
+                return None
+            return self.recreate(inst)
 
     def remove_instance(self, inst: Instance) -> None:
         with self.lock:

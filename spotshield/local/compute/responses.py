@@ -2,25 +2,59 @@
 
 Paths are those google-cloud-compute's REST transport sends (compute_v1/services/*/transports/
 rest_base.py). Anything the backend raises as ComputeError becomes Google's error JSON.
+`Router` is the one request router of the emulator: the Compute API below, and the emulator's
+own control API (spotshield/local/control.py), are each one Router.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Any, Callable
 
 from spotshield.local.compute.exceptions import ComputeError, Invalid, NotFound
 from spotshield.local.compute.models import ComputeBackend
 
 V1 = "/compute/v1/projects/(?P<project>[^/]+)"
-Route = tuple[str, re.Pattern, Callable]
-ROUTES: list[Route] = []
+# handler(target, path parameters, query, JSON body) -> JSON
+Handler = Callable[[Any, dict, dict, dict], dict]
 
 
-def route(method: str, pattern: str):
-    def deco(fn):
-        ROUTES.append((method, re.compile(V1 + pattern + "$"), fn))
-        return fn
-    return deco
+class Router:
+    """(method, path pattern) -> handler, for paths under one prefix. Handlers raise ComputeError
+    (or an error type given in `errors`, mapped to a ComputeError) for Google's error JSON."""
+
+    def __init__(self, prefix: str, errors: dict[type, Callable[[Exception], ComputeError]] | None = None):
+        self.prefix = prefix
+        self.routes: list[tuple[str, re.Pattern, Handler]] = []
+        self.errors = {ComputeError: lambda e: e, **(errors or {})}
+
+    def route(self, method: str, pattern: str):
+        def deco(fn: Handler) -> Handler:
+            self.routes.append((method, re.compile(self.prefix + pattern + "$"), fn))
+            return fn
+        return deco
+
+    def owns(self, path: str) -> bool:
+        return re.match(self.prefix, path) is not None
+
+    def dispatch(self, target, method: str, path: str, query: dict, body: dict) -> tuple[int, dict]:
+        """(HTTP status, JSON) for one request. Never raises for API errors."""
+        for m, rx, fn in self.routes:
+            hit = rx.match(path)
+            if hit and m == method:
+                try:
+                    return 200, fn(target, hit.groupdict(), query, body)
+                except tuple(self.errors) as e:
+                    err = next(to(e) for kind, to in self.errors.items() if isinstance(e, kind))
+                    return err.code, err.to_json()
+        if any(rx.match(path) for _, rx, _ in self.routes):
+            err = ComputeError(f"Method {method} is not allowed on {path}")
+            err.code, err.reason = 405, "methodNotAllowed"
+            return 405, err.to_json()
+        return 404, NotFound(path.removeprefix("/compute/v1/")).to_json()
+
+
+COMPUTE = Router(V1)
+route = COMPUTE.route
 
 
 def _list(kind: str, items: list[dict], self_link: str) -> dict:
@@ -168,17 +202,5 @@ def aggregated_operations(b, p, q, body):
 
 
 def dispatch(backend: ComputeBackend, method: str, path: str, query: dict, body: dict) -> tuple[int, dict]:
-    """(HTTP status, JSON) for one request. Never raises for API errors."""
-    for m, rx, fn in ROUTES:
-        hit = rx.match(path)
-        if hit and m == method:
-            try:
-                return 200, fn(backend, hit.groupdict(), query, body)
-            except ComputeError as e:
-                return e.code, e.to_json()
-    known_path = any(rx.match(path) for _, rx, _ in ROUTES)
-    if known_path:
-        err = ComputeError(f"Method {method} is not allowed on {path}")
-        err.code, err.reason = 405, "methodNotAllowed"
-        return 405, err.to_json()
-    return 404, NotFound(path.removeprefix("/compute/v1/")).to_json()
+    """(HTTP status, JSON) of one Compute API request."""
+    return COMPUTE.dispatch(backend, method, path, query, body)

@@ -1,26 +1,27 @@
-"""HTTP plumbing for the Compute stand-in: a threaded loopback server that hands each request
-to responses.dispatch, plus optional emulator-only routes under /spotshield/v1/ (cost, injector).
+"""HTTP plumbing for the Compute stand-in: a threaded loopback server that hands each request to
+a responses.Router: the Compute API's, or another router's for the paths it owns (the emulator's
+control API, spotshield/local/control.py, with the Region as its target).
 """
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from spotshield.errors import SpotShieldError
 from spotshield.local.compute.models import ComputeBackend
-from spotshield.local.compute.responses import dispatch
-from spotshield.local.gcs import free_port, port_in_use
-
-# (method, path, query, body) -> (status, json) or None when the path is not an extra route
-Extra = Callable[[str, str, dict, dict], "tuple[int, dict] | None"]
+from spotshield.local.compute.responses import COMPUTE, Router
+from spotshield.local.procs import free_port, port_in_use
 
 
 class ComputeServer:
-    def __init__(self, backend: ComputeBackend, port: int | None = None, extra: Extra | None = None):
-        self.backend, self.port, self.extra = backend, port, extra
+    def __init__(self, backend: ComputeBackend, port: int | None = None,
+                 routers: list[tuple[Router, Any]] | None = None):
+        """routers: (router, target) pairs tried before the Compute API, for the paths they own."""
+        self.backend, self.port = backend, port
+        self.routers = [*(routers or []), (COMPUTE, backend)]
         self._httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -70,10 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
                                           "errors": [{"message": "Invalid JSON payload received.",
                                                       "domain": "global", "reason": "parseError"}]}}
         else:
-            res = None
-            if self.owner.extra and url.path.startswith("/spotshield/"):
-                res = self.owner.extra(method, url.path, query, body)
-            status, out = res if res is not None else dispatch(self.owner.backend, method, url.path, query, body)
+            router, target = next((r, t) for r, t in self.owner.routers if r.owns(url.path) or r is COMPUTE)
+            status, out = router.dispatch(target, method, url.path, query, body)
         data = json.dumps(out).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")

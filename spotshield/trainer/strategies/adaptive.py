@@ -14,7 +14,7 @@ from typing import Optional
 
 from spotshield.errors import SpotShieldError
 from spotshield.trainer.strategies.base import Progress, Strategy, check_param
-from spotshield.trainer.strategies.young_daly import estimate_mtbp_s, young_interval_s
+from spotshield.youngdaly import estimate_mtbp as estimate_mtbp_s, young_interval as young_interval_s
 
 COSTS = ("stall", "total")
 

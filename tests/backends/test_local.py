@@ -1,4 +1,4 @@
-"""The local backend API the CLI calls: plan, up, endpoints, cost, down."""
+"""The local Backend the CLI and the grid runner call: plan, up, endpoints, sources, cost, down."""
 from __future__ import annotations
 
 import json
@@ -6,21 +6,19 @@ import os
 
 import pytest
 
+from spotshield import backends
+from spotshield.bootcontract import METADATA, OPTIONAL
 from spotshield.errors import SpotShieldError
-from spotshield.local import backend, daemon
+from spotshield.local import daemon
 from spotshield.local.testing import compute_clients, pid_alive, wait_for
 from spotshield.settings import StackSettings
-from tests.local.test_daemon import FLEET, Handle
+from tests.local.test_daemon import FLEET, Handle, state  # noqa: F401 (state: the emulator's folder fixture)
 
-CONTRACT_KEYS = {"spotshield-run-id", "spotshield-store", "spotshield-build-url", "spotshield-build-id",
-                 "spotshield-config", "spotshield-health-port", "spotshield-mig", "spotshield-region",
-                 "spotshield-crash-loop-boots"}
+CONTRACT_KEYS = set(METADATA) - set(OPTIONAL)  # the local backend publishes a build, without a sha256 pin
 
 
-@pytest.fixture
-def state(tmp_path):
-    yield tmp_path / "local"
-    daemon.stop(tmp_path / "local")
+def local(state, **kw):
+    return backends.make("local", state_dir=state, **kw)
 
 
 def settings(**kw):
@@ -30,7 +28,7 @@ def settings(**kw):
 
 
 def test_plan_starts_nothing(state):
-    p = backend.plan(settings(fleet_size=2))
+    p = local(state).plan(settings(fleet_size=2))
     assert p["region_instance_group_manager"]["targetSize"] == 2
     sched = p["instance_template"]["properties"]["scheduling"]
     assert sched["provisioningModel"] == "SPOT" and sched["instanceTerminationAction"] == "STOP"
@@ -42,9 +40,17 @@ def test_plan_starts_nothing(state):
 
 def test_up_down(state):
     cfg = {"run_id": "adaptive-test-1", "store": "gs://spotshield-local/runs/adaptive-test-1", "epochs": 1}
-    ep = backend.up(settings(), cfg, state_dir=state, fleet=FLEET)
+    b = local(state, fleet=FLEET)
+    recorded = []
+    stack = b.up(settings(), on_record=recorded.append, trainer_config=cfg)
+    assert recorded == [stack] and stack.backend == "local" and stack.time_scale == 60
+    assert (stack.run_id, stack.mig, stack.store) == ("adaptive-test-1", "ss-mig", cfg["store"])
+    ep = stack.endpoints
     assert ep["compute"].startswith("http://127.0.0.1:") and ep["storage"].startswith("http://127.0.0.1:")
-    assert backend.endpoints(state) == ep
+    assert b.endpoints(stack) == {**ep, "project": "spotshield-local", "region": "us-central1"}
+    src = b.sources(stack)
+    assert src.compute == ep["compute"] and src.env["STORAGE_EMULATOR_HOST"] == ep["storage"]
+    assert stack.resources["state_dir"] == str(state.absolute()) and stack.resources["template"].startswith("ss-")
     rec = daemon.read_state(state)
     h = Handle(rec)
     c = compute_clients(h)
@@ -70,25 +76,30 @@ def test_up_down(state):
     wait_for(lambda: [m for m in c["migs"].list_managed_instances(
         project="spotshield-local", region="us-central1", instance_group_manager="ss-mig")
         if m.instance_status == "RUNNING"], 30, what="a RUNNING member")
-    wait_for(lambda: backend.cost(state_dir=state)["hours"] > 0, 10, what="cost")
-    assert backend.cost("adaptive-test-1", state_dir=state)["runs"]["adaptive-test-1"]["instances"] == 1
+    wait_for(lambda: b.cost()["hours"] > 0, 10, what="cost")
+    assert b.cost("adaptive-test-1")["runs"]["adaptive-test-1"]["instances"] == 1
     pids = daemon.request(rec, "GET", "/spotshield/v1/status")["instance_pids"]
     with pytest.raises(SpotShieldError, match="already up"):
-        backend.up(settings(), cfg, state_dir=state, fleet=FLEET)
-    out = backend.down(state_dir=state)
-    assert "ss-mig" in out["deleted"] and not out["checkpoints_deleted"]
+        b.up(settings(), trainer_config=cfg)
+    c["migs"].get(project="spotshield-local", region="us-central1", instance_group_manager="ss-mig")  # untouched
+    assert b.down(stack) is None
     assert daemon.read_state(state) is None
     assert not pid_alive(rec["pid"]) and not any(pid_alive(p) for p in pids)
     assert (state / "gcs" / "spotshield-local").is_dir()  # the bucket's files stay on disk
     with pytest.raises(SpotShieldError, match="nothing is up"):
-        backend.down(state_dir=state)
+        b.down(None)
     with pytest.raises(SpotShieldError, match="not running"):
-        backend.endpoints(state)
+        b.endpoints(stack)
+    # a record of an emulator that is gone (crashed): down cleans up and says so, for the CLI to clear it
+    assert "not running (crashed?)" in b.down(stack)
 
 
 def test_bad_settings_fail_before_starting(state):
-    with pytest.raises(SpotShieldError, match="unknown preemption pattern"):
-        backend.up(settings(pattern="weekly"), {"run_id": "x"}, state_dir=state)
-    with pytest.raises(SpotShieldError, match="rate must be >= 0"):
-        backend.up(settings(pattern="poisson", rate=-1), {"run_id": "x"}, state_dir=state)
+    for bad, msg in ((settings(pattern="weekly"), "unknown preemption pattern"),
+                     (settings(pattern="poisson", rate=-1), "rate must be >= 0"),
+                     (settings(time_scale=0), "time scale must be > 0")):
+        with pytest.raises(SpotShieldError, match=msg):
+            local(state).up(bad, trainer_config={"run_id": "x"})
+        with pytest.raises(SpotShieldError, match=msg):
+            local(state).plan(bad)
     assert daemon.read_state(state) is None

@@ -1,8 +1,9 @@
-"""The stack record: .spotshield/stack.json, written when `up` succeeds.
+"""The stack record: .spotshield/stack.json, the one record of what is up, written when `up` succeeds.
 
-It is how `status`, `down` and `logs` from any shell in the repo know what is up:
-backend, project, region, group, bucket, run id, store URL and (local) endpoints.
-The local emulator keeps its own state under .spotshield/local/; this file is ours.
+It is how `status`, `down` and `logs` from any shell in the repo know what is up: backend,
+project, region, group, bucket, run id, store URL, the local emulator's endpoints, and what a
+backend needs to take its stack down again (`resources`: the local backend's template name and
+emulator state folder). Backends build it (StackRecord.for_settings); only the CLI saves it.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from spotshield.config_loader import STATE_DIR_NAME, project_root
 from spotshield.errors import SpotShieldError
+from spotshield.layout import runs_store_url
+from spotshield.project import state_dir
 
 RECORD_NAME = "stack.json"
 RECORD_VERSION = 1
@@ -36,23 +38,22 @@ class StackRecord:
     gpu_type: str | None = None
     gpu_count: int = 0
     fleet_size: int = 1
+    time_scale: float = 1.0  # emulated seconds per real second of the events' clock (local); 1 on gcp
     # Endpoints for the local emulator; empty on gcp (Google's defaults apply).
     endpoints: dict = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)  # what the backend needs for `down`
     created: float = field(default_factory=time.time)
     version: int = RECORD_VERSION
 
-    def env(self) -> dict[str, str]:
-        """Environment that points Google's clients at this stack's endpoints."""
-        out = {}
-        if self.endpoints.get("storage"):
-            out["STORAGE_EMULATOR_HOST"] = self.endpoints["storage"]
-        if self.endpoints.get("compute"):
-            out["SPOTSHIELD_COMPUTE_ENDPOINT"] = self.endpoints["compute"]
-        return out
-
-
-def state_dir(root: Path | None = None) -> Path:
-    return (root or project_root()) / STATE_DIR_NAME
+    @classmethod
+    def for_settings(cls, s, *, project: str, time_scale: float = 1.0, endpoints: dict | None = None,
+                     resources: dict | None = None) -> "StackRecord":
+        """The record of a stack brought up from StackSettings `s` (run_id set)."""
+        return cls(backend=s.backend, name=s.name, project=project, region=s.region, zones=list(s.zones),
+                   mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id, store=runs_store_url(s.bucket_name, s.run_id),
+                   strategy=s.strategy, machine_type=s.machine_type, gpu_type=s.gpu_type, gpu_count=s.gpu_count,
+                   fleet_size=s.fleet_size, time_scale=time_scale, endpoints=dict(endpoints or {}),
+                   resources=dict(resources or {}))
 
 
 def record_path(root: Path | None = None) -> Path:

@@ -1,19 +1,25 @@
-"""Checkpoint-interval and cost math for a job under Poisson preemptions.
+"""Checkpoint-interval and cost math for a job under Poisson preemptions: the one home of Young/Daly.
+
+The trainer's adaptive strategy (spotshield/trainer/strategies/adaptive.py) and the study
+(spotshield/analysis: advice, simulation, report, figures) both import this module.
 
 Symbols (all seconds unless said otherwise):
-    C  checkpoint cost: the training stall of one checkpoint
-    R  restart cost: preemption notice -> next training step (VM recreate, boot, load)
-    M  mean time between preemptions, 1/lambda
+    C    checkpoint cost: the training stall of one checkpoint
+    R    restart cost: preemption notice -> next training step (VM recreate, boot, load)
+    M    mean time between preemptions, 1/lambda
     tau  compute time between two checkpoints
 
 Young (1974): tau = sqrt(2 C M), first order, good while C << M.
 Daly (2006): tau = sqrt(2 C M) * [1 + sqrt(C/2M)/3 + (C/2M)/9] - C   for C < 2M, else M.
+First-order waste (share of wall time lost): C/tau + (tau/2 + R)/M; R = 0 leaves only what
+checkpointing and re-done work cost, which is what Young's interval minimises.
 Daly's exact expectation for wall time when preemptions may strike at any moment
 (compute, checkpoint or restart) and each restart resumes from the last checkpoint:
     T_wall = M * exp(R/M) * (exp((tau + C)/M) - 1) * T_work / tau
 The simulation in spotshield.analysis.simulate checks this expectation.
 
-Pure Python: no numpy, no torch, so `spotshield advise` stays instant.
+Pure Python: no numpy, no torch, so `spotshield advise` and the trainer's strategies stay cheap.
+Bad input raises SpotShieldError with one line.
 """
 from __future__ import annotations
 
@@ -21,8 +27,6 @@ import math
 from dataclasses import dataclass
 
 from spotshield.errors import SpotShieldError
-# One implementation of the intervals, shared with the trainer's adaptive strategy.
-from spotshield.trainer.strategies.young_daly import daly_interval_s, young_interval_s
 
 SECONDS_PER_HOUR = 3600.0
 # Golden-section search bounds for the exact optimum, as multiples of Young's interval:
@@ -33,32 +37,59 @@ _GOLDEN_ITERS = 120  # shrinks the bracket by 0.618^120, far below float precisi
 _RATE_LO_PER_H, _RATE_HI_PER_H = 1e-6, 1e4
 
 
-def _check(C: float, M: float) -> None:
+def _check(C: float, M: float, R: float = 0.0) -> None:
     if C < 0:
         raise SpotShieldError(f"checkpoint cost must be >= 0 s, not {C}")
     if not M > 0:
         raise SpotShieldError(f"mean time between preemptions must be > 0 s, not {M}")
+    if R < 0:
+        raise SpotShieldError(f"restart cost must be >= 0 s, not {R}")
 
 
 def young_interval(C: float, M: float) -> float:
     """Young's first-order optimum sqrt(2CM): the formula the adaptive strategy uses."""
     _check(C, M)
-    return young_interval_s(C, M)
+    return math.sqrt(2.0 * C * M)
 
 
 def daly_interval(C: float, M: float) -> float:
     """Daly's higher-order optimum; equals M once C >= 2M (checkpointing barely helps)."""
     _check(C, M)
-    return daly_interval_s(C, M)
+    if C >= 2.0 * M:
+        return M
+    r = C / (2.0 * M)
+    return math.sqrt(2.0 * C * M) * (1.0 + math.sqrt(r) / 3.0 + r / 9.0) - C
+
+
+def estimate_mtbp(preemptions: int, exposure_s: float, prior_s: float, prior_weight: float = 1.0) -> float:
+    """Mean time between preemptions from a run's own history, shrunk towards a prior.
+
+    A Gamma prior on the preemption rate worth `prior_weight` preemptions observed over
+    `prior_weight * prior_s` seconds gives the posterior mean time
+        (prior_weight * prior_s + exposure_s) / (prior_weight + preemptions).
+    With no history it is the prior; with a long history it is exposure / preemptions.
+    """
+    if prior_s <= 0 or prior_weight <= 0:
+        raise SpotShieldError(f"the MTBP prior needs prior_s > 0 and prior_weight > 0, not {prior_s}, {prior_weight}")
+    if preemptions < 0 or exposure_s < 0:
+        raise SpotShieldError(f"the MTBP estimate needs preemptions >= 0 and exposure_s >= 0, "
+                              f"not {preemptions}, {exposure_s}")
+    return (prior_weight * prior_s + exposure_s) / (prior_weight + preemptions)
+
+
+def first_order_waste(tau: float, C: float, M: float, R: float = 0.0) -> float:
+    """The textbook approximation C/tau + (tau/2 + R)/M (valid while tau, C, R << M)."""
+    _check(C, M, R)
+    if tau <= 0:
+        raise SpotShieldError(f"checkpoint interval must be > 0 s, not {tau}")
+    return C / tau + (tau / 2.0 + R) / M
 
 
 def expected_wall_ratio(tau: float, C: float, R: float, M: float) -> float:
     """Daly's exact E[T_wall] / T_work for interval tau (>= 1; inf when overflowing)."""
-    _check(C, M)
+    _check(C, M, R)
     if tau <= 0:
         raise SpotShieldError(f"checkpoint interval must be > 0 s, not {tau}")
-    if R < 0:
-        raise SpotShieldError(f"restart cost must be >= 0 s, not {R}")
     try:
         return M * math.exp(R / M) * math.expm1((tau + C) / M) / tau
     except OverflowError:
@@ -70,15 +101,9 @@ def waste_fraction(tau: float, C: float, R: float, M: float) -> float:
     return 1.0 - 1.0 / expected_wall_ratio(tau, C, R, M)
 
 
-def first_order_waste(tau: float, C: float, R: float, M: float) -> float:
-    """The textbook approximation C/tau + (tau/2 + R)/M (valid while tau, C, R << M)."""
-    _check(C, M)
-    return C / tau + (tau / 2.0 + R) / M
-
-
 def optimal_interval(C: float, R: float, M: float) -> float:
     """The interval minimising Daly's exact expectation (golden-section search)."""
-    _check(C, M)
+    _check(C, M, R)
     if C == 0:
         return 0.0  # free checkpoints: checkpoint continuously
     young = young_interval(C, M)
@@ -109,6 +134,7 @@ def cost_ratio(wall_ratio: float, spot_price: float, ondemand_price: float) -> f
 
 def best_wall_ratio(C: float, R: float, M: float) -> float:
     if C == 0:
+        _check(C, M, R)
         return math.exp(R / M)  # limit tau -> 0 of Daly's expectation with C = 0
     return expected_wall_ratio(optimal_interval(C, R, M), C, R, M)
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from spotshield.config_loader import load_settings, project_root
+from spotshield.project import project_root
+from spotshield.settings import load_settings
 from spotshield.errors import SpotShieldError
 
 

@@ -1,0 +1,197 @@
+"""Prices and bills: the one price table, the one billable-time rule, and the Bill every figure comes from.
+
+The emulator's cost meter (spotshield/local/cost.py), `spotshield status` and `spotshield analyze`
+all price through this module, so they cannot disagree:
+
+  price table     spotshield/prices.csv, exact columns PRICE_COLUMNS; a machine's hourly price
+                  is its row plus gpu_count x the GPU's row, for one region. `spot_estimated`
+                  marks spot prices that are derived, not read off a price list.
+  billable time   billable_seconds(spans): VM time from boot to deletion, summed over the VM's
+                  lives (spotshield/boots.py gives the spans from events; the meter from the
+                  emulated instances' own RUNNING..TERMINATED times).
+  Bill            spot spent       = billable time x spot price (start-up included)
+                  on-demand equiv. = what an uninterrupted on-demand run of the same work costs:
+                                     productive time only (boots.on_demand_seconds) x on-demand price
+                  savings          = 1 - spot spent / on-demand equivalent
+                  price discount   = 1 - spot price / on-demand price: the bare discount, shown
+                                     only under that name; savings are below it whenever
+                                     preemptions cost restarts or re-done work.
+
+Units: spans are in the clock's seconds. Under the emulator the events' clock is real time and
+the meter's is emulated time; `time_scale` (emulated seconds per real second) converts, and a
+Bill's hours are always the billed, i.e. emulated, hours.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable
+
+from spotshield.errors import SpotShieldError
+
+SECONDS_PER_HOUR = 3600.0
+PRICE_FILE = "prices.csv"  # package data of spotshield
+PRICE_COLUMNS = ("name", "kind", "region", "on_demand", "spot", "spot_estimated", "source", "date")
+KINDS = ("machine", "gpu")
+DEFAULT_MACHINE = "g2-standard-4"  # the machine of the original study: 4 vCPU + 1x L4
+DEFAULT_GPU = "nvidia-l4"
+DEFAULT_REGION = "us-central1"
+
+
+@dataclass(frozen=True)
+class Price:
+    """One row of the price table: USD per hour."""
+
+    name: str
+    kind: str
+    region: str
+    on_demand: float
+    spot: float
+    spot_estimated: bool
+    source: str
+    date: str
+
+
+@dataclass(frozen=True)
+class Rate:
+    """USD per hour of one instance (machine + its GPUs)."""
+
+    spot: float
+    on_demand: float
+    spot_estimated: bool = False
+
+    @property
+    def price_discount_pct(self) -> float:
+        return round(100.0 * (1.0 - self.spot / self.on_demand), 1)
+
+
+def _row(raw: dict, line: int) -> Price:
+    where = f"{PRICE_FILE} line {line}"
+    if raw.get("kind") not in KINDS:
+        raise SpotShieldError(f"{where}: kind must be machine or gpu, not {raw.get('kind')!r}")
+    if raw.get("spot_estimated") not in ("true", "false"):
+        raise SpotShieldError(f"{where}: spot_estimated must be true or false, not {raw.get('spot_estimated')!r}")
+    try:
+        on_demand, spot = float(raw["on_demand"]), float(raw["spot"])
+    except (TypeError, ValueError):
+        raise SpotShieldError(f"{where}: on_demand and spot must be USD per hour") from None
+    if not 0 < spot <= on_demand:
+        raise SpotShieldError(f"{where}: need 0 < spot <= on_demand, not spot={spot} on_demand={on_demand}")
+    return Price(raw["name"], raw["kind"], raw["region"], on_demand, spot, raw["spot_estimated"] == "true",
+                 raw["source"], raw["date"])
+
+
+def parse_prices(text: str) -> tuple[Price, ...]:
+    """The rows of a price table in PRICE_COLUMNS format; a bad header or row is one clear line."""
+    reader = csv.DictReader(text.splitlines())
+    if tuple(reader.fieldnames or ()) != PRICE_COLUMNS:
+        raise SpotShieldError(f"{PRICE_FILE} must have the columns {','.join(PRICE_COLUMNS)}, "
+                              f"not {','.join(reader.fieldnames or ())}")
+    return tuple(_row(raw, i) for i, raw in enumerate(reader, start=2))
+
+
+@lru_cache(maxsize=1)
+def price_table() -> tuple[Price, ...]:
+    """The shipped table (spotshield/prices.csv), read once."""
+    return parse_prices(resources.files("spotshield").joinpath(PRICE_FILE).read_text())
+
+
+def hourly(machine_type: str, gpu_type: str | None, gpu_count: int, region: str,
+           table: Iterable[Price] | None = None) -> Rate | None:
+    """The Rate of one instance, or None when the table lacks its machine or GPU in that region."""
+    rows = {(p.name, p.region): p for p in (price_table() if table is None else table)}
+    machine = rows.get((machine_type, region))
+    if machine is None or machine.kind != "machine":
+        return None
+    spot, od, estimated = machine.spot, machine.on_demand, machine.spot_estimated
+    if gpu_type and gpu_count:
+        gpu = rows.get((gpu_type, region))
+        if gpu is None or gpu.kind != "gpu":
+            return None
+        spot, od = spot + gpu.spot * gpu_count, od + gpu.on_demand * gpu_count
+        estimated = estimated or gpu.spot_estimated
+    return Rate(spot, od, estimated)
+
+
+def resolve_rate(spot: float | None, ondemand: float | None, machine: str = DEFAULT_MACHINE,
+                 gpu: str | None = DEFAULT_GPU, gpu_count: int = 1, region: str = DEFAULT_REGION) -> Rate:
+    """Prices given by the user (USD per hour), filling what is missing from the table."""
+    rate = None
+    if spot is None or ondemand is None:
+        rate = hourly(machine, gpu, gpu_count if gpu else 0, region)
+        if rate is None:
+            what = f"{machine} + {gpu_count}x {gpu}" if gpu else machine
+            raise SpotShieldError(f"no price for {what} in the price table; "
+                                  "pass --spot-price and --ondemand-price (USD per hour)")
+    estimated = spot is None and rate is not None and rate.spot_estimated
+    spot = rate.spot if spot is None else spot
+    ondemand = rate.on_demand if ondemand is None else ondemand
+    if spot <= 0 or ondemand <= 0:
+        raise SpotShieldError(f"prices must be > 0 USD per hour, not spot={spot} on-demand={ondemand}")
+    return Rate(spot, ondemand, estimated)
+
+
+def billable_seconds(spans: Iterable[tuple[float, float]]) -> float:
+    """The one billable-time rule: every (boot, deletion) span of a VM, summed."""
+    return sum(max(0.0, end - start) for start, end in spans)
+
+
+def run_seconds(boots) -> tuple[float, float | None]:
+    """(billable, on-demand equivalent) seconds of a run's boots (spotshield/boots.py), on the events' clock."""
+    from spotshield import boots as bootmodel
+
+    return billable_seconds(bootmodel.spans(boots)), bootmodel.on_demand_seconds(boots)
+
+
+@dataclass(frozen=True)
+class Bill:
+    """Spot spent, the on-demand equivalent and savings of one run (or one instance)."""
+
+    rate: Rate
+    billable_s: float  # VM time, boot to deletion, in the spans' clock
+    on_demand_s: float | None = None  # productive time of an uninterrupted run; None: unknown
+    time_scale: float = 1.0  # emulated seconds per second of the spans' clock (1 on GCP)
+
+    @classmethod
+    def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0) -> "Bill":
+        """The bill of a run from its boots (spotshield/boots.py), as status and analyze compute it."""
+        billable, on_demand = run_seconds(boots)
+        return cls(rate, billable, on_demand, time_scale)
+
+    @property
+    def hours(self) -> float:
+        """Billed hours (emulated hours under the emulator)."""
+        return self.billable_s * self.time_scale / SECONDS_PER_HOUR
+
+    @property
+    def spot_usd(self) -> float:
+        return self.rate.spot * self.hours
+
+    @property
+    def on_demand_usd(self) -> float | None:
+        if self.on_demand_s is None:
+            return None
+        return self.rate.on_demand * self.on_demand_s * self.time_scale / SECONDS_PER_HOUR
+
+    @property
+    def savings_pct(self) -> float | None:
+        od = self.on_demand_usd
+        return round(100.0 * (1.0 - self.spot_usd / od), 1) if od else None
+
+    def to_dict(self, source: str) -> dict:
+        """The JSON shape `status --json` and the meter share; every number says its unit."""
+        od = self.on_demand_usd
+        return {
+            "spot_usd": round(self.spot_usd, 4),
+            "on_demand_usd": None if od is None else round(od, 4),
+            "savings_pct": self.savings_pct,
+            "price_discount_pct": self.rate.price_discount_pct,
+            "spot_price_estimated": self.rate.spot_estimated,
+            "hours": round(self.hours, 4),  # billed hours on the emulated clock (real hours on GCP)
+            "billable_s": round(self.billable_s, 1),  # in the spans' clock (real seconds for events)
+            "on_demand_s": None if self.on_demand_s is None else round(self.on_demand_s, 1),
+            "time_scale": self.time_scale,
+            "source": source,
+        }

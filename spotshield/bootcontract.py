@@ -1,0 +1,57 @@
+"""The boot contract in code: the instance metadata attributes every SpotShield VM is given.
+
+One constant, METADATA, used by the local backend (spotshield/backends/local.py builds its
+instance template's metadata with boot_metadata), by `spotshield validate` (the Terraform
+template must set every key: spotshield/validate/contract.py) and by a test that
+docs/boot-contract.md documents exactly these keys. startup-scripts/startup.sh reads them.
+"""
+from __future__ import annotations
+
+import json
+
+# key -> what the VM learns from it (the doc's table says the same, with examples)
+METADATA: dict[str, str] = {
+    "spotshield-run-id": "run id; events go to <store>/events/<run-id>/",
+    "spotshield-store": "checkpoint store URL given to `spotshield train --store`",
+    "spotshield-build-url": "the build that `up` published (gs://<bucket>/builds/...)",
+    "spotshield-build-id": "its id; startup.sh skips the install when the installed build has it",
+    "spotshield-build-sha256": "optional pin: the archive's full sha256; a download that differs is refused",
+    "spotshield-config": "the merged trainer config as JSON, passed to the trainer as --config",
+    "spotshield-health-port": "port of the trainer's /healthz",
+    "spotshield-mig": "the group to resize to 0 when the store holds DONE",
+    "spotshield-region": "the group's region",
+    "spotshield-crash-loop-boots": "the crash-loop breaker's K: failed boots in a row before the group is stopped",
+    "spotshield-preemption-notice-s": "seconds of notice before the ACPI shutdown (0: GCE's default 30 s)",
+}
+# Given only with a published build (the local backend always publishes one; sha256 is optional).
+WITH_BUILD = ("spotshield-build-url", "spotshield-build-id")
+OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s")
+DEFAULT_HEALTH_PORT = 8080  # terraform's health_port default, the trainer's and startup.sh's fallback
+DEFAULT_CRASH_LOOP_BOOTS = 3  # terraform's crash_loop_boots default, and startup.sh's when absent
+
+
+def boot_metadata(*, run_id: str, store: str, trainer_config: dict, mig: str, region: str,
+                  health_port: int = DEFAULT_HEALTH_PORT, build_url: str | None = None,
+                  build_id: str | None = None, build_sha256: str | None = None,
+                  crash_loop_boots: int = DEFAULT_CRASH_LOOP_BOOTS,
+                  preemption_notice_s: int | None = None) -> dict[str, str]:
+    """The attributes for one fleet, keyed exactly as METADATA."""
+    items = {
+        "spotshield-run-id": run_id,
+        "spotshield-store": store,
+        "spotshield-config": json.dumps(trainer_config, sort_keys=True),
+        "spotshield-health-port": str(health_port),
+        "spotshield-mig": mig,
+        "spotshield-region": region,
+        "spotshield-crash-loop-boots": str(crash_loop_boots),
+    }
+    if build_url and build_id:
+        items["spotshield-build-url"] = build_url
+        items["spotshield-build-id"] = build_id
+    if build_sha256:
+        items["spotshield-build-sha256"] = build_sha256
+    if preemption_notice_s is not None:
+        items["spotshield-preemption-notice-s"] = str(preemption_notice_s)
+    unknown = set(items) - set(METADATA)
+    assert not unknown, unknown  # a key outside the contract is a bug here, not user input
+    return items

@@ -1,0 +1,230 @@
+"""A run's events as boots: the one model that the trainer's history, status and analysis read.
+
+A boot is one life of one VM: the events of one (host, boot) pair, from the boot script
+(`vm_boot`, `command_start`, `command_exit`, `vm_notice`, `crash_loop`, written by
+startup-scripts/*.sh) and from the trainer process it ran (spotshield/events.py). Boots are
+ordered by their first event. This module holds, once, what those events mean:
+
+  preempted      a boot was preempted when the boot script's `vm_notice` says so; without one
+                 (older boot scripts, or a VM killed before its script ran) when the trainer saw
+                 a `preempt_notice`, or when the boot vanished without a goodbye (no `exit`,
+                 `done` or `command_exit`) and a later boot replaced it (a hard stop).
+  work lost      per replacement: the steps the dying boot went past the step the next boot
+                 resumed at, and the time they took on the dying boot's step clock.
+  billable time  each boot from its `vm_boot` (else its first event) to its last event: the VM
+                 is billed while it boots, trains, checkpoints and shuts down.
+  on-demand time what an uninterrupted on-demand VM would have run for the same work: one
+                 start-up (the first training boot's `vm_boot` -> its trainer `start`/`resume`),
+                 plus on every boot the training time of the steps that were kept (from its
+                 resume point to the step the next boot resumed at, or to its last step on the
+                 final boot; validation and regular-checkpoint stalls included), plus the final
+                 boot's wind-down after its last step (export, DONE). Repeated start-ups, re-done
+                 steps and the time a dying boot spent after its last kept step are not in it.
+
+Times are the events' own clock: real (unix) seconds. Under the emulator, emulated seconds are
+real seconds x the stack's time scale; spotshield/billing.py applies it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_PROGRESS_EVENTS = ("step", "epoch_end", "checkpoint", "preempt_notice", "done")
+_GOODBYES = ("exit", "done", "command_exit")  # a boot that wrote one of these ended on its own terms
+
+
+@dataclass
+class Boot:
+    host: str
+    boot: str
+    events: list[dict] = field(default_factory=list)
+
+    def first(self, name: str) -> dict | None:
+        return next((e for e in self.events if e["event"] == name), None)
+
+    def all(self, name: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == name]
+
+    @property
+    def from_step(self) -> int:
+        r = self.first("resume")
+        return int(r["from_step"]) if r else 0
+
+    @property
+    def t_begin(self) -> float:
+        return self.events[0]["t"]
+
+    @property
+    def t_start(self) -> float:
+        """When the VM booted: the boot script's vm_boot, else the boot's first event."""
+        vm = self.first("vm_boot")
+        return float(vm["t"]) if vm else float(self.t_begin)
+
+    @property
+    def t_end(self) -> float:
+        return float(max(e["t"] for e in self.events))
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """(boot, last event): the VM time this boot is billed for (spotshield/billing.py sums spans)."""
+        return self.t_start, self.t_end
+
+    @property
+    def ended(self) -> bool:
+        """The boot said goodbye (an exit of the trainer or of the boot script's command)."""
+        return any(e["event"] in _GOODBYES for e in self.events)
+
+    @property
+    def notice(self) -> dict | None:
+        """The first sign of a stop: the boot script's vm_notice or the trainer's preempt_notice."""
+        found = [e for e in self.events if e["event"] in ("vm_notice", "preempt_notice")]
+        return min(found, key=lambda e: e["t"]) if found else None
+
+    def preempted(self, superseded: bool) -> bool:
+        """The one definition of a preemption (module docstring). `superseded`: a later boot exists."""
+        vm = self.first("vm_notice")
+        if vm is not None:
+            return bool(vm.get("preempted"))
+        if self.first("preempt_notice") is not None:
+            return True
+        return superseded and not self.ended
+
+    def progress(self) -> list[tuple[float, int]]:
+        """(t, step) points of training progress in this boot, from the resume point on."""
+        r = self.first("resume") or self.first("start")
+        pts = [(r["t"], self.from_step)] if r else []
+        for e in self.events:
+            if e["event"] in _PROGRESS_EVENTS and "step" in e:
+                # a checkpoint event is written when the save commits, possibly many steps
+                # later (async persist); snapshot_t is when training was at its step
+                t = e.get("snapshot_t", e["t"]) if e["event"] == "checkpoint" else e["t"]
+                pts.append((float(t), int(e["step"])))
+        return pts
+
+    @property
+    def t_ready(self) -> float | None:
+        """When training could begin: the trainer's resume (or start) event; None if it never ran."""
+        r = self.first("resume") or self.first("start")
+        return float(r["t"]) if r else None
+
+    @property
+    def last_step(self) -> int:
+        steps = [s for _, s in self.progress()]
+        ex = self.first("exit")
+        if ex is not None and "step" in ex:
+            steps.append(int(ex["step"]))
+        return max(steps, default=self.from_step)
+
+    def time_at_step(self, step: float) -> float:
+        """When this boot reached `step`, interpolated linearly between progress points."""
+        # Several events can share a step (the step event, then a checkpoint after its
+        # stall, then validation): the latest time at a step is when training went on.
+        latest: dict[int, float] = {}
+        for t, s in self.progress():
+            latest[s] = max(t, latest.get(s, t))
+        pts = sorted((t, s) for s, t in latest.items())
+        pts.sort(key=lambda p: p[1])
+        if not pts:
+            return self.t_begin
+        if step <= pts[0][1]:
+            return pts[0][0]
+        for (t0, s0), (t1, s1) in zip(pts, pts[1:]):
+            if s0 <= step <= s1:
+                return t0 if s1 == s0 else t0 + (t1 - t0) * (step - s0) / (s1 - s0)
+        return pts[-1][0]
+
+    def seconds_per_step(self) -> float | None:
+        pts = [p for p in self.progress()]
+        if len(pts) < 2:
+            return None
+        (t0, s0), (t1, s1) = min(pts, key=lambda p: p[0]), max(pts, key=lambda p: p[0])
+        return (t1 - t0) / (s1 - s0) if s1 > s0 else None
+
+    def first_step_time(self) -> float | None:
+        """Estimated time of the first training step after the resume point.
+
+        `step` events are periodic, so the first one after a resume may be several steps
+        in; its time is walked back by the boot's own seconds per step.
+        """
+        base = self.from_step
+        later = [(t, s) for t, s in self.progress() if s > base]
+        if not later:
+            return None
+        t, s = min(later)
+        sps = self.seconds_per_step() or 0.0
+        return max(t - (s - base - 1) * sps, (self.first("resume") or self.first("start") or {"t": t})["t"])
+
+
+def split_boots(events: list[dict]) -> list[Boot]:
+    """Events with a numeric time, grouped per (host, boot), ordered by each boot's first event."""
+    boots: dict[tuple[str, str], Boot] = {}
+    for e in events:
+        if not isinstance(e.get("t"), (int, float)):
+            continue
+        key = (str(e.get("host")), str(e.get("boot")))
+        boots.setdefault(key, Boot(*key)).events.append(e)
+    for b in boots.values():
+        b.events.sort(key=lambda e: e["t"])
+    return sorted(boots.values(), key=lambda b: b.t_begin)
+
+
+def preempted_boots(boots: list[Boot]) -> list[Boot]:
+    """The boots that were preempted, in order (the one preemption counter)."""
+    return [b for i, b in enumerate(boots) if b.preempted(superseded=i + 1 < len(boots))]
+
+
+@dataclass(frozen=True)
+class WorkLost:
+    steps: int
+    seconds: float  # on the dying boots' own clocks (real seconds)
+
+
+def work_lost(boots: list[Boot]) -> WorkLost:
+    """Steps (and their time) that a replacement had to train again."""
+    steps, seconds = 0, 0.0
+    for prev, nxt in zip(boots, boots[1:]):
+        redo = max(0, prev.last_step - nxt.from_step)
+        steps += redo
+        if redo:
+            t_last = prev.time_at_step(prev.last_step)
+            seconds += max(0.0, t_last - prev.time_at_step(max(nxt.from_step, prev.from_step)))
+    return WorkLost(steps, seconds)
+
+
+def spans(boots: list[Boot]) -> list[tuple[float, float]]:
+    """Every boot's billed span, for spotshield.billing.billable_seconds (real seconds)."""
+    return [b.span for b in boots]
+
+
+def on_demand_seconds(boots: list[Boot]) -> float | None:
+    """What one uninterrupted on-demand VM would have run for the kept work (module docstring);
+    None while no boot has trained (nothing to compare with)."""
+    trained = [b for b in boots if b.t_ready is not None]
+    if not trained:
+        return None
+    first, last = trained[0], trained[-1]
+    total = max(0.0, first.t_ready - first.t_start)  # one start-up
+    for b, nxt in zip(trained, [*trained[1:], None]):
+        kept_to = b.last_step if nxt is None else min(b.last_step, nxt.from_step)
+        if kept_to > b.from_step:
+            total += max(0.0, b.time_at_step(kept_to) - b.time_at_step(b.from_step))
+    total += max(0.0, last.t_end - last.time_at_step(last.last_step))  # the final boot's wind-down
+    return total
+
+
+def run_history(events: list[dict], boot: str) -> dict:
+    """What the earlier boots of a run tell a new boot `boot` (the trainer's resume and its
+    adaptive strategy): preemptions and exposure (VM seconds) of the other boots, the last
+    progress of the most recent one (the work a resume may have to redo), and their count."""
+    others = [b for b in split_boots(events) if b.boot != boot]
+    # every other boot is superseded: the asking boot came after it
+    preemptions = sum(1 for b in others if b.preempted(superseded=True))
+    exposure = sum(b.t_end - b.t_begin for b in others)
+    last_step, last_t = -1, None
+    if others:
+        latest = max(others, key=lambda b: b.t_end)
+        for e in latest.events:
+            s = e.get("step")
+            if isinstance(s, int) and s >= last_step:
+                last_step, last_t = s, e["t"]
+    return {"preemptions": preemptions, "exposure_s": exposure, "last_step": last_step, "last_t": last_t,
+            "boots": len(others)}

@@ -1,0 +1,212 @@
+"""The stack's policy, checked offline on the parsed modules (spotshield/validate/hcl.py): Spot
+templates, no external IPs, a private and versioned bucket, a self-healing group, least privilege,
+Cloud NAT, and the variables the CLI writes. Each check takes a Stack and returns problems, one line each.
+"""
+from __future__ import annotations
+
+import re
+
+from spotshield.cloud.tfvars import TFVARS_SCHEMA
+from spotshield.settings import STRATEGIES, TERMINATION_ACTIONS
+from spotshield.validate.hcl import (MODULE_META_ARGS, Module, Stack, block, bodies_using_vars, has_key,
+                                     module_output_refs, refs, rel, tf_type)
+
+ALLOWED_PROJECT_ROLES = {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
+FLEET_STOP_PERMISSIONS = {"compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update"}
+
+
+def check_variables_declared_and_used(stack: Stack) -> list[str]:
+    problems = []
+    for mod in stack.modules.values():
+        used = refs(bodies_using_vars(mod), "var")
+        declared = set(mod.variables)
+        for name in sorted(used - declared):
+            problems.append(f"{rel(stack, mod)}: var.{name} is used but not declared")
+        for name in sorted(declared - used):
+            problems.append(f"{rel(stack, mod)}: variable {name} is declared but never used")
+        used_locals = refs(bodies_using_vars(mod), "local")
+        for name in sorted(used_locals - set(mod.locals)):
+            problems.append(f"{rel(stack, mod)}: local.{name} is used but not defined")
+        for name, decl in mod.variables.items():
+            if not decl.get("description"):
+                problems.append(f"{rel(stack, mod)}: variable {name} has no description")
+            if "type" not in decl:
+                problems.append(f"{rel(stack, mod)}: variable {name} has no type")
+    return problems
+
+
+def check_module_calls(stack: Stack) -> list[str]:
+    problems = []
+    for mod in stack.modules.values():
+        for call, args in mod.modules.items():
+            source = str(args.get("source", ""))
+            target = stack.modules.get((mod.path / source).resolve()) if source.startswith(".") else None
+            if target is None:
+                problems.append(f"{rel(stack, mod)}: module {call} has source {source!r}, not a module under terraform/")
+                continue
+            inputs = set(args) - MODULE_META_ARGS
+            for name in sorted(inputs - set(target.variables)):
+                problems.append(f"{rel(stack, mod)}: module {call} passes {name}, which {rel(stack, target)} does not declare")
+            required = {n for n, d in target.variables.items() if "default" not in d}
+            for name in sorted(required - inputs):
+                problems.append(f"{rel(stack, mod)}: module {call} does not pass required variable {name}")
+        for call, out in sorted(module_output_refs(bodies_using_vars(mod))):
+            args = mod.modules.get(call)
+            if args is None:
+                problems.append(f"{rel(stack, mod)}: module.{call} is referenced but not called")
+                continue
+            target = stack.modules.get((mod.path / str(args.get("source", ""))).resolve())
+            if target is not None and out not in target.outputs:
+                problems.append(f"{rel(stack, mod)}: module.{call}.{out} is not an output of {rel(stack, target)}")
+    return problems
+
+
+def _var_allows_only(mod: Module, var: str, allowed: set[str]) -> bool:
+    conditions = " ".join(str(v.get("condition", "")) for v in mod.variables.get(var, {}).get("validation", []))
+    found = set(re.findall(r'"([A-Z_]+)"', conditions))
+    return bool(found) and found == allowed
+
+
+def check_spot_templates(stack: Stack) -> list[str]:
+    problems = []
+    templates = [(mod, n, b) for mod in stack.modules.values()
+                 for n, b in mod.resources_of("google_compute_instance_template")]
+    if not templates:
+        return ["terraform/: no google_compute_instance_template found"]
+    for mod, name, body in templates:
+        where = f"{rel(stack, mod)}: google_compute_instance_template.{name}"
+        sched = block(body, "scheduling")
+        if sched is None:
+            problems.append(f"{where} has no scheduling block")
+            continue
+        expect = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
+                  "on_host_maintenance": "TERMINATE"}
+        for key, want in expect.items():
+            got = mod.resolve(sched.get(key))
+            if got != want:
+                problems.append(f"{where}: scheduling.{key} must be {want!r}, not {got!r}")
+        action = mod.resolve(sched.get("instance_termination_action"))
+        if not (isinstance(action, tuple) and _var_allows_only(mod, action[1], {"STOP", "DELETE"})):
+            problems.append(f"{where}: scheduling.instance_termination_action must be a variable validated to STOP|DELETE")
+        if not (block(body, "guest_accelerator") or has_key(body.get("dynamic", []), "guest_accelerator")):
+            problems.append(f"{where}: no guest_accelerator (GPU) block")
+        shielded = block(body, "shielded_instance_config") or {}
+        if shielded.get("enable_vtpm") is not True or shielded.get("enable_integrity_monitoring") is not True:
+            problems.append(f"{where}: shielded VM needs enable_vtpm and enable_integrity_monitoring = true")
+        sa = block(body, "service_account") or {}
+        if "google_service_account." not in str(sa.get("email", "")):
+            problems.append(f"{where}: VMs must run as the dedicated google_service_account, not the default one")
+        meta = body.get("metadata") or {}
+        if str(mod.resolve(meta.get("block-project-ssh-keys"))).lower() != "true":
+            problems.append(f"{where}: metadata block-project-ssh-keys must be true")
+        if str(mod.resolve(meta.get("enable-oslogin"))).upper() != "TRUE":
+            problems.append(f"{where}: metadata enable-oslogin must be TRUE")
+        for key, script in (("startup-script", "startup.sh"), ("shutdown-script", "shutdown.sh")):
+            value = str(meta.get(key, ""))
+            if "templatefile(" not in value or f"startup-scripts/{script}" not in value:
+                problems.append(f"{where}: metadata {key} must be templatefile() of startup-scripts/{script}")
+    return problems
+
+
+def check_no_external_ip(stack: Stack) -> list[str]:
+    return [f"{rel(stack, mod)}: {t}.{n} has an access_config (external IP)"
+            for mod in stack.modules.values() for (t, n), body in mod.resources.items()
+            if has_key(body, "access_config")]
+
+
+def check_bucket(stack: Stack) -> list[str]:
+    problems = []
+    buckets = [(mod, n, b) for mod in stack.modules.values() for n, b in mod.resources_of("google_storage_bucket")]
+    if not buckets:
+        return ["terraform/: no google_storage_bucket found"]
+    for mod, name, body in buckets:
+        where = f"{rel(stack, mod)}: google_storage_bucket.{name}"
+        if mod.resolve(body.get("public_access_prevention")) != "enforced":
+            problems.append(f"{where}: public_access_prevention must be \"enforced\"")
+        if mod.resolve(body.get("uniform_bucket_level_access")) is not True:
+            problems.append(f"{where}: uniform_bucket_level_access must be true")
+        if (block(body, "versioning") or {}).get("enabled") is not True:
+            problems.append(f"{where}: versioning must be enabled")
+        rules = body.get("lifecycle_rule") or []
+        if not any((block(r, "action") or {}).get("type") == "Delete"
+                   and "days_since_noncurrent_time" in (block(r, "condition") or {}) for r in rules):
+            problems.append(f"{where}: needs a lifecycle_rule deleting noncurrent versions after N days")
+        destroy = mod.resolve(body.get("force_destroy", False))
+        if isinstance(destroy, tuple):
+            destroy = mod.variables.get(destroy[1], {}).get("default", True)
+        if destroy is not False:
+            problems.append(f"{where}: force_destroy must default to false")
+    return problems
+
+
+def check_fleet(stack: Stack) -> list[str]:
+    problems = []
+    migs = [(mod, n, b) for mod in stack.modules.values()
+            for n, b in mod.resources_of("google_compute_region_instance_group_manager")]
+    if not migs:
+        return ["terraform/: no google_compute_region_instance_group_manager found"]
+    for mod, name, body in migs:
+        where = f"{rel(stack, mod)}: google_compute_region_instance_group_manager.{name}"
+        heal = block(body, "auto_healing_policies") or {}
+        if "google_compute_health_check." not in str(heal.get("health_check", "")) or "initial_delay_sec" not in heal:
+            problems.append(f"{where}: auto_healing_policies needs health_check and initial_delay_sec")
+        if block(body, "update_policy") is None:
+            problems.append(f"{where}: needs an update_policy")
+        if (block(body, "instance_lifecycle_policy") or {}).get("default_action_on_failure") != "REPAIR":
+            problems.append(f"{where}: instance_lifecycle_policy.default_action_on_failure must be REPAIR")
+        for key in ("distribution_policy_zones", "distribution_policy_target_shape"):
+            if key not in body:
+                problems.append(f"{where}: needs {key}")
+    return problems
+
+
+def check_least_privilege(stack: Stack) -> list[str]:
+    """The VMs' account: log/metric writer on the project, objectUser on the bucket, and the
+    fleet-stop custom role only under a condition on the group's resource name."""
+    problems = []
+    for mod in stack.modules.values():
+        where = rel(stack, mod)
+        for name, role in mod.resources_of("google_project_iam_custom_role"):
+            perms = set(role.get("permissions") or [])
+            if not perms <= FLEET_STOP_PERMISSIONS:
+                problems.append(f"{where}: custom role {name} grants {sorted(perms - FLEET_STOP_PERMISSIONS)}")
+        for name, member in mod.resources_of("google_project_iam_member"):
+            role = str(member.get("role", ""))
+            if role in ALLOWED_PROJECT_ROLES:
+                continue
+            condition = block(member, "condition") or {}
+            if "google_project_iam_custom_role." in role and "resource.name" in str(condition.get("expression", "")):
+                continue
+            problems.append(f"{where}: project role binding {name} ({role}) is broader than the VMs need")
+        for name, member in mod.resources_of("google_storage_bucket_iam_member"):
+            if member.get("role") != "roles/storage.objectUser":  # objects only (spotshield/cloud/permissions.py)
+                problems.append(f"{where}: bucket binding {name} grants {member.get('role')}, not objectUser")
+    return problems
+
+
+def check_network(stack: Stack) -> list[str]:
+    problems = []
+    mods = list(stack.modules.values())
+    if not any(m.resources_of("google_compute_router_nat") for m in mods):
+        problems.append("terraform/: no google_compute_router_nat (VMs without external IPs need Cloud NAT)")
+    for mod in mods:
+        for name, sub in mod.resources_of("google_compute_subnetwork"):
+            if sub.get("private_ip_google_access") is not True:
+                problems.append(f"{rel(stack, mod)}: subnet {name} needs private_ip_google_access = true")
+    return problems
+
+
+def check_tfvars_schema(stack: Stack) -> list[str]:
+    problems = []
+    declared = stack.root.variables
+    for name, want in TFVARS_SCHEMA.items():
+        if name not in declared:
+            problems.append(f"terraform/variables.tf: the CLI writes {name} ({want}) but it is not declared")
+        elif tf_type(declared[name]) not in (want, "any"):
+            problems.append(f"terraform/variables.tf: {name} is {tf_type(declared[name])}, the CLI writes {want}")
+    for var, allowed in (("strategy", set(STRATEGIES)), ("termination_action", set(TERMINATION_ACTIONS))):
+        conds = " ".join(str(v.get("condition", "")) for v in declared.get(var, {}).get("validation", []))
+        accepted = set(re.findall(r'"([A-Za-z_]+)"', conds))
+        if accepted != allowed:
+            problems.append(f"terraform/variables.tf: {var} accepts {sorted(accepted)}, the CLI offers {sorted(allowed)}")
+    return problems

@@ -1,0 +1,87 @@
+"""spotshield/billing.py: the one price table (exact columns), the billable-time rule and the Bill."""
+from __future__ import annotations
+
+import csv
+from importlib import resources
+
+import pytest
+
+from spotshield import billing
+from spotshield.errors import SpotShieldError
+
+HEADER = ",".join(billing.PRICE_COLUMNS)
+
+
+def shipped(name: str) -> dict:
+    rows = csv.DictReader(resources.files("spotshield").joinpath("prices.csv").read_text().splitlines())
+    return next(r for r in rows if r["name"] == name and r["region"] == "us-central1")
+
+
+def test_hourly_adds_gpus_to_the_machine():
+    m, g = shipped("g2-standard-4"), shipped("nvidia-l4")
+    rate = billing.hourly("g2-standard-4", "nvidia-l4", 2, "us-central1")
+    assert rate.spot == pytest.approx(float(m["spot"]) + 2 * float(g["spot"]))
+    assert rate.on_demand == pytest.approx(float(m["on_demand"]) + 2 * float(g["on_demand"]))
+    alone = billing.hourly("g2-standard-4", None, 0, "us-central1")
+    assert (alone.spot, alone.on_demand) == pytest.approx((float(m["spot"]), float(m["on_demand"])))
+
+
+def test_estimated_spot_prices_are_marked():
+    assert shipped("g2-standard-4")["spot_estimated"] == "true"
+    assert billing.hourly("g2-standard-4", "nvidia-l4", 1, "us-central1").spot_estimated is True
+    assert billing.hourly("n1-standard-4", "nvidia-tesla-t4", 1, "us-central1").spot_estimated is False
+
+
+def test_the_default_machines_bare_discount_is_60_2_percent():
+    assert billing.hourly("g2-standard-4", "nvidia-l4", 1, "us-central1").price_discount_pct == 60.2
+
+
+def test_unknown_machine_region_or_gpu_has_no_price():
+    assert billing.hourly("z9-mega-1", None, 0, "us-central1") is None
+    assert billing.hourly("g2-standard-4", None, 0, "europe-west4") is None
+    assert billing.hourly("g2-standard-4", "nvidia-h200", 1, "us-central1") is None
+    assert billing.hourly("nvidia-l4", None, 0, "us-central1") is None  # a GPU is not a machine
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("name,region,spot,on_demand\n", "must have the columns"),
+    (HEADER.replace("on_demand", "ondemand") + "\n", "must have the columns"),
+    (HEADER + "\nm,machine,r,1.0,x,false,s,d\n", "USD per hour"),
+    (HEADER + "\nm,vm,r,1.0,0.5,false,s,d\n", "kind must be machine or gpu"),
+    (HEADER + "\nm,machine,r,1.0,0.5,maybe,s,d\n", "spot_estimated must be true or false"),
+    (HEADER + "\nm,machine,r,1.0,2.0,false,s,d\n", "0 < spot <= on_demand"),
+])
+def test_a_malformed_table_is_one_clear_line(text, needle):
+    with pytest.raises(SpotShieldError, match=needle) as e:
+        billing.parse_prices(text)
+    assert "\n" not in str(e.value)
+
+
+def test_resolve_rate_flags_win_and_fill_from_the_table():
+    assert billing.resolve_rate(0.25, 0.70) == billing.Rate(0.25, 0.70, False)
+    table = billing.hourly("g2-standard-4", "nvidia-l4", 1, "us-central1")
+    assert billing.resolve_rate(None, None) == table
+    assert billing.resolve_rate(0.1, None) == billing.Rate(0.1, table.on_demand, False)  # the user's spot price
+    with pytest.raises(SpotShieldError, match="no price for z9"):
+        billing.resolve_rate(None, None, machine="z9")
+    with pytest.raises(SpotShieldError, match="must be > 0"):
+        billing.resolve_rate(-1, 1)
+
+
+def test_billable_seconds_sums_each_span():
+    assert billing.billable_seconds([(10.0, 40.0), (100.0, 130.0), (5.0, 5.0), (9.0, 7.0)]) == 60.0
+
+
+def test_bill_spot_spent_on_demand_equivalent_and_savings():
+    rate = billing.Rate(spot=0.3, on_demand=1.0)
+    bill = billing.Bill(rate, billable_s=90.0, on_demand_s=60.0, time_scale=60.0)
+    assert bill.hours == pytest.approx(1.5)  # 90 real s at 60x = 1.5 emulated hours
+    assert bill.spot_usd == pytest.approx(0.45) and bill.on_demand_usd == pytest.approx(1.0)
+    assert bill.savings_pct == 55.0 and rate.price_discount_pct == 70.0  # savings below the bare discount
+    d = bill.to_dict("test")
+    assert d["savings_pct"] == 55.0 and d["price_discount_pct"] == 70.0 and d["time_scale"] == 60.0
+    assert d["billable_s"] == 90.0 and d["on_demand_s"] == 60.0 and d["source"] == "test"
+    # no preemption, no restart: savings are the price discount
+    assert billing.Bill(rate, 60.0, 60.0).savings_pct == rate.price_discount_pct
+    unknown = billing.Bill(rate, 60.0, None)
+    assert unknown.on_demand_usd is None and unknown.savings_pct is None

@@ -1,0 +1,42 @@
+"""The boot contract is one constant (spotshield/bootcontract.py); the doc and the Terraform template agree with it."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from spotshield.bootcontract import METADATA, OPTIONAL, WITH_BUILD, boot_metadata
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "boot-contract.md"
+
+
+def documented_keys() -> set[str]:
+    """The key column of the doc's attribute table."""
+    keys = set()
+    for line in DOC.read_text().splitlines():
+        cells = line.split("|")
+        if line.lstrip().startswith("|") and len(cells) > 2:
+            keys |= set(re.findall(r"`(spotshield-[a-z0-9-]+)`", cells[1]))
+    return keys
+
+
+def test_the_doc_documents_exactly_the_contracts_keys():
+    assert DOC.is_file()
+    assert documented_keys() == set(METADATA)
+
+
+def test_boot_metadata_gives_every_required_key_and_only_contract_keys():
+    items = boot_metadata(run_id="r1", store="gs://b/runs/r1", trainer_config={"epochs": 1}, mig="m", region="r")
+    assert set(items) == set(METADATA) - set(WITH_BUILD) - set(OPTIONAL)
+    full = boot_metadata(run_id="r1", store="gs://b/runs/r1", trainer_config={}, mig="m", region="r",
+                         build_url="gs://b/builds/x.tar.gz", build_id="0.1+abc", build_sha256="ab" * 32,
+                             preemption_notice_s=0)
+    assert set(full) == set(METADATA) and full["spotshield-health-port"] == "8080"
+
+
+def test_the_terraform_template_sets_every_key():
+    from spotshield.validate.hcl import load_stack
+
+    repo = DOC.parents[1]
+    fleet = load_stack(repo).module_dir("modules/spot-fleet")
+    (_, tpl), = fleet.resources_of("google_compute_instance_template")
+    assert set(METADATA) <= set(tpl["metadata"])

@@ -1,0 +1,95 @@
+"""spotshield/boots.py: boots, the one preemption definition, work lost, billable and on-demand time."""
+from __future__ import annotations
+
+import pytest
+
+from boot_events import BILLABLE_S, ON_DEMAND_S, four_boots
+from spotshield import boots
+from spotshield.billing import billable_seconds
+from spotshield.events import validate_event
+
+
+def ev(event, t, boot, host="vm-a", **f):
+    return {"event": event, "t": t, "host": host, "boot": boot, **f}
+
+
+def test_fixture_events_are_well_formed():
+    assert all(validate_event(e) == [] for e in four_boots())
+
+
+def test_boots_are_ordered_by_their_first_event_and_start_at_vm_boot():
+    bs = boots.split_boots(four_boots())
+    assert [b.boot for b in bs] == ["b0", "b1", "b2", "b3"]
+    assert bs[1].t_start == 1030.0 and bs[1].t_ready == 1038.5 and bs[1].from_step == 100
+    assert [round(end - start, 6) for start, end in boots.spans(bs)] == [20.2, 20.2, 20.2, 19.7]
+
+
+def test_billable_and_on_demand_seconds():
+    bs = boots.split_boots(four_boots())
+    assert billable_seconds(boots.spans(bs)) == pytest.approx(BILLABLE_S)
+    assert boots.on_demand_seconds(bs) == pytest.approx(ON_DEMAND_S)
+
+
+def test_without_boot_script_events_billing_falls_back_to_each_boots_first_event():
+    bs = boots.split_boots(four_boots(vm_events=False))
+    # each boot from its trainer start (+8.5 s) to its exit (+20.0 s, or +19.6 s for the last)
+    assert billable_seconds(boots.spans(bs)) == pytest.approx(3 * 11.5 + 11.1)
+    assert boots.on_demand_seconds(bs) == pytest.approx(3 * 10.0 + 11.0 + 0.1)  # no start-up is seen
+    assert len(boots.preempted_boots(bs)) == 3
+
+
+def test_uninterrupted_run_costs_the_same_on_demand():
+    one = [e for e in four_boots() if e["boot"] == "b3"]
+    bs = boots.split_boots(one)
+    assert boots.on_demand_seconds(bs) == pytest.approx(billable_seconds(boots.spans(bs)))
+    assert boots.preempted_boots(bs) == []
+
+
+def test_one_preemption_definition():
+    notice = [ev("start", 0, "a"), ev("preempt_notice", 5, "a", step=1), ev("exit", 6, "a", step=1, code=75)]
+    vm_says_stop = notice + [ev("vm_notice", 5.1, "a", preempted=False)]
+    crashed = [ev("start", 0, "a"), ev("exit", 3, "a", step=0, code=1)]
+    vanished = [ev("start", 0, "a"), ev("step", 3, "a", step=10)]
+    later = [ev("start", 10, "b")]
+    count = lambda evs: len(boots.preempted_boots(boots.split_boots(evs)))  # noqa: E731
+    assert count(notice) == 1  # the trainer saw the notice
+    assert count(vm_says_stop) == 0  # shutdown.sh says it was a stop or deletion: not a preemption
+    assert count([*vm_says_stop[:-1], ev("vm_notice", 5.1, "a", preempted=True)]) == 1
+    assert count(crashed + later) == 0  # an error exit is not a preemption
+    assert count(vanished) == 0  # no goodbye, but nothing replaced it: it may still be running
+    assert count(vanished + later) == 1  # replaced without a goodbye: a hard stop
+
+
+def test_work_lost_is_the_redone_steps_on_the_dying_boots_clock():
+    evs = [ev("start", 0, "a"), ev("step", 10, "a", step=100), ev("checkpoint", 12, "a", step=100, snapshot_t=10),
+           ev("step", 20, "a", step=200), ev("preempt_notice", 25, "a", step=250),
+           ev("start", 40, "b"), ev("resume", 41, "b", from_step=100), ev("step", 51, "b", step=200)]
+    lost = boots.work_lost(boots.split_boots(evs))
+    assert lost.steps == 150 and lost.seconds == pytest.approx(25 - 10)  # step 100 at 10 s (its snapshot) .. 250 at 25 s
+    assert boots.work_lost(boots.split_boots(four_boots())) == boots.WorkLost(0, 0.0)  # emergency saves lose nothing
+
+
+def test_run_history_has_the_trainers_shape_and_uses_the_one_preemption_definition():
+    evs = [ev("vm_boot", 0.0, "a"), ev("start", 5.0, "a"), ev("step", 20.0, "a", step=40),
+           ev("vm_notice", 21.0, "a", preempted=True), ev("exit", 22.0, "a", step=40, code=75),  # preempted
+           ev("start", 30.0, "b"), ev("exit", 31.0, "b", step=40, code=1),  # crashed: not a preemption
+           ev("start", 40.0, "c"), ev("step", 50.0, "c", step=60),  # vanished: a hard stop
+           ev("start", 60.0, "d"), ev("preempt_notice", 61.0, "d", step=60), ev("vm_notice", 61.1, "d", preempted=False),
+           ev("exit", 62.0, "d", step=60, code=75),  # `down` stopped it: not a preemption
+           ev("start", 90.0, "me")]
+    h = boots.run_history(evs, boot="me")
+    assert set(h) == {"preemptions", "exposure_s", "last_step", "last_t", "boots"}
+    assert (h["preemptions"], h["boots"]) == (2, 4)
+    assert h["exposure_s"] == pytest.approx(22.0 + 1.0 + 10.0 + 2.0)  # from vm_boot where the script wrote one
+    assert (h["last_step"], h["last_t"]) == (60, 62.0)
+    assert boots.run_history([], boot="me") == {"preemptions": 0, "exposure_s": 0, "last_step": -1, "last_t": None,
+                                                "boots": 0}
+
+
+@pytest.mark.parametrize("evs", [four_boots(vm_events=False), [e for e in four_boots(vm_events=False)
+                                                                   if e["boot"] != "b3"]])
+def test_run_history_is_the_trainers_for_its_own_events(evs):
+    """The trainer's run_history (spotshield/trainer/run.py) can become this one in one line."""
+    from spotshield.trainer.run import run_history
+
+    assert boots.run_history(evs, boot="b3") == run_history(evs, boot="b3")
