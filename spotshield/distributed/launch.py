@@ -45,10 +45,15 @@ class Rendezvous:
     keep_alive_interval_s: int = 2
     keep_alive_max_attempt: int = 3
     monitor_interval_s: float = 0.5
+    read_timeout_s: int = 60  # a store request that gets no answer in this long fails
+    # False gives torchrun's default instead: the agent whose address is the endpoint hosts the
+    # store. Only the tests use it, to show what happens when that node is preempted.
+    coordinator: bool = True
 
     def conf(self) -> str:
         return ",".join([
-            "is_host=false", f"join_timeout={self.join_timeout_s}", f"last_call_timeout={self.last_call_timeout_s}",
+            *(["is_host=false"] if self.coordinator else []), f"join_timeout={self.join_timeout_s}",
+            f"last_call_timeout={self.last_call_timeout_s}", f"read_timeout={self.read_timeout_s}",
             f"keep_alive_interval={self.keep_alive_interval_s}", f"keep_alive_max_attempt={self.keep_alive_max_attempt}",
         ])
 

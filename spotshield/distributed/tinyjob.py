@@ -34,6 +34,7 @@ def _args(argv):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pace", type=float, default=0.0, help="minimum seconds per step (wakes at once on a notice)")
     ap.add_argument("--ckpt-every", type=int, default=5, help="steps between periodic checkpoints")
+    ap.add_argument("--keep", type=int, default=3, help="newest committed checkpoints kept")
     ap.add_argument("--deadline", type=float, default=25.0, help="seconds from the notice for the emergency checkpoint")
     ap.add_argument("--staging", default=None, help="local folder for shards before upload")
     ap.add_argument("--trace", type=Path, default=None, help="folder for per-rank JSONL traces")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     sampler = ElasticSampler(args.samples, args.global_batch, args.seed, args.epochs)
     torch.manual_seed(args.seed * 1000 + rank)  # each rank its own dropout stream
     state = {"train": ModelOptimizer(model, opt), "sampler": sampler, "rng": RankLocal(RankRNG(args.seed))}
-    ckpt = DistributedCheckpointer(store, CheckpointConfig(keep=3), staging_dir=args.staging)
+    ckpt = DistributedCheckpointer(store, CheckpointConfig(keep=args.keep), staging_dir=args.staging)
     dropped = ckpt.discard_partial()
     meta, problems = ckpt.load(state)
     trace("resume", world=world, step=sampler.step, epoch=sampler.epoch, consumed=sampler.consumed,
