@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = DistributedCheckpointer(store, CheckpointConfig(keep=args.keep), staging_dir=args.staging)
     dropped = ckpt.discard_partial()
     meta, problems = ckpt.load(state)
+    from spotshield.trainer.run import process_start_t
+
     trace("resume", world=world, step=sampler.step, epoch=sampler.epoch, consumed=sampler.consumed,
+          process_start_t=process_start_t(),
           checkpoint_world=meta and meta.get("world_size"), discarded=dropped,
           rejected=[p.problem for p in problems])
     stop = StopAgreement(flag)
