@@ -75,6 +75,17 @@ def train(model, opt, sampler, steps: int, rank: int, world: int):
         sampler.advance()
 
 
+def start(rank, world, root, store_url, *, rank1_store=None, config=None, steps=2):
+    """A job trained `steps` steps, with its checkpointer; rank 1's store wrapped by rank1_store(store)."""
+    store = open_store(store_url)
+    if rank == 1 and rank1_store is not None:
+        store = rank1_store(store)
+    net, model, opt, sampler, state = job(world, rank)
+    ckpt = DistributedCheckpointer(store, config, staging_dir=root / "staging")
+    train(model, opt, sampler, steps, rank, world)
+    return store, net, model, opt, sampler, state, ckpt
+
+
 def weights(net) -> list[list[float]]:
     return [p.detach().flatten().tolist() for p in net.state_dict().values()]
 
@@ -103,12 +114,8 @@ def roundtrip(rank, world, root, store_url):
 
 def slow_rank(rank, world, root, store_url):
     """Rank 1's uploads are slow: rank 0 must not write the marker before they are durable."""
-    store = open_store(store_url)
-    if rank == 1:
-        store = SlowStore(store, delay=1.5)
-    net, model, opt, sampler, state = job(world, rank)
-    ckpt = DistributedCheckpointer(store, staging_dir=root / "staging")
-    train(model, opt, sampler, 2, rank, world)
+    store, net, model, opt, sampler, state, ckpt = start(rank, world, root, store_url,
+                                                         rank1_store=lambda s: SlowStore(s, delay=1.5))
     t0 = time.time()
     info = ckpt.save(state, step=2, epoch=0, reason="test", block=True)
     ckpt.close()
@@ -117,12 +124,8 @@ def slow_rank(rank, world, root, store_url):
 
 def failing_rank(rank, world, root, store_url):
     """Rank 1 cannot upload step 4: no marker, every rank raises, step 2 stays the newest."""
-    store = open_store(store_url)
-    if rank == 1:
-        store = SlowStore(store, fail_step=4)
-    net, model, opt, sampler, state = job(world, rank)
-    ckpt = DistributedCheckpointer(store, staging_dir=root / "staging")
-    train(model, opt, sampler, 2, rank, world)
+    store, net, model, opt, sampler, state, ckpt = start(rank, world, root, store_url,
+                                                         rank1_store=lambda s: SlowStore(s, fail_step=4))
     ckpt.save(state, step=2, epoch=0, reason="test", block=True)
     train(model, opt, sampler, 2, rank, world)
     error = None
@@ -142,10 +145,7 @@ def failing_rank(rank, world, root, store_url):
 
 def corrupt_newest(rank, world, root, store_url):
     """Step 4's shard of rank 1 rots in the bucket: load quarantines step 4 and resumes step 2."""
-    store = open_store(store_url)
-    net, model, opt, sampler, state = job(world, rank)
-    ckpt = DistributedCheckpointer(store, staging_dir=root / "staging")
-    train(model, opt, sampler, 2, rank, world)
+    store, net, model, opt, sampler, state, ckpt = start(rank, world, root, store_url)
     ckpt.save(state, step=2, epoch=0, reason="test", block=True)
     at_two = weights(net)
     train(model, opt, sampler, 2, rank, world)
@@ -227,10 +227,8 @@ def stop_agreement(rank, world, root, store_url):
 
 def missed_deadline(rank, world, root, store_url):
     """The emergency persist is slower than the deadline: ok=False, and step 2 stays the valid one."""
-    store = open_store(store_url)
-    net, model, opt, sampler, state = job(world, rank)
-    ckpt = DistributedCheckpointer(store, CheckpointConfig(persist_pace_s=3.0), staging_dir=root / "staging")
-    train(model, opt, sampler, 2, rank, world)
+    store, net, model, opt, sampler, state, ckpt = start(rank, world, root, store_url,
+                                                         config=CheckpointConfig(persist_pace_s=3.0))
     ckpt.save(state, step=2, epoch=0, reason="test", block=True)
     train(model, opt, sampler, 2, rank, world)
     out = emergency_checkpoint(ckpt, state, step=4, epoch=0, notice_t=time.time(), deadline_s=1.0)

@@ -13,6 +13,10 @@ from spotshield.storage import open_store
 SCENARIOS = ["roundtrip", "slow_rank", "failing_rank", "corrupt_newest", "keep_k", "save_for_reshard"]
 
 
+# several rank processes each: tens of seconds together
+SLOW = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def world2(tmp_path_factory):
     root = tmp_path_factory.mktemp("dcp-world2")
@@ -25,6 +29,7 @@ def _store(root, scenario):
     return open_store(f"file://{root}/store/{scenario}")
 
 
+@SLOW
 def test_a_job_loaded_from_a_save_reaches_the_same_weights_bit_for_bit(world2):
     _, res = world2
     for r in res["roundtrip"]:
@@ -33,6 +38,7 @@ def test_a_job_loaded_from_a_save_reaches_the_same_weights_bit_for_bit(world2):
         assert r["staging_left"] == []  # the local shard folder is removed once uploaded
 
 
+@SLOW
 def test_the_marker_lists_every_file_of_every_rank_with_its_digest(world2):
     root, res = world2
     store = _store(root, "roundtrip")
@@ -43,6 +49,7 @@ def test_the_marker_lists_every_file_of_every_rank_with_its_digest(world2):
     assert meta["bytes"] == sum(f["bytes"] for f in meta["files"].values()) == res["roundtrip"][0]["bytes"]
 
 
+@SLOW
 def test_the_marker_is_written_only_after_the_slowest_rank_is_durable(world2):
     root, res = world2
     folder = root / "store" / "slow_rank" / layout.folder_for(2)
@@ -53,6 +60,7 @@ def test_the_marker_is_written_only_after_the_slowest_rank_is_durable(world2):
     assert res["slow_rank"][0]["stall_s"] < 1.0  # the wait is in the background, not the stall
 
 
+@SLOW
 def test_a_rank_that_cannot_upload_commits_nothing_and_every_rank_raises(world2):
     _, res = world2
     for r in res["failing_rank"]:
@@ -62,6 +70,7 @@ def test_a_rank_that_cannot_upload_commits_nothing_and_every_rank_raises(world2)
         assert r["loaded"] == 2 and r["sampler_step"] == 2
 
 
+@SLOW
 def test_a_corrupt_newest_checkpoint_is_quarantined_and_the_previous_one_loads(world2):
     root, res = world2
     for r in res["corrupt_newest"]:
@@ -70,12 +79,14 @@ def test_a_corrupt_newest_checkpoint_is_quarantined_and_the_previous_one_loads(w
         assert r["folders"] == [2] and len(r["quarantined"]) == 1 and r["quarantined"][0].startswith("step-000004-")
 
 
+@SLOW
 def test_keep_k_keeps_the_newest_committed(world2):
     _, res = world2
     for r in res["keep_k"]:
         assert r["folders"] == [3, 4] and r["committed"] == [1, 2, 3, 4]
 
 
+@SLOW
 def test_a_save_at_world_two_loads_at_world_one_resharded(world2, tmp_path):
     root, res = world2
     codes, out = run_ranks(["load_resharded"], 1, root, f"file://{root}/store")
@@ -89,6 +100,7 @@ def test_a_save_at_world_two_loads_at_world_one_resharded(world2, tmp_path):
     assert loaded["rng_reseeded"]  # rank-local RNG cannot map 2 ranks onto 1: reseeded, not restored
 
 
+@SLOW
 def test_the_same_protocol_works_on_gcs(gcs_bucket, tmp_path):
     codes, res = run_ranks(["roundtrip"], 2, tmp_path, f"gs://{gcs_bucket}/runs/r1")
     assert codes == [0, 0], logs(tmp_path, 2)

@@ -12,6 +12,10 @@ from spotshield.storage import open_store
 from spotshield.trainer.preemption import PreemptionFlag
 
 
+# several rank processes each: tens of seconds together
+SLOW = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def world2(tmp_path_factory):
     root = tmp_path_factory.mktemp("stop-world2")
@@ -21,6 +25,7 @@ def world2(tmp_path_factory):
     return root, results
 
 
+@SLOW
 def test_a_notice_on_one_rank_stops_every_rank_at_the_same_step(world2):
     _, res = world2
     r0, r1 = res["stop_agreement"]
@@ -30,6 +35,7 @@ def test_a_notice_on_one_rank_stops_every_rank_at_the_same_step(world2):
     assert r0["by"] == r1["by"] == 1
 
 
+@SLOW
 def test_a_missed_deadline_leaves_the_previous_checkpoint_valid(world2):
     root, res = world2
     for r in res["missed_deadline"]:
