@@ -68,3 +68,47 @@ def torchrun_argv(rdzv: Rendezvous, target: LaunchTarget, python: str | None = N
         f"--monitor-interval={rdzv.monitor_interval_s}", f"--shutdown-timeout={rdzv.shutdown_timeout_s}",
         *target.torchrun_tail(),
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m spotshield.distributed.launch --endpoint H:P --run-id R --min-nodes 1 --max-nodes N
+    [--nproc G] [--print] -- COMMAND...`: check COMMAND, then exec torchrun for this node (the boot
+    script's last step), or only print the command line with --print."""
+    import argparse
+    import os
+    import shlex
+
+    from spotshield.distributed.checks import check_command, check_nodes
+    from spotshield.errors import SpotShieldError
+
+    ap = argparse.ArgumentParser(prog="python -m spotshield.distributed.launch", description=main.__doc__.splitlines()[0])
+    ap.add_argument("--endpoint", required=True, help="host:port of the rendezvous coordinator")
+    ap.add_argument("--run-id", required=True, help="the rendezvous id: the run id")
+    ap.add_argument("--min-nodes", type=int, required=True)
+    ap.add_argument("--max-nodes", type=int, required=True, help="the fleet size")
+    ap.add_argument("--nproc", type=int, default=1, help="workers on this node: its GPU count, or 1 on CPU")
+    ap.add_argument("--print", action="store_true", help="print the torchrun command line instead of running it")
+    ap.add_argument("command", nargs=argparse.REMAINDER, help="-- then the training command")
+    args = ap.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    try:
+        min_nodes, max_nodes = check_nodes(args.min_nodes, args.max_nodes)
+        if args.nproc < 1:
+            raise SpotShieldError(f"--nproc must be >= 1, not {args.nproc}")
+        target = check_command(command)
+    except SpotShieldError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    rdzv = Rendezvous(endpoint=args.endpoint, run_id=args.run_id, min_nodes=min_nodes, max_nodes=max_nodes,
+                      nproc_per_node=args.nproc)
+    argv_out = torchrun_argv(rdzv, target)
+    if args.print:
+        print(" ".join(f"{k}={v}" for k, v in TORCHRUN_ENV.items()), shlex.join(argv_out))
+        return 0
+    # exec: torchrun takes this process's pid, so the boot script's SIGTERM reaches the agent itself
+    os.execvpe(argv_out[0], argv_out, {**os.environ, **TORCHRUN_ENV})
+    return 1  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

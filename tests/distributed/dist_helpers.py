@@ -47,3 +47,21 @@ def run_ranks(scenarios: list[str], world: int, root: Path, store_url: str, *, t
 def logs(root: Path, world: int) -> str:
     return "\n".join(f"--- rank {r}:\n" + (root / f"rank-{r}.log").read_text(errors="replace")[-3000:]
                      for r in range(world) if (root / f"rank-{r}.log").exists())
+
+
+def start_coordinator(root: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+    """`python -m spotshield.distributed.coordinator` on 127.0.0.1, waited for until it is ready (or exits)."""
+    ready = root / "coordinator.ready"
+    p = subprocess.Popen([sys.executable, "-m", "spotshield.distributed.coordinator", "--host", "127.0.0.1",
+                          "--ready-file", str(ready), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return p, ready
+
+
+def stop(p: subprocess.Popen) -> None:
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()

@@ -5,25 +5,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
-
-def _start(tmp_path, *args):
-    ready = tmp_path / "ready"
-    p = subprocess.Popen([sys.executable, "-m", "spotshield.distributed.coordinator", "--host", "127.0.0.1",
-                          "--ready-file", str(ready), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not ready.exists() and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return p, ready
+from dist_helpers import start_coordinator, stop
 
 
 def test_it_serves_a_store_that_clients_share_and_stops_on_sigterm(tmp_path):
     from torch.distributed import TCPStore
 
-    p, ready = _start(tmp_path, "--port", "0")
+    p, ready = start_coordinator(tmp_path, "--port", "0")
     try:
         assert ready.exists(), p.stderr.read() if p.poll() is not None else "no ready file"
         port = int(ready.read_text().split(":")[-1])
@@ -35,9 +25,7 @@ def test_it_serves_a_store_that_clients_share_and_stops_on_sigterm(tmp_path):
         assert p.wait(15) == 0
         assert f"ready 127.0.0.1:{port}" in p.stdout.read()
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        stop(p)
 
 
 def test_a_port_in_use_is_one_line_and_exit_1(tmp_path):
