@@ -167,3 +167,35 @@ def test_without_a_coordinator_preempting_the_rendezvous_host_ends_the_job(tmp_p
     assert not [e for e in _events(c, root) if e["pid"] not in first_pids]  # no worker ever started again
     assert not open_store(f"file://{root}/store").exists(layout.DONE_KEY)
     assert layout.newest_committed(open_store(f"file://{root}/store"))[0] == stop_step
+
+
+def test_a_node_that_vanishes_without_notice_costs_the_steps_since_the_last_checkpoint(tmp_path):
+    """A hard preemption (no notice, the VM is just gone): the survivor's next collective fails, torchrun
+    restarts its worker, the job re-forms at world size 1 from the newest periodic checkpoint, redoes the
+    steps since, and the steps that count (each step's latest run) still cover every sample once."""
+    root = tmp_path
+    with _cluster(root, min_nodes=1, max_nodes=2) as c:
+        c.start_coordinator()
+        c.start_node("a")
+        c.start_node("b")
+        c.wait_for(lambda: _stepped(c, root, 8, 2), RUN_S, "step 8 at world size 2")
+        c.kill("a")
+        assert c.wait_node("b", RUN_S) == 0, c.tail("b")
+    events = _events(c, root)
+    assert not [e for e in events if e["event"] == "emergency"]  # no notice, no emergency checkpoint
+    resume = [e for e in events if e["event"] == "resume" and e["restart"] == 1]
+    assert len(resume) == 1 and resume[0]["world"] == 1 and resume[0]["step"] in (5, 10)  # --ckpt-every 5
+    latest: dict[int, list[dict]] = defaultdict(list)
+    for e in (e for e in events if e["event"] == "step"):
+        if latest[e["step"]] and latest[e["step"]][0]["restart"] < e["restart"]:
+            latest[e["step"]] = []  # a later run of this step replaces the lost one
+        latest[e["step"]].append(e)
+    assert sorted(latest) == list(range(1, STEPS + 1))
+    redone = [s for s in latest if s > resume[0]["step"] and any(e["step"] == s and e["restart"] == 0 for e in events)]
+    assert redone  # the work since the checkpoint was lost and done again
+    seen = defaultdict(list)
+    for evs in latest.values():
+        for e in evs:
+            seen[e["epoch"]].extend(e["indices"])
+    for epoch, idx in seen.items():
+        assert sorted(idx) == list(range(SAMPLES)), f"epoch {epoch}"
