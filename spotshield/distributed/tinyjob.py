@@ -72,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     from spotshield.trainer.config import CheckpointConfig
 
     torch.set_num_threads(1)
+    t_import = time.time()
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     trace = _Trace(args.trace, rank)
+    trace("init", world=world, imported_t=t_import)  # torch imported at imported_t; the group formed now
     store = open_store(args.store)
     if store.exists(DONE_KEY):
         trace("exit", code=EXIT_OK, reason="done before")

@@ -36,6 +36,6 @@ def test_the_save_stall_is_compared_with_the_single_process_save_of_the_same_sta
 def test_notice_to_first_step_after_reforming_adds_up(results):
     r = results["reform"]["world 1"]
     assert r["world"] == 1
-    parts = ("emergency_s", "rendezvous_s", "startup_load_s", "first_step_s")
+    parts = ("emergency_s", "rendezvous_s", "import_s", "init_load_s", "first_step_s")
     assert all(r[p] >= 0 for p in parts) and _pos(r["total_s"])
     assert r["total_s"] == pytest.approx(sum(r[p] for p in parts), abs=0.01)

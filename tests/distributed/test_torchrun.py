@@ -199,3 +199,29 @@ def test_a_node_that_vanishes_without_notice_costs_the_steps_since_the_last_chec
             seen[e["epoch"]].extend(e["indices"])
     for epoch, idx in seen.items():
         assert sorted(idx) == list(range(SAMPLES)), f"epoch {epoch}"
+
+
+def test_a_replacement_node_joining_a_shrunk_job_grows_it_back_through_an_emergency_checkpoint(tmp_path):
+    """The job runs at world size 1 (below its maximum) when a second node joins: torchrun stops the running
+    worker with SIGTERM, which is the same coordinated emergency checkpoint, and the job re-forms at 2."""
+    root = tmp_path
+    job = ["--samples", "192", "--pace", "0.3"]  # 48 steps, ~14 s of training: the join lands mid-run
+    target = LaunchTarget("spotshield.distributed.tinyjob", module=True,
+                          args=["--store", f"file://{root}/store", "--trace", str(root / "trace"),
+                                "--staging", str(root / "staging"), *JOB, *job])
+    with LoopbackCluster(root, target, min_nodes=1, max_nodes=2, last_call_timeout_s=1, keep_alive_interval_s=1) as c:
+        c.start_coordinator()
+        c.start_node("a")
+        c.wait_for(lambda: _stepped(c, root, 4, 1), RUN_S, "step 4 at world size 1")
+        c.start_node("b")
+        assert c.wait_node("a", RUN_S) == 0 and c.wait_node("b", RUN_S) == 0, c.tail("a")
+    events = _events(c, root)
+    emerg = [e for e in events if e["event"] == "emergency"]
+    assert len(emerg) == 1 and emerg[0]["ok"] and emerg[0]["source"] == "sigterm"
+    grown = [e for e in events if e["event"] == "resume" and e["world"] == 2]
+    assert len(grown) == 2 and all(e["step"] == emerg[0]["step"] and e["checkpoint_world"] == 1 for e in grown)
+    seen = defaultdict(list)
+    for e in (e for e in events if e["event"] == "step"):
+        seen[e["epoch"]].extend(e["indices"])
+    for epoch, idx in seen.items():
+        assert sorted(idx) == list(range(192)), f"epoch {epoch}"
