@@ -84,9 +84,10 @@ class DistributedCheckpointer:
         self.strategy = strategy
         self.extra_meta = dict(extra_meta or {})
         self.on_commit = on_commit
-        self.rank, self.world = dist.get_rank(), dist.get_world_size()
         # new_group is itself collective: every rank constructs its checkpointer at the same point
         self.group = group or dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+        # ranks within the checkpoint group: DCP names shards and picks its coordinator by them
+        self.rank, self.world = dist.get_rank(self.group), dist.get_world_size(self.group)
         self.staging = reset_dir(Path(staging_dir or default_staging_dir()).expanduser() / f"rank-{self.rank}")
         cuda = torch.cuda.is_available()
         # One stager for the checkpointer's life: it caches the staged CPU storages (pinned on CUDA)
@@ -173,9 +174,9 @@ class DistributedCheckpointer:
         """Every rank reports its durable files to rank 0; rank 0 commits or not; all learn which."""
         report = {"files": files, "error": error, "stall_s": info.stall_s}
         reports = [None] * self.world if self.rank == 0 else None
-        dist.gather_object(report, reports, dst=0, group=self.group)
+        dist.gather_object(report, reports, group=self.group, group_dst=0)
         box = [self._commit(info, reports) if self.rank == 0 else None]
-        dist.broadcast_object_list(box, src=0, group=self.group)
+        dist.broadcast_object_list(box, group=self.group, group_src=0)
         return box[0]
 
     def _commit(self, info: CheckpointInfo, reports: list[dict]) -> dict:
@@ -213,7 +214,7 @@ class DistributedCheckpointer:
     # --- listing, loading ------------------------------------------------------------------------
     def _broadcast(self, value):
         box = [value]
-        dist.broadcast_object_list(box, src=0, group=self.group)
+        dist.broadcast_object_list(box, group=self.group, group_src=0)
         return box[0]
 
     def discard_partial(self) -> list[int]:

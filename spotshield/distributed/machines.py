@@ -57,7 +57,8 @@ def check_gpus(machine_type: str, gpu_type: str | None, gpu_count: int) -> None:
                                   f"{', '.join(sorted(m for m in FIXED if m.startswith(family + '-')))}")
         model, count = FIXED[machine_type]
         if not wants_gpu:
-            raise SpotShieldError(f"{machine_type} comes with {count} x {model}; set gpu_type {model} and gpu_count {count}")
+            raise SpotShieldError(f"{machine_type} comes with {count} x {model}; "
+                                  f"set gpu_type {model} and gpu_count {count}")
         if gpu_type != model:
             raise SpotShieldError(f"{machine_type} carries {model}, not {gpu_type}")
         if gpu_count != count:

@@ -87,7 +87,8 @@ def emergency_checkpoint(ckpt, state: dict, *, step: int, epoch: int, notice_t: 
 
     try:
         if not ckpt.wait(left()):
-            return EmergencyOutcome(False, False, time.monotonic() - t0, "deadline passed while the previous persist was in flight")
+            return EmergencyOutcome(False, False, time.monotonic() - t0,
+                                    "deadline passed while the previous persist was in flight")
         if step in ckpt.committed_steps:
             return EmergencyOutcome(True, False, time.monotonic() - t0)
         ckpt.save(state, step=step, epoch=epoch, reason="emergency")

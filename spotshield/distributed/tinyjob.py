@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             out = emergency_checkpoint(ckpt, state, step=sampler.step, epoch=sampler.epoch,
                                        notice_t=decision.notice_t, deadline_s=args.deadline)
             trace("emergency", step=sampler.step, ok=out.ok, saved=out.saved, seconds=round(out.seconds, 4),
-                  error=out.error, noticed_by=decision.rank, source=flag.source, since_notice_s=time.time() - decision.notice_t)
+                  error=out.error, noticed_by=decision.rank, source=flag.source,
+                  since_notice_s=time.time() - decision.notice_t)
             trace("exit", code=EXIT_PREEMPTED, step=sampler.step)
             exit_now(EXIT_PREEMPTED)
         t0 = time.monotonic()

@@ -148,3 +148,22 @@ def test_keep_below_two_is_refused(world1, tmp_path):
 
     with pytest.raises(ValueError, match="keep"):
         DistributedCheckpointer(open_store(f"file://{tmp_path}"), CheckpointConfig(keep=1))
+
+
+def test_an_unreadable_marker_is_quarantined_and_the_older_checkpoint_loads(world1, tmp_path):
+    import torch
+
+    from spotshield.distributed.checkpointer import DistributedCheckpointer
+
+    store = open_store(f"file://{tmp_path}/store")
+    ckpt = DistributedCheckpointer(store, staging_dir=tmp_path / "staging")
+    saved = torch.arange(6.0)
+    assert ckpt.save({"w": saved.clone()}, step=3, epoch=0, reason="test", block=True).committed
+    store.write(f"{layout.folder_for(9)}/{layout.MARKER}", b"{not json")  # e.g. a torn write by another tool
+    target = {"w": torch.zeros(6)}
+    meta, problems = ckpt.load(target)
+    assert meta["step"] == 3 and torch.equal(target["w"], saved)
+    assert len(problems) == 1 and "meta.json is not valid JSON" in problems[0].problem
+    assert problems[0].path == layout.folder_for(9) and 9 not in layout.list_checkpoints(store)
+    assert store.list(layout.QUARANTINE_PREFIX)  # moved, not deleted
+    ckpt.close()
