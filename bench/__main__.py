@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     device = _device(args.device)
 
-    from bench import goodput, recovery, stall
+    from bench import distributed, goodput, recovery, stall
 
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix="spotshield-bench-", dir=args.workdir) as tmp:
@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))}
         res["stall"] = stall.run(args.size, device, REPEATS[args.size], work)
         res["recovery"] = recovery.run(args.size, device, RECOVERY_REPEATS[args.size], work)
+        res["distributed"] = distributed.run(args.size, REPEATS[args.size], work / "distributed")  # CPU, gloo
     ss = res["stall"]["methods"]["spotshield"]
     if "error" in ss:
         raise SystemExit(f"error: the SpotShield checkpoint benchmark failed: {ss['error']}")
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2))
     _print(res)
+    distributed.show(res["distributed"])
     print(f"wrote {args.out} in {res['seconds']:.0f} s")
     return 0
 

@@ -7,6 +7,9 @@ Bucket (gs://<bucket>/ on GCP, fake-gcs-server locally):
 
 Run store (relative keys; the store URL is gs://<bucket>/runs/<run-id> or file://...):
     ckpt/step-NNNNNN/<files>, ckpt/step-NNNNNN/meta.json   a checkpoint; the marker is written last
+                                                           (one process: state.pt; a distributed job,
+                                                           marker "backend": "dcp": .metadata and one
+                                                           __<rank>_<n>.distcp per rank)
     quarantine/step-NNNNNN-<id>/                           a checkpoint that failed verification
     events/<run-id>/<host>-<boot>[.NNNN].jsonl             event segments (spotshield/events.py)
     events/<run-id>/<host>-<boot>-vm.jsonl                 the boot scripts' events of that boot (vm_boot, ...)
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 
 from spotshield.errors import NotFoundError
 
@@ -37,6 +41,7 @@ QUARANTINE_PREFIX = "quarantine"
 EVENTS_PREFIX = "events"
 MARKER = "meta.json"
 FORMAT = 1  # bump when the checkpoint layout changes incompatibly
+DCP_BACKEND = "dcp"  # marker "backend" of a torch.distributed.checkpoint folder; absent: one state.pt
 DONE_KEY = "DONE"
 FINAL_KEY = "final/model.pt"
 STOPPED_KEY = "STOPPED"
@@ -130,6 +135,24 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> tuple[str, int]:
+    """(sha256 hex, bytes) of a file, read in chunks so a multi-GB shard never sits in memory."""
+    h, n = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+            n += len(block)
+    return h.hexdigest(), n
+
+
+def check_file(name: str, size: int, digest: str, want: dict) -> None:
+    """The marker's rule for one file: ValueError when its size or sha256 differs from `want`."""
+    if size != want.get("bytes"):
+        raise ValueError(f"{name} has {size} bytes, marker says {want.get('bytes')} (truncated)")
+    if digest != want.get("sha256"):
+        raise ValueError(f"{name} sha256 mismatch (corrupt)")
+
+
 def verify_files(store, step: int, meta: dict) -> dict[str, bytes]:
     """Read every file the marker lists and check its size and sha256: {name: bytes}.
     ValueError names the first file that is missing, truncated or corrupt."""
@@ -140,10 +163,7 @@ def verify_files(store, step: int, meta: dict) -> dict[str, bytes]:
             data = store.read(f"{folder}/{name}")
         except NotFoundError:
             raise ValueError(f"{name} is missing") from None
-        if len(data) != want.get("bytes"):
-            raise ValueError(f"{name} has {len(data)} bytes, marker says {want.get('bytes')} (truncated)")
-        if sha256(data) != want.get("sha256"):
-            raise ValueError(f"{name} sha256 mismatch (corrupt)")
+        check_file(name, len(data), sha256(data), want)
         blobs[name] = data
     return blobs
 
@@ -158,6 +178,37 @@ def newest_committed(store, folders: dict[int, set[str]] | None = None) -> tuple
         except ValueError:
             continue
     return None
+
+
+# --- folder operations: one writer at a time (the single trainer, or rank 0 of a job) -------
+def partial_checkpoints(folders: dict[int, set[str]]) -> list[int]:
+    """Steps whose folder has no marker: a persist that was killed before its commit."""
+    return sorted(step for step, names in folders.items() if MARKER not in names)
+
+
+def retention_victims(folders: dict[int, set[str]], keep: int) -> list[int]:
+    """Steps with a marker beyond the newest `keep`, oldest first: what retention deletes."""
+    steps = sorted(step for step, names in folders.items() if MARKER in names)
+    return steps[: max(0, len(steps) - keep)]
+
+
+def delete_checkpoint(store, step: int, names: set[str]) -> None:
+    """Delete a checkpoint folder, marker first: a half-deleted folder must not look committed."""
+    for name in sorted(names, key=lambda n: n != MARKER):
+        store.delete(f"{folder_for(step)}/{name}")
+
+
+def quarantine_checkpoint(store, step: int, names: set[str], suffix: str) -> str:
+    """Copy a folder that failed verification to quarantine/step-N-<suffix>/, then delete it.
+    Returns the quarantine folder."""
+    dest = quarantine_folder(step, suffix)
+    for name in names:
+        try:
+            store.write(f"{dest}/{name}", store.read(f"{folder_for(step)}/{name}"), create_only=True)
+        except NotFoundError:
+            pass
+    delete_checkpoint(store, step, names)
+    return dest
 
 
 def main(argv: list[str] | None = None) -> int:

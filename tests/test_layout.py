@@ -50,3 +50,32 @@ def test_parse_marker_rejects_another_step_and_format():
         layout.parse_marker(json.dumps({"format": layout.FORMAT, "step": 2, "files": {}}).encode(), 3)
     with pytest.raises(ValueError, match="format"):
         layout.parse_marker(json.dumps({"format": 99, "step": 3, "files": {}}).encode(), 3)
+
+
+def test_check_file_and_sha256_file_agree_with_the_marker(tmp_path):
+    f = tmp_path / "shard"
+    f.write_bytes(b"x" * (3 << 20))  # spans several read chunks
+    digest, size = layout.sha256_file(f)
+    assert (digest, size) == (layout.sha256(b"x" * (3 << 20)), 3 << 20)
+    want = {"sha256": digest, "bytes": size}
+    layout.check_file("shard", size, digest, want)
+    with pytest.raises(ValueError, match="truncated"):
+        layout.check_file("shard", size - 1, digest, want)
+    with pytest.raises(ValueError, match="shard sha256 mismatch"):
+        layout.check_file("shard", size, "0" * 64, want)
+
+
+def test_folder_rules_partial_retention_delete_and_quarantine(tmp_path):
+    store = open_store(f"file://{tmp_path}")
+    for step in (1, 2, 3, 4):
+        _commit(store, step)
+    store.write(f"{layout.folder_for(5)}/state.pt", b"partial")
+    folders = layout.list_checkpoints(store)
+    assert layout.partial_checkpoints(folders) == [5]
+    assert layout.retention_victims(folders, keep=2) == [1, 2]
+    layout.delete_checkpoint(store, 1, folders[1])
+    assert 1 not in layout.list_checkpoints(store)
+    dest = layout.quarantine_checkpoint(store, 4, folders[4], "abc")
+    assert dest == "quarantine/step-000004-abc"
+    assert sorted(store.list(dest)) == [f"{dest}/meta.json", f"{dest}/state.pt"]
+    assert layout.newest_committed(store)[0] == 3  # quarantined folders no longer count

@@ -1,0 +1,39 @@
+"""The rendezvous coordinator: a standalone TCPStore server that agents reach as clients."""
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+from dist_helpers import start_coordinator, stop
+
+
+def test_it_serves_a_store_that_clients_share_and_stops_on_sigterm(tmp_path):
+    from torch.distributed import TCPStore
+
+    p, ready = start_coordinator(tmp_path, "--port", "0")
+    try:
+        assert ready.exists(), p.stderr.read() if p.poll() is not None else "no ready file"
+        port = int(ready.read_text().split(":")[-1])
+        a = TCPStore("127.0.0.1", port, is_master=False, timeout=timedelta(seconds=10))
+        b = TCPStore("127.0.0.1", port, is_master=False, timeout=timedelta(seconds=10))
+        a.set("rendezvous", "round-1")
+        assert b.get("rendezvous") == b"round-1"
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(15) == 0
+        assert f"ready 127.0.0.1:{port}" in p.stdout.read()
+    finally:
+        stop(p)
+
+
+def test_a_port_in_use_is_one_line_and_exit_1(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        p = subprocess.run([sys.executable, "-m", "spotshield.distributed.coordinator", "--host", "127.0.0.1",
+                            "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert p.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}") and "\n" not in p.stderr.strip()
