@@ -120,6 +120,24 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path) -> str:
+    """sha256 of a file, read in chunks (a framework's checkpoint file may be gigabytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_file(name: str, size: int, digest, want: dict) -> None:
+    """The marker's entry for one file against what was read; ValueError says what is wrong.
+    `digest` is the sha256 hex, or a callable computing it (skipped when the size is already wrong)."""
+    if size != want.get("bytes"):
+        raise ValueError(f"{name} has {size} bytes, marker says {want.get('bytes')} (truncated)")
+    if (digest() if callable(digest) else digest) != want.get("sha256"):
+        raise ValueError(f"{name} sha256 mismatch (corrupt)")
+
+
 def verify_files(store, step: int, meta: dict) -> dict[str, bytes]:
     """Read every file the marker lists and check its size and sha256: {name: bytes}.
     ValueError names the first file that is missing, truncated or corrupt."""
@@ -130,10 +148,7 @@ def verify_files(store, step: int, meta: dict) -> dict[str, bytes]:
             data = store.read(f"{folder}/{name}")
         except NotFoundError:
             raise ValueError(f"{name} is missing") from None
-        if len(data) != want.get("bytes"):
-            raise ValueError(f"{name} has {len(data)} bytes, marker says {want.get('bytes')} (truncated)")
-        if sha256(data) != want.get("sha256"):
-            raise ValueError(f"{name} sha256 mismatch (corrupt)")
+        check_file(name, len(data), lambda: sha256(data), want)
         blobs[name] = data
     return blobs
 

@@ -172,7 +172,7 @@ def test_healthz_served_on_env_port_while_training(tmp_path, monkeypatch):
 
 
 def test_run_history_counts_preemptions_and_uses_the_latest_boot():
-    from spotshield.trainer.run import run_history
+    from spotshield.library.history import run_history
 
     ev = [
         {"event": "start", "t": 0.0, "boot": "a"}, {"event": "step", "step": 100, "t": 50.0, "boot": "a"},
