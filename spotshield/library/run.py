@@ -119,7 +119,7 @@ class Run:
             s.restore(lambda ck: ck.load(map_location="cpu"), lambda tree, meta: self._state.apply(tree, meta["step"]),
                       self._must_match)
             if s.resumed_from is None:
-                self._state.boundary()
+                self._state.boundary(epoch_start=True)
             self._epoch_loss = dict(s.extra_state.get("epoch_loss") or {"sum": 0.0, "n": 0})
             self._first = True
             self._w_t0 = self._epoch_t0 = time.monotonic()
@@ -190,7 +190,7 @@ class Run:
                     **_plain(metrics))
         self._epoch_loss = {"sum": 0.0, "n": 0}
         self._epoch_t0, self._epoch_samples = now, 0
-        self._state.boundary()
+        self._state.boundary(epoch_start=True)
         self._act(s.boundary(epoch_end=True, metric=accuracy))
 
     def metrics(self, accuracy: float | None = None, **metrics) -> None:

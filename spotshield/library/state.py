@@ -10,6 +10,9 @@ the marker (session.py), the same for every format.
 The data position and the RNGs are recorded at every step boundary (boundary()), not at the
 save: a save from check() inside evaluation or a long step then resumes exactly from the
 boundary, although evaluation has drawn random numbers and the loader has moved on since.
+At an epoch boundary (and at a fresh start) the position is "a new iterator": the loader's
+state is not recorded, and a resume there iterates from the start of the next epoch, whose
+order the sampler must derive from (seed, epoch) (set_epoch), as DistributedSampler does.
 """
 from __future__ import annotations
 
@@ -76,10 +79,12 @@ class StatefulState:
         self._rng: dict | None = None
         self._loader_state = None
 
-    def boundary(self) -> None:
-        """Record the step boundary's data position and RNGs (cheap: ~0.15 ms)."""
+    def boundary(self, epoch_start: bool = False) -> None:
+        """Record the step boundary's data position and RNGs (cheap: ~0.15 ms). At an epoch's
+        end the position is 'the start of the next epoch', which a fresh iterator gives: nothing
+        is recorded (a loaded end-of-epoch state can make torchdata skip the next epoch)."""
         self._rng = rng.capture()
-        self._loader_state = self.loader.state_dict() if self.loader is not None else None
+        self._loader_state = self.loader.state_dict() if self.loader is not None and not epoch_start else None
 
     def tree(self) -> dict:
         tree = {

@@ -171,22 +171,6 @@ def test_healthz_served_on_env_port_while_training(tmp_path, monkeypatch):
     assert result["code"] == EXIT_PREEMPTED
 
 
-def test_run_history_counts_preemptions_and_uses_the_latest_boot():
-    from spotshield.library.history import run_history
-
-    ev = [
-        {"event": "start", "t": 0.0, "boot": "a"}, {"event": "step", "step": 100, "t": 50.0, "boot": "a"},
-        {"event": "preempt_notice", "step": 100, "t": 60.0, "boot": "a"},
-        {"event": "exit", "step": 100, "code": 75, "t": 61.0, "boot": "a"},
-        {"event": "start", "t": 70.0, "boot": "b"}, {"event": "step", "step": 95, "t": 80.0, "boot": "b"},  # kill -9
-        {"event": "start", "t": 90.0, "boot": "me"},
-    ]
-    h = run_history(ev, boot="me")
-    assert h["preemptions"] == 2 and h["boots"] == 2
-    assert h["exposure_s"] == pytest.approx(61.0 + 10.0)
-    assert (h["last_step"], h["last_t"]) == (95, 80.0)  # the most recent boot, not the highest step ever
-
-
 def test_restart_without_any_checkpoint_reports_everything_lost(tmp_path):
     url = f"file://{tmp_path}/run"
     cfg = tiny_config(url, epochs=3, strategy="none", pace_step_s=0.03, **{"checkpoint.emergency": False})
