@@ -26,7 +26,8 @@ args = p.parse_args()
 torch.manual_seed(args.seed)
 torch.set_num_threads(1)  # a resumed run is bit-identical only with the same thread count
 digits = load_digits()
-x, y = torch.tensor(digits.data, dtype=torch.float32) / 16.0, torch.tensor(digits.target)
+order = torch.randperm(len(digits.target), generator=torch.Generator().manual_seed(0))  # a fixed split
+x, y = torch.tensor(digits.data, dtype=torch.float32)[order] / 16.0, torch.tensor(digits.target)[order]
 train_set = torch.utils.data.TensorDataset(x[:1440], y[:1440])
 x_val, y_val = x[1440:], y[1440:]
 # Exact resume: a StatefulDataLoader restores its position in the epoch; the sampler draws each

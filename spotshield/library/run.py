@@ -17,7 +17,6 @@ load_state_dict() are called by the library, never by the user.
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, Iterator, Mapping
 
 from spotshield.errors import SpotShieldError
@@ -66,9 +65,6 @@ class Run:
                                 checkpointer=checkpointer)
         self._started = False
         self._finished = False
-        # the loss window (between step events) and this process's part of the epoch
-        self._w_loss, self._w_loss_n, self._w_samples, self._epoch_samples = 0.0, 0, 0, 0
-        self._epoch_loss = {"sum": 0.0, "n": 0}
 
     # --- read-only views ----------------------------------------------------------------------
     @property
@@ -120,9 +116,6 @@ class Run:
                       self._must_match)
             if s.resumed_from is None:
                 self._state.boundary(epoch_start=True)
-            self._epoch_loss = dict(s.extra_state.get("epoch_loss") or {"sum": 0.0, "n": 0})
-            self._first = True
-            self._w_t0 = self._epoch_t0 = time.monotonic()
             self.check()  # a notice during start-up
         except BaseException as e:
             if not isinstance(e, (Preempted, Finished)):
@@ -136,7 +129,6 @@ class Run:
         if self._finished:
             return
         self._finished = True
-        self._sync_extra()
         self._session.finish(self._save_fn, self._objects[self._final].state_dict(), self._must_match)
 
     def __enter__(self) -> "Run":
@@ -158,20 +150,7 @@ class Run:
         s = self._session
         s.step += 1
         self._state.boundary()
-        n = samples if samples is not None else self.batch_size
-        if loss is not None:
-            self._w_loss = loss.detach().float() + self._w_loss if hasattr(loss, "detach") else float(loss) + self._w_loss
-            self._w_loss_n += 1
-        self._w_samples += n or 0
-        self._epoch_samples += n or 0
-        now = time.monotonic()
-        if self._first or now - self._w_t0 >= s.settings.log_every_s:
-            loss_mean = self._fold()
-            ips = self._w_samples / max(1e-9, now - self._w_t0) if self._w_samples else None
-            s.step_event(loss=None if loss_mean is None else round(loss_mean, 5),
-                         samples_per_s=None if ips is None else round(ips, 1), first=self._first)
-            self._first = False
-            self._w_t0, self._w_samples = now, 0
+        s.record_step(loss, samples if samples is not None else self.batch_size)
         self._act(s.boundary())
 
     def end_epoch(self, accuracy: float | None = None, **metrics) -> None:
@@ -179,17 +158,7 @@ class Run:
         loss and `accuracy` (the status view and the milestone strategy read it), epoch += 1."""
         self._require_started()
         s = self._session
-        self._fold()
-        now = time.monotonic()
-        secs = now - self._epoch_t0
-        el = self._epoch_loss
-        loss = el["sum"] / el["n"] if el["n"] else None
-        ips = self._epoch_samples / max(1e-9, secs) if self._epoch_samples else None
-        s.end_epoch(loss=None if loss is None else round(loss, 5), accuracy=accuracy,
-                    samples_per_s=None if ips is None else round(ips, 1), epoch_seconds=secs,
-                    **_plain(metrics))
-        self._epoch_loss = {"sum": 0.0, "n": 0}
-        self._epoch_t0, self._epoch_samples = now, 0
+        s.end_epoch(accuracy, **_plain(metrics))
         self._state.boundary(epoch_start=True)
         self._act(s.boundary(epoch_end=True, metric=accuracy))
 
@@ -238,21 +207,6 @@ class Run:
                 "batch_size": self.batch_size, "objects": sorted(self._objects),
                 "loader": type(self._loader).__name__ if self._loader is not None else None, **self._info}
 
-    def _fold(self) -> float | None:
-        """Move the loss window into the epoch's sums (one device sync); its mean, or None."""
-        if not self._w_loss_n:
-            return None
-        total = float(self._w_loss.item() if hasattr(self._w_loss, "item") else self._w_loss)
-        n = self._w_loss_n
-        self._epoch_loss = {"sum": self._epoch_loss["sum"] + total, "n": self._epoch_loss["n"] + n}
-        self._w_loss, self._w_loss_n = 0.0, 0
-        return total / n
-
-    def _sync_extra(self) -> None:
-        """The epoch's loss so far goes into the marker, so a resumed epoch reports the same mean."""
-        self._fold()
-        self._session.extra_state = {"epoch_loss": dict(self._epoch_loss)}
-
     def _save_fn(self, ck, *, step, epoch, reason, block, meta):
         return ck.save(self._state.tree(), step=step, epoch=epoch, reason=reason, block=block, meta=meta)
 
@@ -260,11 +214,9 @@ class Run:
         if decision == EMERGENCY:
             self._emergency()
         elif decision:
-            self._sync_extra()
             self._session.save(decision, self._save_fn, must_match=self._must_match)
 
     def _emergency(self) -> None:
-        self._sync_extra()
         self._session.emergency(self._save_fn, self._must_match)
 
 

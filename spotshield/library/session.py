@@ -33,11 +33,14 @@ from spotshield.errors import PreconditionFailedError, SpotShieldError, StoreErr
 from spotshield.events import EXIT_ERROR, EXIT_OK, EXIT_PREEMPTED, EventLog, read_events
 from spotshield.layout import DONE_KEY, FINAL_KEY, folder_for
 from spotshield.library.history import run_history
+from spotshield.library.meter import StepMeter
 from spotshield.library.settings import Settings, process_start_t
 from spotshield.storage import open_store
 from spotshield.trainer.preemption import MetadataWatcher, PreemptionFlag, install_sigterm
 
 EMERGENCY = "emergency"  # boundary()'s answer when a notice is pending
+_RESERVED = {"event", "t", "run_id", "host", "boot", "step", "epoch", "loss", "accuracy", "images_per_s",
+             "epoch_seconds"}
 SaveFn = Callable[..., Any]
 
 
@@ -74,7 +77,6 @@ class Session:
         self.accuracy: float | None = None  # the last validation result
         self.best: float | None = None
         self.total_steps: int | None = None
-        self.extra_state: dict = {}  # the caller's small JSON run state, carried in every marker
         self.resumed_from: int | None = None
         self.opened = False
         self.closed = False
@@ -105,6 +107,7 @@ class Session:
             self.watcher = MetadataWatcher(self.flag, only_if_available=s.metadata_watch == "auto").start()
         self.strategy = s.strategy if not isinstance(s.strategy, str) else make(s.strategy, **s.strategy_params)
         self.commits: queue.SimpleQueue = queue.SimpleQueue()
+        self.meter = StepMeter(s.log_every_s)
         make_ckpt = self._checkpointer or CheckpointManager
         self.ckpt = make_ckpt(self.store, s.checkpoint, strategy=s.strategy_name,
                               extra_meta={"host": s.host, "boot": s.boot, "run_id": s.run_id, "rank": s.rank},
@@ -146,7 +149,7 @@ class Session:
         run = meta.get("run") or {}
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
         self.accuracy, self.best = run.get("accuracy"), run.get("best")
-        self.extra_state = dict(run.get("extra") or {})
+        self.meter.load(run.get("epoch_loss"))
         self.resumed_from = self.step
         self.strategy.on_start(time.monotonic(), self.step, h["preemptions"], h["exposure_s"])
         self.strategy.load_state_dict(meta.get("strategy_state") or {})
@@ -172,10 +175,10 @@ class Session:
                                                   epoch_end=epoch_end, metric=metric))
 
     def marker_meta(self, must_match: dict | None = None) -> dict:
-        """What a checkpoint's marker carries besides its files: the run state the caller's
-        format does not hold (strategy estimates, last accuracy, the caller's extra state)."""
+        """What a checkpoint's marker carries besides its files: the run state that no format
+        holds (strategy estimates, last and best accuracy, the epoch's loss so far)."""
         return {"strategy_state": self.strategy.state_dict(), "must_match": dict(must_match or {}),
-                "run": {"accuracy": self.accuracy, "best": self.best, "extra": dict(self.extra_state)},
+                "run": {"accuracy": self.accuracy, "best": self.best, "epoch_loss": self.meter.state()},
                 "client": self.client}
 
     def save(self, reason: str, save: SaveFn, *, block: bool = False, must_match: dict | None = None):
@@ -205,29 +208,43 @@ class Session:
             )
 
     # --- progress events ------------------------------------------------------------------------
-    def step_event(self, *, loss: float | None, samples_per_s: float | None, first: bool) -> None:
-        self.events.emit("step", step=self.step, epoch=self.epoch, loss=loss, images_per_s=samples_per_s,
-                         first=first, total_steps=self.total_steps)
+    def record_step(self, loss=None, samples: int | None = None) -> None:
+        """The step just done (self.step already counts it): a step event now and then."""
+        due = self.meter.add(loss, samples)
+        if due is not None:
+            self.events.emit("step", step=self.step, epoch=self.epoch, loss=due["loss"],
+                             images_per_s=due["samples_per_s"], first=due["first"], total_steps=self.total_steps)
+
+    @staticmethod
+    def _extra(metrics: dict) -> dict:
+        """A caller's metrics for an event, minus names the event itself uses (HF reports 'epoch')."""
+        return {k: v for k, v in metrics.items() if k not in _RESERVED}
 
     def _record_metric(self, accuracy: float | None) -> None:
         if accuracy is not None:
             self.accuracy = float(accuracy)
             self.best = self.accuracy if self.best is None else max(self.best, self.accuracy)
 
-    def end_epoch(self, *, loss: float | None, accuracy: float | None, samples_per_s: float | None,
-                  epoch_seconds: float, **metrics) -> None:
+    def end_epoch(self, accuracy: float | None = None, **metrics) -> None:
         """An epoch is done (and validated, when accuracy is given): epoch_end, epoch += 1."""
         self._record_metric(accuracy)
-        self.events.emit("epoch_end", epoch=self.epoch + 1, step=self.step, loss=loss,
+        m = self.meter.end_epoch()
+        self.events.emit("epoch_end", epoch=self.epoch + 1, step=self.step, loss=m["loss"],
                          accuracy=None if accuracy is None else round(float(accuracy), 5),
-                         images_per_s=samples_per_s, epoch_seconds=round(epoch_seconds, 3), **metrics)
+                         images_per_s=m["samples_per_s"], epoch_seconds=m["epoch_seconds"], **self._extra(metrics))
         self.epoch += 1
+
+    def catch_up_epochs(self, epochs_done: int) -> None:
+        """A framework that resumes past an epoch's end (a checkpoint from its last step or from
+        inside its evaluation) closes that epoch without telling: close it here, without accuracy."""
+        while self.epoch < epochs_done:
+            self.end_epoch(None)
 
     def metrics(self, *, accuracy: float | None, **metrics) -> None:
         """A validation result between epoch ends."""
         self._record_metric(accuracy)
         self.events.emit("metrics", step=self.step, epoch=self.epoch,
-                         accuracy=None if accuracy is None else round(float(accuracy), 5), **metrics)
+                         accuracy=None if accuracy is None else round(float(accuracy), 5), **self._extra(metrics))
 
     # --- the notice ---------------------------------------------------------------------------------
     def emergency(self, save: SaveFn, must_match: dict | None = None):

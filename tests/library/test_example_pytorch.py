@@ -7,7 +7,7 @@ import pytest
 
 from spotshield.events import EXIT_PREEMPTED, validate_event
 
-from library_helpers import EXAMPLES, PY, assert_same_weights, events, interrupt, load_weights, run_to_end, script_env
+from script_helpers import EXAMPLES, PY, assert_same_weights, events, interrupt, load_weights, run_to_end, script_env
 
 SCRIPT = str(EXAMPLES / "pytorch" / "train.py")
 # long enough (1800 steps) that each boot can be interrupted mid-run; naive saves every 37 steps,

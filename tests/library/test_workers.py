@@ -10,7 +10,7 @@ import pytest
 
 from spotshield.events import EXIT_PREEMPTED
 
-from library_helpers import PY, events, script_env
+from script_helpers import PY, events, script_env
 
 SCRIPT = str(Path(__file__).with_name("workers_script.py"))
 

@@ -1,5 +1,6 @@
-"""Helpers for the library tests (a uniquely named module: tests/ has no packages): scripts run as
-subprocesses with a clean environment, signals at chosen moments, final weights compared."""
+"""Helpers for tests that run training scripts (tests/library, tests/integrations): subprocesses
+with a clean environment, signals at chosen moments, final weights compared. It sits at the root of
+tests/ (which the root conftest puts on sys.path), since tests/ has no packages."""
 from __future__ import annotations
 
 import io
@@ -10,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
 

@@ -1,0 +1,222 @@
+"""Hugging Face transformers: SpotShieldCallback, a thin adapter over spotshield.library.
+
+    shield = SpotShieldCallback(strategy="naive", strategy_params={"every_steps": 50})
+    trainer = Trainer(model=model, args=TrainingArguments(..., save_strategy="no"), callbacks=[shield], ...)
+    shield.train(trainer)   # instead of trainer.train()
+
+A checkpoint is the Trainer's own checkpoint folder (weights, optimizer, scheduler, scaler, RNG
+states, trainer_state.json): the strategy asks the Trainer to save (control.should_save), the
+Trainer writes output_dir/checkpoint-N (the stall), and on_save commits its files under
+ckpt/step-N/ with the store's marker and checksums, in the background. train() downloads the
+newest verified one and passes it to trainer.train(resume_from_checkpoint=...), which restores
+the step, the epoch and the position in it. A notice inside evaluation makes the Trainer save
+right there (it resumes after that evaluation, at the same step).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from spotshield.errors import SpotShieldError
+from spotshield.library.session import EMERGENCY, Finished, Preempted, Session, install_excepthook
+from spotshield.library.settings import resolve
+
+PREFIX = "checkpoint"  # transformers.trainer_utils.PREFIX_CHECKPOINT_DIR
+
+
+class SpotShieldCallback(TrainerCallback):
+    """Settings as spotshield.Run's (arguments, else the boot script's environment). `accuracy`
+    names the evaluation metric reported as accuracy (default: eval_accuracy)."""
+
+    def __init__(self, *, store: str | None = None, run_id: str | None = None, strategy: Any = None,
+                 strategy_params: dict | None = None, checkpoint: Any = None, must_match: dict | None = None,
+                 accuracy: str = "eval_accuracy", info: dict | None = None, health_port: int | None = None,
+                 metadata_watch: Any = "auto", log_every_s: float = 5.0, stall_timeout_s: float = 300.0, flag=None):
+        install_excepthook()
+        settings = resolve(store=store, run_id=run_id, health_port=health_port, strategy=strategy,
+                           strategy_params=strategy_params, checkpoint=checkpoint, metadata_watch=metadata_watch,
+                           log_every_s=log_every_s, stall_timeout_s=stall_timeout_s)
+        self.session = Session(settings, flag=flag, client="huggingface")
+        self._must_match = dict(must_match or {})
+        self._accuracy_key = accuracy
+        self._info = dict(info or {})
+        self._trainer = None
+        self._pending: str | None = None  # the save reason the Trainer was asked to save for
+        self._epoch_open = False  # an epoch ended and waits for its evaluation
+        self._last_loss: float | None = None
+
+    # --- the entry point --------------------------------------------------------------------------
+    def train(self, trainer, **train_kwargs) -> bool:
+        """trainer.train() resumed from the store's newest verified checkpoint, then the final
+        checkpoint, final/model.pt and DONE. False (nothing done) when the store holds DONE.
+        A preemption notice raises spotshield.Preempted (exit code 75) after the emergency checkpoint."""
+        if self not in trainer.callback_handler.callbacks:
+            raise SpotShieldError("add the callback to the trainer: Trainer(..., callbacks=[shield])")
+        if "resume_from_checkpoint" in train_kwargs:
+            raise SpotShieldError("shield.train() takes resume_from_checkpoint from the store; do not pass one")
+        if trainer.args.save_only_model:
+            raise SpotShieldError("save_only_model=True saves no optimizer or RNG state: a resume would not be exact")
+        s = self.session
+        self._trainer = trainer
+        try:
+            if not s.open():
+                print(f"spotshield: {s.store.url} holds DONE: this run is finished; nothing to do", file=sys.stderr)
+                s.close()
+                return False
+            s.started(**self._start_fields(trainer))
+            local = Path(trainer.args.output_dir) / "spotshield-resume"
+            shutil.rmtree(local, ignore_errors=True)
+            found: dict = {}
+            s.restore(lambda ck: ck.load_files(local), lambda folder, meta: found.update(path=folder),
+                      self._must_match)
+            if found and not (found["path"] / "trainer_state.json").is_file():
+                raise SpotShieldError(f"the checkpoint at step {s.step} holds no trainer_state.json; "
+                                      "it is not a Hugging Face run's")
+            trainer.train(resume_from_checkpoint=str(found["path"]) if found else None, **train_kwargs)
+            s.step = trainer.state.global_step
+            if self._epoch_open:
+                self._close_epoch(None, {})
+            s.finish(self._save_fn(), trainer.model.state_dict(), self._must_match)
+            return True
+        except BaseException as e:
+            if not isinstance(e, (Preempted, Finished)):
+                s.fail(e)
+            raise
+        finally:
+            shutil.rmtree(self._staging_root(), ignore_errors=True)
+
+    # --- the Trainer's events ------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        s = self.session
+        s.step = state.global_step  # a notice during start-up is taken at the first step end
+        # a checkpoint from inside an epoch-end evaluation resumes in the next epoch
+        s.catch_up_epochs(int((state.epoch or 0) + 1e-6))
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self._last_loss = logs["loss"]
+
+    def on_step_end(self, args, state, control, **kwargs):
+        s = self.session
+        s.step = state.global_step
+        loss, self._last_loss = self._last_loss, None
+        s.record_step(loss, args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size)
+        decision = s.boundary()
+        if decision == EMERGENCY and state.epoch is not None and abs(state.epoch - round(state.epoch)) < 1e-6:
+            # the epoch's last step: the Trainer saves its RNG after the epoch-end evaluation, so
+            # the emergency checkpoint waits for on_epoch_end (or the evaluation's first batch)
+            self._pending = EMERGENCY
+            return
+        self._decide(control, decision)
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if control.should_evaluate:  # the Trainer evaluates next: the epoch closes with its accuracy
+            self._epoch_open = True  # (a pending notice is taken at the evaluation's first batch)
+        else:
+            self._close_epoch(None, {}, control)
+            if self.session.flag.is_set():
+                self._ask_save(control, EMERGENCY)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        metrics = dict(metrics or {})
+        accuracy = metrics.pop(self._accuracy_key, None)
+        extra = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        if self.session.closed:
+            return
+        if self._epoch_open:
+            self._close_epoch(accuracy, extra, control)
+        else:
+            self.session.metrics(accuracy=accuracy, **extra)
+            self._decide(control, self.session.boundary(metric=accuracy))
+        if self.session.flag.is_set():  # an evaluation without batches: save right after it
+            self._ask_save(control, EMERGENCY)
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        s = self.session
+        if s.closed or not s.opened:
+            return
+        s.heartbeat.beat(s.step, "busy")
+        if s.flag.is_set():  # inside evaluation: the Trainer saves here, at the boundary's step
+            s.emergency(self._save_fn(), self._must_match)
+
+    def on_save(self, args, state, control, **kwargs):
+        s = self.session
+        folder = Path(self._trainer._get_output_dir(trial=None)) / f"{PREFIX}-{state.global_step}"
+        reason, self._pending = self._pending, None
+        if reason == EMERGENCY:
+            s.emergency(self._save_fn(written=folder), self._must_match)
+        # a save the strategy asked for, or one of the Trainer's own save_strategy
+        s.save(reason or "interval", self._save_fn(written=folder), must_match=self._must_match)
+
+    # --- internals --------------------------------------------------------------------------------------
+    def _close_epoch(self, accuracy, metrics: dict, control=None) -> None:
+        s = self.session
+        self._epoch_open = False
+        s.end_epoch(accuracy, **metrics)
+        decision = s.boundary(epoch_end=True, metric=accuracy)
+        if control is not None and decision != EMERGENCY:
+            self._decide(control, decision)
+
+    def _decide(self, control, decision: str | None) -> None:
+        if decision:
+            self._ask_save(control, decision)
+
+    def _ask_save(self, control, reason: str) -> None:
+        if self._pending != EMERGENCY:
+            self._pending = reason
+        control.should_save = True
+        if reason == EMERGENCY:  # nothing but the checkpoint until the process exits
+            control.should_evaluate = False
+            control.should_log = False
+            control.should_training_stop = True
+
+    def _staging_root(self) -> Path:
+        return Path(self._trainer.args.output_dir) / "spotshield-staging"
+
+    def _save_fn(self, written: Path | None = None):
+        """Commit a checkpoint folder the Trainer wrote (or has it write one now)."""
+        trainer = self._trainer
+
+        def save(ck, *, step, epoch, reason, block, meta):
+            t0 = time.perf_counter()
+            ck.wait()  # the previous persist reads its staged files until it is done
+            folder = written
+            if folder is None:
+                trainer._save_checkpoint(trainer.model, trial=None)
+                folder = Path(trainer._get_output_dir(trial=None)) / f"{PREFIX}-{trainer.state.global_step}"
+            # Hard links (or copies) hold the files while they upload: the Trainer's checkpoint
+            # rotation may delete its folder at the next save.
+            root = self._staging_root()
+            shutil.rmtree(root, ignore_errors=True)
+            stage = root / f"step-{step:06d}"
+            stage.mkdir(parents=True)
+            files = {}
+            for path in sorted(p for p in folder.iterdir() if p.is_file()):
+                try:
+                    os.link(path, stage / path.name)
+                except OSError:
+                    shutil.copy2(path, stage / path.name)
+                files[path.name] = stage / path.name
+            return ck.save_files(files, step=step, epoch=epoch, reason=reason, block=block, meta=meta,
+                                 snapshot_s=time.perf_counter() - t0)
+
+        return save
+
+    def _start_fields(self, trainer) -> dict:
+        args = trainer.args
+        if args.max_steps and args.max_steps > 0:
+            epochs, total = None, args.max_steps
+        else:
+            batches = len(trainer.train_dataset) / (args.per_device_train_batch_size * args.world_size)
+            batches = int(batches) if args.dataloader_drop_last else -(-len(trainer.train_dataset) //
+                                                                       (args.per_device_train_batch_size * args.world_size))
+            epochs = args.num_train_epochs
+            total = int(epochs * -(-batches // max(1, args.gradient_accumulation_steps)))
+        return {"model": type(trainer.model).__name__, "data": type(trainer.train_dataset).__name__,
+                "epochs": epochs, "total_steps": total, "device": str(args.device), **self._info}
