@@ -21,10 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
-
 from spotshield.errors import SpotShieldError
 from spotshield.library.session import EMERGENCY, Finished, Preempted, Session, install_excepthook
+
+try:
+    from transformers import TrainerCallback
+except ImportError:
+    install_excepthook()
+    raise SpotShieldError("the Hugging Face adapter needs transformers: pip install 'spotshield[huggingface]'") from None
 from spotshield.library.settings import resolve
 
 PREFIX = "checkpoint"  # transformers.trainer_utils.PREFIX_CHECKPOINT_DIR
@@ -94,6 +98,9 @@ class SpotShieldCallback(TrainerCallback):
     # --- the Trainer's events ------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         s = self.session
+        if not s.opened:
+            raise SpotShieldError("start training with shield.train(trainer), not trainer.train(): "
+                                  "it resumes from the store and finishes the run")
         s.step = state.global_step  # a notice during start-up is taken at the first step end
         # a checkpoint from inside an epoch-end evaluation resumes in the next epoch
         s.catch_up_epochs(int((state.epoch or 0) + 1e-6))

@@ -19,14 +19,19 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
+from spotshield.errors import SpotShieldError
+from spotshield.library.session import EMERGENCY, Finished, Preempted, Session, install_excepthook
+
 try:
     import pytorch_lightning as pl
-except ImportError:  # the unified `lightning` package
-    import lightning.pytorch as pl  # type: ignore[no-redef]
+except ImportError:
+    try:  # the unified `lightning` package
+        import lightning.pytorch as pl  # type: ignore[no-redef]
+    except ImportError:
+        install_excepthook()
+        raise SpotShieldError("the Lightning adapter needs PyTorch Lightning: pip install 'spotshield[lightning]'") from None
 
-from spotshield.errors import SpotShieldError
-from spotshield.library import rng
-from spotshield.library.session import EMERGENCY, Finished, Preempted, Session, install_excepthook
+from spotshield.library import rng  # noqa: E402  (after the framework check)
 from spotshield.library.settings import resolve
 from spotshield.trainer.preemption import install_sigterm
 
@@ -97,6 +102,9 @@ class SpotShieldCallback(pl.Callback):
 
     # --- Lightning's hooks -----------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
+        if not self.session.opened:
+            raise SpotShieldError("start training with shield.fit(trainer, model, ...), not trainer.fit(...): "
+                                  "it resumes from the store and finishes the run")
         # Lightning puts its own SIGTERM handler in front of ours when fit starts; it would end the
         # run with SIGTERMException (exit code 0) at the next batch. Ours alone: a notice means 75.
         if threading.current_thread() is threading.main_thread():

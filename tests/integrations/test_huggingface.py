@@ -122,6 +122,8 @@ def test_misuse_is_one_clear_error(tmp_path):
     trainer = Trainer(model=model, args=args, train_dataset=Tokens(8), callbacks=[shield])
     with pytest.raises(SpotShieldError, match="takes resume_from_checkpoint from the store"):
         shield.train(trainer, resume_from_checkpoint=True)
+    with pytest.raises(SpotShieldError, match=r"start training with shield.train\(trainer\)"):
+        trainer.train()
     only_model = TrainingArguments(output_dir=f"{tmp_path}/out", report_to=[], use_cpu=True, save_only_model=True)
     with pytest.raises(SpotShieldError, match="save_only_model=True"):
         shield.train(Trainer(model=model, args=only_model, train_dataset=Tokens(8), callbacks=[shield]))

@@ -112,6 +112,9 @@ def test_misuse_is_one_clear_error(tmp_path):
     trainer = pl.Trainer(max_epochs=1, callbacks=[shield], logger=False, enable_checkpointing=False)
     with pytest.raises(SpotShieldError, match="takes ckpt_path from the store"):
         shield.fit(trainer, Net(), ckpt_path="last")
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(4, 8), torch.zeros(4).long()))
+    with pytest.raises(SpotShieldError, match=r"start training with shield.fit\(trainer, model, ...\)"):
+        trainer.fit(Net(), loader)
 
 
 @pytest.mark.slow
