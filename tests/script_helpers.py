@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
@@ -93,3 +95,50 @@ def events(store: Path) -> list[dict]:
 
 
 PY = sys.executable
+
+
+def survive_notices(script: str, args: list[str], tmp: Path, delays: list[float], scratch: bool = False) -> list[dict]:
+    """The example run once uninterrupted (`python train.py`, the default ./spotshield-run), then on
+    "the fleet" (SPOTSHIELD_STORE) SIGTERM'd after each of `delays` and restarted until done.
+    Asserts each resume starts from its notice's emergency checkpoint with no step lost and the
+    final weights equal the uninterrupted run's; returns the fleet run's events."""
+    from spotshield.events import EXIT_PREEMPTED
+
+    def cmd(name: str) -> list[str]:
+        return [PY, script, *args, *(["--output-dir", str(tmp / name)] if scratch else [])]
+
+    base, work, store = tmp / "base", tmp / "work", tmp / "fleet"
+    base.mkdir()
+    work.mkdir()
+    done = run_to_end(cmd("scratch-base"), cwd=base, env=script_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = script_env(SPOTSHIELD_STORE=f"file://{store}")
+    for delay in delays:
+        code, err = interrupt(cmd("scratch"), store, "term", delay, cwd=work, env=env)
+        assert code == EXIT_PREEMPTED, err[-3000:]
+    final = run_to_end(cmd("scratch"), cwd=work, env=env)
+    assert final.returncode == 0, final.stderr[-3000:]
+    evs = events(store)
+    notices = [e for e in evs if e["event"] == "preempt_notice"]
+    resumes = [e for e in evs if e["event"] == "resume"]
+    assert len(notices) == len(resumes) == len(delays)
+    for n, r in zip(notices, resumes):  # each resume starts from that notice's emergency checkpoint
+        assert r["from_step"] == n["step"] and r["steps_lost"] == 0 and r["checkpoint_reason"] == "emergency"
+    assert_same_weights(load_weights(base / "spotshield-run" / "final" / "model.pt"),
+                        load_weights(store / "final" / "model.pt"))
+    return evs
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)  # 2 shared cores; and resumed runs must match thread counts
+
+
+@pytest.fixture(autouse=True)
+def _no_fleet_environment(monkeypatch):
+    """Tests run as on a laptop unless they set the boot script's variables themselves."""
+    for key in list(os.environ):
+        if key.startswith("SPOTSHIELD_") or key in ("GCE_METADATA_HOST", "RANK", "WORLD_SIZE"):
+            monkeypatch.delenv(key)

@@ -16,40 +16,30 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from spotshield.errors import SpotShieldError
-from spotshield.library.session import EMERGENCY, Finished, Preempted, Session, install_excepthook
+from spotshield.integrations.common import FrameworkShield
+from spotshield.library.session import EMERGENCY, install_excepthook
 
 try:
     from transformers import TrainerCallback
 except ImportError:
     install_excepthook()
     raise SpotShieldError("the Hugging Face adapter needs transformers: pip install 'spotshield[huggingface]'") from None
-from spotshield.library.settings import resolve
-
 PREFIX = "checkpoint"  # transformers.trainer_utils.PREFIX_CHECKPOINT_DIR
 
 
-class SpotShieldCallback(TrainerCallback):
+class SpotShieldCallback(FrameworkShield, TrainerCallback):
     """Settings as spotshield.Run's (arguments, else the boot script's environment). `accuracy`
     names the evaluation metric reported as accuracy (default: eval_accuracy)."""
 
-    def __init__(self, *, store: str | None = None, run_id: str | None = None, strategy: Any = None,
-                 strategy_params: dict | None = None, checkpoint: Any = None, must_match: dict | None = None,
-                 accuracy: str = "eval_accuracy", info: dict | None = None, health_port: int | None = None,
-                 metadata_watch: Any = "auto", log_every_s: float = 5.0, stall_timeout_s: float = 300.0, flag=None):
-        install_excepthook()
-        settings = resolve(store=store, run_id=run_id, health_port=health_port, strategy=strategy,
-                           strategy_params=strategy_params, checkpoint=checkpoint, metadata_watch=metadata_watch,
-                           log_every_s=log_every_s, stall_timeout_s=stall_timeout_s)
-        self.session = Session(settings, flag=flag, client="huggingface")
-        self._must_match = dict(must_match or {})
-        self._accuracy_key = accuracy
-        self._info = dict(info or {})
+    client = "huggingface"
+
+    def __init__(self, **settings):
+        settings.setdefault("accuracy", "eval_accuracy")
+        super().__init__(**settings)
         self._trainer = None
         self._pending: str | None = None  # the save reason the Trainer was asked to save for
         self._epoch_open = False  # an epoch ended and waits for its evaluation
@@ -66,32 +56,18 @@ class SpotShieldCallback(TrainerCallback):
             raise SpotShieldError("shield.train() takes resume_from_checkpoint from the store; do not pass one")
         if trainer.args.save_only_model:
             raise SpotShieldError("save_only_model=True saves no optimizer or RNG state: a resume would not be exact")
-        s = self.session
         self._trainer = trainer
-        try:
-            if not s.open():
-                print(f"spotshield: {s.store.url} holds DONE: this run is finished; nothing to do", file=sys.stderr)
-                s.close()
-                return False
-            s.started(**self._start_fields(trainer))
-            local = Path(trainer.args.output_dir) / "spotshield-resume"
-            shutil.rmtree(local, ignore_errors=True)
-            found: dict = {}
-            s.restore(lambda ck: ck.load_files(local), lambda folder, meta: found.update(path=folder),
-                      self._must_match)
-            if found and not (found["path"] / "trainer_state.json").is_file():
-                raise SpotShieldError(f"the checkpoint at step {s.step} holds no trainer_state.json; "
-                                      "it is not a Hugging Face run's")
-            trainer.train(resume_from_checkpoint=str(found["path"]) if found else None, **train_kwargs)
-            s.step = trainer.state.global_step
+
+        def train(folder: Path | None) -> None:
+            trainer.train(resume_from_checkpoint=str(folder) if folder else None, **train_kwargs)
             if self._epoch_open:
                 self._close_epoch(None, {})
-            s.finish(self._save_fn(), trainer.model.state_dict(), self._must_match)
-            return True
-        except BaseException as e:
-            if not isinstance(e, (Preempted, Finished)):
-                s.fail(e)
-            raise
+
+        try:
+            return self._protected_run(
+                start=lambda: self._start_fields(trainer), resume_dir=Path(trainer.args.output_dir) / "spotshield-resume",
+                marker_file="trainer_state.json", train=train, final_step=lambda: trainer.state.global_step,
+                final_weights=trainer.model.state_dict, save=self._save_fn())
         finally:
             shutil.rmtree(self._staging_root(), ignore_errors=True)
 
@@ -226,4 +202,4 @@ class SpotShieldCallback(TrainerCallback):
             epochs = args.num_train_epochs
             total = int(epochs * -(-batches // max(1, args.gradient_accumulation_steps)))
         return {"model": type(trainer.model).__name__, "data": type(trainer.train_dataset).__name__,
-                "epochs": epochs, "total_steps": total, "device": str(args.device), **self._info}
+                "epochs": epochs, "total_steps": total, "device": str(args.device)}

@@ -13,14 +13,13 @@ saves none), so a notice inside validation resumes as exactly as one at a step.
 """
 from __future__ import annotations
 
-import shutil
-import sys
 import threading
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from spotshield.errors import SpotShieldError
-from spotshield.library.session import EMERGENCY, Finished, Preempted, Session, install_excepthook
+from spotshield.integrations.common import FrameworkShield
+from spotshield.library.session import EMERGENCY, install_excepthook
 
 try:
     import pytorch_lightning as pl
@@ -32,8 +31,7 @@ except ImportError:
         raise SpotShieldError("the Lightning adapter needs PyTorch Lightning: pip install 'spotshield[lightning]'") from None
 
 from spotshield.library import rng  # noqa: E402  (after the framework check)
-from spotshield.library.settings import resolve
-from spotshield.trainer.preemption import install_sigterm
+from spotshield.trainer.preemption import install_sigterm  # noqa: E402
 
 CKPT_FILE = "model.ckpt"
 _ACCURACY_KEYS = ("val_acc", "val_accuracy", "accuracy")
@@ -49,22 +47,14 @@ def _batch_size(batch) -> int | None:
     return None
 
 
-class SpotShieldCallback(pl.Callback):
+class SpotShieldCallback(FrameworkShield, pl.Callback):
     """Settings as spotshield.Run's (arguments, else the boot script's environment). `accuracy`
     names the logged validation metric reported as accuracy (default: val_acc or val_accuracy)."""
 
-    def __init__(self, *, store: str | None = None, run_id: str | None = None, strategy: Any = None,
-                 strategy_params: dict | None = None, checkpoint: Any = None, must_match: dict | None = None,
-                 accuracy: str | None = None, info: dict | None = None, health_port: int | None = None,
-                 metadata_watch: Any = "auto", log_every_s: float = 5.0, stall_timeout_s: float = 300.0, flag=None):
-        install_excepthook()
-        settings = resolve(store=store, run_id=run_id, health_port=health_port, strategy=strategy,
-                           strategy_params=strategy_params, checkpoint=checkpoint, metadata_watch=metadata_watch,
-                           log_every_s=log_every_s, stall_timeout_s=stall_timeout_s)
-        self.session = Session(settings, flag=flag, client="lightning")
-        self._must_match = dict(must_match or {})
-        self._accuracy_key = accuracy
-        self._info = dict(info or {})
+    client = "lightning"
+
+    def __init__(self, **settings):
+        super().__init__(**settings)
         self._rng: dict | None = None  # the last step boundary's
         self._restored_rng: dict | None = None
 
@@ -77,28 +67,14 @@ class SpotShieldCallback(pl.Callback):
             raise SpotShieldError("add the callback to the trainer: pl.Trainer(callbacks=[shield])")
         if "ckpt_path" in kwargs:
             raise SpotShieldError("shield.fit() takes ckpt_path from the store; do not pass one")
-        s = self.session
-        try:
-            if not s.open():
-                print(f"spotshield: {s.store.url} holds DONE: this run is finished; nothing to do", file=sys.stderr)
-                s.close()
-                return False
-            s.started(**self._start_fields(trainer, model, args, kwargs))
-            local = Path(trainer.default_root_dir) / ".spotshield-resume"
-            shutil.rmtree(local, ignore_errors=True)
-            found: dict = {}
-            s.restore(lambda ck: ck.load_files(local), lambda folder, meta: found.update(path=folder / CKPT_FILE),
-                      self._must_match)
-            if found and not found["path"].is_file():
-                raise SpotShieldError(f"the checkpoint at step {s.step} holds no {CKPT_FILE}; it is not a Lightning run's")
-            trainer.fit(model, *args, ckpt_path=str(found["path"]) if found else None, **kwargs)
-            s.step = trainer.global_step
-            s.finish(self._save_fn(trainer), model.state_dict(), self._must_match)
-            return True
-        except BaseException as e:
-            if not isinstance(e, (Preempted, Finished)):
-                s.fail(e)
-            raise
+
+        def train(folder: Path | None) -> None:
+            trainer.fit(model, *args, ckpt_path=str(folder / CKPT_FILE) if folder else None, **kwargs)
+
+        return self._protected_run(
+            start=lambda: self._start_fields(trainer, model, args, kwargs),
+            resume_dir=Path(trainer.default_root_dir) / ".spotshield-resume", marker_file=CKPT_FILE, train=train,
+            final_step=lambda: trainer.global_step, final_weights=model.state_dict, save=self._save_fn(trainer))
 
     # --- Lightning's hooks -----------------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
@@ -191,4 +167,4 @@ class SpotShieldCallback(pl.Callback):
         data = (type(dm).__name__ if dm is not None else
                 type(getattr(loader, "dataset", loader)).__name__ if loader is not None else None)
         return {"model": type(model).__name__, "data": data, "epochs": trainer.max_epochs, "total_steps": total,
-                "device": str(trainer.strategy.root_device), **self._info}
+                "device": str(trainer.strategy.root_device)}

@@ -16,7 +16,6 @@ load_state_dict() are called by the library, never by the user.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any, Iterator, Mapping
 
 from spotshield.errors import SpotShieldError
@@ -105,9 +104,7 @@ class Run:
         s = self._session
         try:
             if not s.open():
-                print(f"spotshield: {s.store.url} holds DONE: this run is finished; nothing to do",
-                      file=sys.stderr)
-                s.close()
+                s.report_done()
                 raise Finished()
             if hasattr(self._loader, "_get_iterator"):
                 protect_workers(self._loader)  # before its first iterator starts workers

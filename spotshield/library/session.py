@@ -115,6 +115,11 @@ class Session:
         self.opened = True
         return True
 
+    def report_done(self) -> None:
+        """The store holds DONE (open() returned False): say so once, release the handler."""
+        print(f"spotshield: {self.store.url} holds DONE: this run is finished; nothing to do", file=sys.stderr)
+        self.close()
+
     def started(self, *, model: str, data: str | None, epochs: int | None, total_steps: int | None,
                 device: str, **fields) -> None:
         s = self.settings

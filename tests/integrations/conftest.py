@@ -1,22 +1,10 @@
-"""Integration test fixtures: the real frameworks on tiny CPU models."""
-from __future__ import annotations
-
-import os
-
+"""Integration test fixtures: one torch thread and no fleet environment (tests/script_helpers.py,
+shared with the other tests that run training scripts), and a quiet transformers."""
 import pytest
 
-
-@pytest.fixture(autouse=True, scope="session")
-def _one_thread():
-    import torch
-
-    torch.set_num_threads(1)  # 2 shared cores; and resumed runs must match thread counts
+from script_helpers import _no_fleet_environment, _one_thread  # noqa: F401  (fixtures, registered here)
 
 
 @pytest.fixture(autouse=True)
-def _no_fleet_environment(monkeypatch):
-    """Tests run as on a laptop unless they set the boot script's variables themselves."""
-    for key in list(os.environ):
-        if key.startswith("SPOTSHIELD_") or key in ("GCE_METADATA_HOST", "RANK", "WORLD_SIZE"):
-            monkeypatch.delenv(key)
+def _quiet_transformers(monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")

@@ -20,7 +20,7 @@ from spotshield.storage import open_store  # noqa: E402
 from spotshield.trainer.checkpoint import CheckpointManager  # noqa: E402
 from spotshield.trainer.preemption import PreemptionFlag  # noqa: E402
 
-from script_helpers import EXAMPLES, PY, assert_same_weights, events, interrupt, load_weights, run_to_end, script_env  # noqa: E402
+from script_helpers import EXAMPLES, assert_same_weights, survive_notices  # noqa: E402
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -119,26 +119,6 @@ def test_misuse_is_one_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_the_example_survives_two_sigterms_with_no_step_lost(tmp_path):
-    script = str(EXAMPLES / "lightning" / "train.py")
-    args = ["--epochs", "12", "--strategy", "naive", "--save-every", "40"]
-    base = tmp_path / "base"
-    base.mkdir()
-    done = run_to_end([PY, script, *args], cwd=base, env=script_env())
-    assert done.returncode == 0, done.stderr[-3000:]
-    store, work = tmp_path / "fleet", tmp_path / "work"
-    work.mkdir()
-    env = script_env(SPOTSHIELD_STORE=f"file://{store}")
     rng = random.Random(7)
-    for _ in range(2):
-        code, err = interrupt([PY, script, *args], store, "term", rng.uniform(0.1, 0.8), cwd=work, env=env)
-        assert code == EXIT_PREEMPTED, err[-3000:]
-    final = run_to_end([PY, script, *args], cwd=work, env=env)
-    assert final.returncode == 0, final.stderr[-3000:]
-    evs = events(store)
-    notices = [e for e in evs if e["event"] == "preempt_notice"]
-    resumes = [e for e in evs if e["event"] == "resume"]
-    assert len(notices) == 2 and len(resumes) == 2
-    for n, r in zip(notices, resumes):  # each resume starts from that notice's emergency checkpoint
-        assert r["from_step"] == n["step"] and r["steps_lost"] == 0 and r["checkpoint_reason"] == "emergency"
-    assert_same_weights(load_weights(base / "spotshield-run" / "final" / "model.pt"),
-                        load_weights(store / "final" / "model.pt"))
+    survive_notices(str(EXAMPLES / "lightning" / "train.py"), ["--epochs", "12", "--strategy", "naive", "--save-every", "40"],
+                    tmp_path, [rng.uniform(0.1, 0.8), rng.uniform(0.1, 0.8)])
