@@ -97,6 +97,21 @@ def events(store: Path) -> list[dict]:
 PY = sys.executable
 
 
+def resumed_from_the_notice(store: Path) -> list[dict]:
+    """The run's events, all well formed, with one notice whose emergency checkpoint is where the
+    next boot resumed, losing no step. Returns them."""
+    from spotshield.events import validate_event
+
+    evs = events(store)
+    assert all(validate_event(e) == [] for e in evs)
+    note = next(e for e in evs if e["event"] == "preempt_notice")
+    assert next(e for e in evs if e["event"] == "emergency_checkpoint")["ok"]
+    resume = next(e for e in evs if e["event"] == "resume")
+    assert resume["from_step"] == note["step"] and resume["steps_lost"] == 0
+    assert resume["checkpoint_reason"] == "emergency"
+    return evs
+
+
 def survive_notices(script: str, args: list[str], tmp: Path, delays: list[float], scratch: bool = False) -> list[dict]:
     """The example run once uninterrupted (`python train.py`, the default ./spotshield-run), then on
     "the fleet" (SPOTSHIELD_STORE) SIGTERM'd after each of `delays` and restarted until done.

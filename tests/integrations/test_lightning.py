@@ -14,13 +14,13 @@ from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler  # 
 
 import spotshield  # noqa: E402
 from spotshield.errors import SpotShieldError  # noqa: E402
-from spotshield.events import EXIT_PREEMPTED, read_events, validate_event  # noqa: E402
+from spotshield.events import EXIT_PREEMPTED  # noqa: E402
 from spotshield.integrations.lightning import SpotShieldCallback  # noqa: E402
 from spotshield.storage import open_store  # noqa: E402
 from spotshield.trainer.checkpoint import CheckpointManager  # noqa: E402
 from spotshield.trainer.preemption import PreemptionFlag  # noqa: E402
 
-from script_helpers import EXAMPLES, assert_same_weights, survive_notices  # noqa: E402
+from script_helpers import EXAMPLES, assert_same_weights, resumed_from_the_notice, survive_notices  # noqa: E402
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -83,13 +83,7 @@ def test_a_notice_ends_in_an_emergency_checkpoint_and_the_resume_is_exact(tmp_pa
     assert trainer.global_step == EPOCHS * STEPS_PER_EPOCH
     assert_same_weights(baseline, weights)
     store = open_store(f"file://{tmp_path}/store")
-    evs = read_events(store, "store")
-    assert all(validate_event(e) == [] for e in evs)
-    note = next(e for e in evs if e["event"] == "preempt_notice")
-    assert next(e for e in evs if e["event"] == "emergency_checkpoint")["ok"]
-    resume = next(e for e in evs if e["event"] == "resume")
-    assert resume["from_step"] == note["step"] and resume["steps_lost"] == 0
-    assert resume["checkpoint_reason"] == "emergency"
+    evs = resumed_from_the_notice(tmp_path / "store")
     closed = [e for e in evs if e["event"] == "epoch_end"]
     assert [e["epoch"] for e in closed] == [1, 2, 3]
     # resumed from an epoch's last step or its validation, Lightning goes on with the next epoch
