@@ -189,3 +189,25 @@ def test_import_spotshield_stays_cheap():
     code = ("import sys, spotshield; assert 'torch' not in sys.modules; spotshield.Run, spotshield.Preempted;"
             "assert 'torch' not in sys.modules, 'the library imports torch before it runs'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_the_checkpointer_seam_takes_a_distributed_backend(tmp_path, monkeypatch):
+    """What a torchrun/DCP integration plugs in: its own checkpointer; ranks other than 0 write no events."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    saves = []
+
+    class Recording(CheckpointManager):
+        def save(self, state, **kw):
+            saves.append((kw["step"], kw["reason"], sorted(state)))
+            return super().save(state, **kw)
+
+    url = f"file://{tmp_path}/run"
+    with spotshield.Run({"model": torch.nn.Linear(2, 2)}, store=url, strategy="naive",
+                        strategy_params={"every_steps": 2}, metadata_watch=False, checkpointer=Recording) as run:
+        for _ in range(4):
+            run.end_step()
+    assert saves == [(2, "interval", ["loader", "objects", "rng"]), (4, "interval", ["loader", "objects", "rng"])]
+    store = open_store(url)
+    assert store.list("events") == [] and store.exists("DONE")
+    assert CheckpointManager(store).load()[1]["rank"] == 1
