@@ -182,3 +182,29 @@ def test_restart_without_any_checkpoint_reports_everything_lost(tmp_path):
     assert train(tiny_config(url, epochs=3, strategy="none")) == EXIT_OK
     resume = next(e for e in read_events(store, cfg.run_id) if e["event"] == "resume")
     assert resume["fresh"] is True and resume["from_step"] == 0 and resume["steps_lost"] > 0
+
+
+def test_a_notice_during_validation_ends_in_an_emergency_checkpoint_and_resumes_exactly(tmp_path, baseline,
+                                                                                        monkeypatch):
+    from spotshield.trainer import run as trainer_run
+
+    url = f"file://{tmp_path}/run"
+    flag = PreemptionFlag()
+    real = trainer_run._Trainer._evaluate
+
+    def evaluate_with_a_notice(self, check):
+        flag.set("sigterm")  # arrives while the validation of epoch 1 runs
+        return real(self, check)
+
+    monkeypatch.setattr(trainer_run._Trainer, "_evaluate", evaluate_with_a_notice)
+    assert train(tiny_config(url, **NAIVE), flag=flag) == EXIT_PREEMPTED
+    monkeypatch.setattr(trainer_run._Trainer, "_evaluate", real)
+    store = open_store(url)
+    events = read_events(store, "run")
+    notice = next(e for e in events if e["event"] == "preempt_notice")
+    assert notice["step"] == 22 and notice["epoch"] == 0  # the epoch's last step; not closed yet
+    assert next(e for e in events if e["event"] == "emergency_checkpoint")["ok"]
+    assert not any(e["event"] == "epoch_end" for e in events)
+    assert train(tiny_config(url, **NAIVE)) == EXIT_OK
+    assert_identical(baseline, final_weights(store))
+    assert [e["epoch"] for e in read_events(store, "run") if e["event"] == "epoch_end"] == [1, 2]
