@@ -68,6 +68,10 @@ class _NoEvents:
 class Session:
     def __init__(self, settings: Settings, *, flag: PreemptionFlag | None = None, client: str = "library",
                  checkpointer: Callable | None = None):
+        if settings.world_size > 1 and checkpointer is None:
+            raise SpotShieldError(
+                f"WORLD_SIZE={settings.world_size}: a multi-process run needs a distributed checkpointer; "
+                "spotshield.Run saves the state of one process")
         self.settings = settings
         self.flag = flag or PreemptionFlag()
         self.client = client
@@ -83,10 +87,6 @@ class Session:
         self.watcher = self.health = None
         self._in_main = threading.current_thread() is threading.main_thread()
         self._previous_handler = install_sigterm(self.flag) if self._in_main else None
-        if settings.world_size > 1 and checkpointer is None:
-            raise SpotShieldError(
-                f"WORLD_SIZE={settings.world_size}: a multi-process run needs a distributed checkpointer; "
-                "spotshield.Run saves the state of one process")
 
     # --- start ------------------------------------------------------------------------------
     def open(self) -> bool:
