@@ -30,6 +30,15 @@ def step_logged(store: Path, old_logs: set) -> bool:
     return any('"event": "step"' in p.read_text() for p in store.glob("events/*/*.jsonl") if p not in old_logs)
 
 
+def catches_sigterm(pid: int) -> bool:
+    """The process has a SIGTERM handler (bit 15 of SigCgt in /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
 def wait_for(predicate, proc, timeout: float = 120.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -6,9 +6,13 @@ download) classifies scikit-learn's 8x8 digits.
 A preemption notice (SIGTERM, or GCE's metadata server) makes the Trainer write a checkpoint
 folder, which is committed to the store with a marker and checksums; exit 75. Run it again to resume.
 """
-import argparse
-import os
-import tempfile
+import spotshield
+
+spotshield.catch_notice()  # first: a notice while torch and the framework load is kept
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 

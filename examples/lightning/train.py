@@ -5,17 +5,21 @@
 A preemption notice (SIGTERM, or GCE's metadata server) saves an emergency checkpoint (a Lightning
 .ckpt, committed to the store with a marker and checksums) and exits 75; run it again to resume.
 """
-import argparse
-import logging
-import warnings
+import spotshield
 
-import pytorch_lightning as pl
-import torch
-from sklearn.datasets import load_digits
-from torchdata.stateful_dataloader import StatefulDataLoader
-from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
+spotshield.catch_notice()  # first: a notice while torch and the framework load is kept
 
-from spotshield.integrations.lightning import SpotShieldCallback
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import warnings  # noqa: E402
+
+import pytorch_lightning as pl  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from torchdata.stateful_dataloader import StatefulDataLoader  # noqa: E402
+from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler  # noqa: E402
+
+from spotshield.integrations.lightning import SpotShieldCallback  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=5)

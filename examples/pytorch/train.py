@@ -5,14 +5,17 @@
 On a preemption notice (SIGTERM, or GCE's metadata server) it saves an emergency checkpoint
 and exits 75; run it again and it resumes exactly where it stopped. Done: exit 0, DONE in the store.
 """
-import argparse
-
-import torch
-from sklearn.datasets import load_digits
-from torchdata.stateful_dataloader import StatefulDataLoader
-from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler
-
 import spotshield
+
+spotshield.catch_notice()  # first: a notice while torch loads is kept
+
+import argparse  # noqa: E402
+
+import torch  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from torchdata.stateful_dataloader import StatefulDataLoader  # noqa: E402
+from torchdata.stateful_dataloader.sampler import StatefulDistributedSampler  # noqa: E402
+
 
 p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=5)

@@ -58,6 +58,22 @@ class Finished(SystemExit):
         super().__init__(EXIT_OK)
 
 
+_EARLY: PreemptionFlag | None = None  # the flag catch_notice() installed
+_EARLY_PREVIOUS = None  # the SIGTERM handler before it
+
+
+def catch_notice() -> PreemptionFlag:
+    """Install the SIGTERM handler now. Call it first in a script, before importing torch or a
+    framework (seconds): a notice that arrives meanwhile is kept, and the Run or callback created
+    later takes its emergency checkpoint at once. Idempotent."""
+    global _EARLY, _EARLY_PREVIOUS
+    if _EARLY is None:
+        _EARLY = PreemptionFlag()
+        if threading.current_thread() is threading.main_thread():
+            _EARLY_PREVIOUS = install_sigterm(_EARLY)
+    return _EARLY
+
+
 class _NoEvents:
     """The event log of a rank other than 0: one writer per (host, boot) object."""
 
@@ -73,7 +89,7 @@ class Session:
                 f"WORLD_SIZE={settings.world_size}: a multi-process run needs a distributed checkpointer; "
                 "spotshield.Run saves the state of one process")
         self.settings = settings
-        self.flag = flag or PreemptionFlag()
+        self.flag = flag or _EARLY or PreemptionFlag()
         self.client = client
         self._checkpointer = checkpointer
         self.step = 0
@@ -332,7 +348,8 @@ class Session:
         if self.health:
             self.health.stop()
         if self._in_main and not keep_handler and threading.current_thread() is threading.main_thread():
-            previous = self._previous_handler
+            # the handler before ours, or before catch_notice()'s: after the run SIGTERM ends the process again
+            previous = _EARLY_PREVIOUS if self.flag is _EARLY and _EARLY is not None else self._previous_handler
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 

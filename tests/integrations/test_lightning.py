@@ -20,7 +20,8 @@ from spotshield.storage import open_store  # noqa: E402
 from spotshield.trainer.checkpoint import CheckpointManager  # noqa: E402
 from spotshield.trainer.preemption import PreemptionFlag  # noqa: E402
 
-from script_helpers import EXAMPLES, assert_same_weights, resumed_from_the_notice, survive_notices  # noqa: E402
+from script_helpers import (EXAMPLES, PY, assert_same_weights, catches_sigterm, events, resumed_from_the_notice,  # noqa: E402
+                            script_env, survive_notices, wait_for)
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -116,3 +117,29 @@ def test_the_example_survives_two_sigterms_with_no_step_lost(tmp_path):
     rng = random.Random(7)
     survive_notices(str(EXAMPLES / "lightning" / "train.py"), ["--epochs", "12", "--strategy", "naive", "--save-every", "40"],
                     tmp_path, [rng.uniform(0.1, 0.8), rng.uniform(0.1, 0.8)])
+
+
+@pytest.mark.slow
+def test_a_notice_while_the_example_still_imports_lightning_ends_in_an_emergency_checkpoint(tmp_path):
+    """spotshield.catch_notice() runs before the imports (Lightning's take seconds, longer than the
+    boot script waits for a handler): a SIGTERM then is kept and acted on once training starts."""
+    import signal
+    import subprocess
+
+    store = tmp_path / "store"
+    p = subprocess.Popen([PY, str(EXAMPLES / "lightning" / "train.py"), "--epochs", "1"], cwd=tmp_path,
+                         env=script_env(SPOTSHIELD_STORE=f"file://{store}"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: catches_sigterm(p.pid), p, timeout=60), p.communicate()[1][-3000:]
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=180)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == EXIT_PREEMPTED, err[-3000:]
+    evs = events(store)
+    names = [e["event"] for e in evs]
+    assert "preempt_notice" in names and names[-2:] == ["emergency_checkpoint", "exit"]
+    assert evs[-2]["ok"] and evs[-2]["step"] == 0 and evs[-1]["code"] == EXIT_PREEMPTED
