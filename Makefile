@@ -21,7 +21,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[train,analysis,dev]'
+	$(BIN)/pip install -q -e '.[train,analysis,dev,lightning,huggingface]'
 	touch $@
 
 # checkov and the Terraform plugin framework need their own venv: checkov's bc-python-hcl2

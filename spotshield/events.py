@@ -33,6 +33,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "step": ("step", "epoch", "loss", "images_per_s"),
     # end of an epoch with validation
     "epoch_end": ("epoch", "step", "loss", "accuracy", "images_per_s", "epoch_seconds"),
+    # a validation result between epoch ends (spotshield.Run.metrics, the framework adapters)
+    "metrics": ("step", "epoch", "accuracy"),
     # a checkpoint committed (meta.json written). reason: interval|adaptive|milestone|emergency|final
     "checkpoint": ("step", "epoch", "reason", "stall_s", "persist_s", "bytes", "path"),
     # the preemption notice was seen (SIGTERM or metadata preempted=TRUE); source: sigterm|metadata

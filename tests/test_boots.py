@@ -86,10 +86,15 @@ def test_run_history_has_the_trainers_shape_and_uses_the_one_preemption_definiti
                                                 "boots": 0}
 
 
-@pytest.mark.parametrize("evs", [four_boots(vm_events=False), [e for e in four_boots(vm_events=False)
-                                                                   if e["boot"] != "b3"]])
-def test_run_history_is_the_trainers_for_its_own_events(evs):
-    """The trainer's run_history (spotshield/trainer/run.py) can become this one in one line."""
-    from spotshield.trainer.run import run_history
-
-    assert boots.run_history(evs, boot="b3") == run_history(evs, boot="b3")
+def test_run_history_counts_preemptions_and_uses_the_latest_boot():
+    ev = [
+        {"event": "start", "t": 0.0, "boot": "a"}, {"event": "step", "step": 100, "t": 50.0, "boot": "a"},
+        {"event": "preempt_notice", "step": 100, "t": 60.0, "boot": "a"},
+        {"event": "exit", "step": 100, "code": 75, "t": 61.0, "boot": "a"},
+        {"event": "start", "t": 70.0, "boot": "b"}, {"event": "step", "step": 95, "t": 80.0, "boot": "b"},  # kill -9
+        {"event": "start", "t": 90.0, "boot": "me"},
+    ]
+    h = boots.run_history(ev, boot="me")
+    assert h["preemptions"] == 2 and h["boots"] == 2
+    assert h["exposure_s"] == pytest.approx(61.0 + 10.0)
+    assert (h["last_step"], h["last_t"]) == (95, 80.0)  # the most recent boot, not the highest step ever

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = DistributedCheckpointer(store, CheckpointConfig(keep=args.keep), staging_dir=args.staging)
     dropped = ckpt.discard_partial()
     meta, problems = ckpt.load(state)
-    from spotshield.trainer.run import process_start_t
+    from spotshield.library.settings import process_start_t
 
     trace("resume", world=world, step=sampler.step, epoch=sampler.epoch, consumed=sampler.consumed,
           process_start_t=process_start_t(),

@@ -3,7 +3,10 @@
 Layout (keys relative to the store root):
     ckpt/step-000123/state.pt    torch.save of the whole training state (weights_only-loadable)
     ckpt/step-000123/meta.json   written LAST: the commit marker (step, epoch, sha256 and
-                                 bytes of each file, wall time, strategy, reason)
+                                 bytes of each file, wall time, strategy, reason, and the
+                                 caller's small run state)
+A framework's own format (a Lightning .ckpt, a Hugging Face checkpoint folder) is committed the
+same way: its files go under ckpt/step-N/ and the marker lists them (save_files / load_files).
 A folder without a valid meta.json does not exist. Every write is create-only
 (ifGenerationMatch=0 on GCS), so nothing committed is ever overwritten. The newest `keep`
 committed checkpoints are kept; a corrupt one found on load is moved to quarantine/.
@@ -23,13 +26,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import torch
 
 from spotshield.errors import NotFoundError, StoreError
-from spotshield.layout import (FORMAT, MARKER, folder_for, list_checkpoints, parse_marker, quarantine_folder,
-                               sha256, verify_files)
+from spotshield.layout import (FORMAT, MARKER, check_file, folder_for, list_checkpoints, parse_marker,
+                               quarantine_folder, sha256, sha256_file, verify_files)
 from spotshield.storage import Store, join
 from spotshield.trainer.config import CheckpointConfig
 
@@ -107,10 +111,12 @@ class CheckpointManager:
         self.committed_steps: set[int] = set()
 
     # --- phase 1 + 2 -------------------------------------------------------------------------
-    def save(self, state: dict, *, step: int, epoch: int, reason: str, block: bool = False) -> CheckpointInfo:
-        """Snapshot `state` now (the only stall), then persist it in the background.
+    def save(self, state: dict, *, step: int, epoch: int, reason: str, block: bool = False,
+             meta: dict | None = None, filename: str = STATE_FILE) -> CheckpointInfo:
+        """Snapshot `state` now (the only stall), then persist it in the background as `filename`.
 
-        With block=True the call returns once the checkpoint is committed.
+        `meta` (small, JSON) goes into the marker. With block=True the call returns once the
+        checkpoint is committed.
         """
         t0 = time.perf_counter()
         self.wait()  # at most one persist in flight; it also owns the buffers we reuse
@@ -119,8 +125,47 @@ class CheckpointManager:
         tree = self.snapshot(state)
         info.stall_s = time.perf_counter() - t0
         info.wait_s = wait_s
+
+        def write() -> dict:
+            # serialise and checksum, then the file, create-only: a leftover from a crashed boot is an
+            # error, not overwritten
+            buf = io.BytesIO()
+            torch.save(tree, buf)
+            data = buf.getvalue()
+            self.store.write(join(info.path, filename), data, create_only=True)
+            return {filename: {"sha256": sha256(data), "bytes": len(data)}}
+
+        return self._start(write, info, meta, block)
+
+    def save_files(self, files: Mapping[str, str | Path], *, step: int, epoch: int, reason: str,
+                   block: bool = False, meta: dict | None = None, snapshot_s: float = 0.0) -> CheckpointInfo:
+        """Commit files a framework has already written locally (phase 1 was its own save,
+        `snapshot_s` seconds long): upload each under ckpt/step-N/<name>, then the marker.
+        The files must stay in place until the persist is done (wait())."""
+        t0 = time.perf_counter()
+        self.wait()
+        wait_s = time.perf_counter() - t0
+        info = CheckpointInfo(step=step, epoch=epoch, reason=reason, path=folder_for(step),
+                              snapshot_t=time.time() - snapshot_s, wait_s=wait_s, stall_s=wait_s + snapshot_s)
+        local = {name: Path(path) for name, path in files.items()}
+        for name in local:
+            if not name or "/" in name:
+                raise ValueError(f"checkpoint file name {name!r} must be a plain file name")
+
+        def write() -> dict:
+            out = {}
+            for name, path in sorted(local.items()):
+                digest, size = sha256_file(path)
+                out[name] = {"sha256": digest, "bytes": size}
+                self.store.upload(join(info.path, name), path, create_only=True)
+            return out
+
+        return self._start(write, info, meta, block)
+
+    def _start(self, write: Callable[[], dict], info: CheckpointInfo, meta: dict | None, block: bool) -> CheckpointInfo:
         self._inflight = info
-        self._thread = threading.Thread(target=self._persist, args=(tree, info), name="ckpt-persist", daemon=True)
+        self._thread = threading.Thread(target=self._persist, args=(write, info, dict(meta or {})),
+                                        name="ckpt-persist", daemon=True)
         self._thread.start()
         if block:
             self.wait()
@@ -153,34 +198,29 @@ class CheckpointManager:
     def in_flight(self) -> CheckpointInfo | None:
         return self._inflight if self._thread is not None and self._thread.is_alive() else None
 
-    def _persist(self, tree: dict, info: CheckpointInfo) -> None:
+    def _persist(self, write: Callable[[], dict], info: CheckpointInfo, meta: dict) -> None:
         t0 = time.perf_counter()
         try:
-            # 1. serialise and checksum
-            buf = io.BytesIO()
-            torch.save(tree, buf)
-            data = buf.getvalue()
-            files = {STATE_FILE: {"sha256": sha256(data), "bytes": len(data)}}
-            # 2. the state file, create-only: a leftover from a crashed boot is an error, not overwritten
-            self.store.write(join(info.path, STATE_FILE), data, create_only=True)
-            # 3. emulate a slow store when asked (the marker is what makes the folder count)
+            # 1. the files (serialised and checksummed by `write`)
+            files = write()
+            # 2. emulate a slow store when asked (the marker is what makes the folder count)
             pace = self.config.persist_pace_s - (time.perf_counter() - t0)
             if pace > 0:
                 time.sleep(pace)
-            # 4. the marker, last
-            info.bytes = len(data)
+            # 3. the marker, last
+            info.bytes = sum(f["bytes"] for f in files.values())
             info.persist_s = time.perf_counter() - t0
-            meta = {
-                "format": FORMAT, "step": info.step, "epoch": info.epoch, "reason": info.reason,
+            marker = {
+                **meta, "format": FORMAT, "step": info.step, "epoch": info.epoch, "reason": info.reason,
                 "strategy": self.strategy, "wall_time": info.snapshot_t, "committed_t": time.time(),
                 "stall_s": info.stall_s, "persist_s": info.persist_s, "bytes": info.bytes,
                 "files": files, **self.extra_meta,
             }
-            self.store.write(join(info.path, MARKER), json.dumps(meta, indent=1).encode(), create_only=True)
+            self.store.write(join(info.path, MARKER), json.dumps(marker, indent=1).encode(), create_only=True)
             info.committed = True
             self.committed_steps.add(info.step)
             self.last = info
-            # 5. retention, only after the new one is committed
+            # 4. retention, only after the new one is committed
             self._apply_retention()
             if self.on_commit is not None:
                 self.on_commit(info)
@@ -228,37 +268,63 @@ class CheckpointManager:
         self._delete_folder(step, names)
         return dest
 
-    def _read_verified(self, step: int, names: set[str], map_location) -> tuple[dict, dict]:
+    def _marker(self, step: int) -> dict:
         try:
-            meta = parse_marker(self.store.read(join(folder_for(step), MARKER)), step)
+            return parse_marker(self.store.read(join(folder_for(step), MARKER)), step)
         except NotFoundError:
             raise ValueError("meta.json is missing") from None
+
+    def _read_verified(self, step: int, map_location, filename: str) -> tuple[dict, dict]:
+        meta = self._marker(step)
         blobs = verify_files(self.store, step, meta)
+        if filename not in blobs:
+            raise ValueError(f"{filename} is not in this checkpoint")
         try:
-            state = torch.load(io.BytesIO(blobs[STATE_FILE]), map_location=map_location, weights_only=True)
+            state = torch.load(io.BytesIO(blobs[filename]), map_location=map_location, weights_only=True)
         except Exception as e:  # a checksum-valid file that torch cannot read: treat as corrupt
-            raise ValueError(f"state.pt does not load: {type(e).__name__}") from None
+            raise ValueError(f"{filename} does not load: {type(e).__name__}") from None
         return state, meta
 
-    def load(self, map_location="cpu") -> tuple[dict | None, dict | None, list[LoadProblem]]:
+    def _download_verified(self, step: int, dest: Path) -> tuple[Path, dict]:
+        meta = self._marker(step)
+        folder = dest / f"step-{step:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, want in meta["files"].items():
+            path = folder / name
+            try:
+                self.store.download(join(folder_for(step), name), path)
+            except NotFoundError:
+                raise ValueError(f"{name} is missing") from None
+            check_file(name, path.stat().st_size, lambda: sha256_file(path)[0], want)
+        return folder, meta
+
+    def _newest_valid(self, read: Callable[[int], tuple[Any, dict]]):
+        problems: list[LoadProblem] = []
+        folders = self._folders()
+        for step in sorted((s for s, n in folders.items() if MARKER in n), reverse=True):
+            try:
+                payload, meta = read(step)
+            except ValueError as e:
+                dest = self._quarantine(step, folders[step])
+                problems.append(LoadProblem(folder_for(step), f"{e}; moved to {dest}"))
+                continue
+            self.committed_steps.add(step)
+            return payload, meta, problems
+        return None, None, problems
+
+    def load(self, map_location="cpu", filename: str = STATE_FILE) -> tuple[dict | None, dict | None, list[LoadProblem]]:
         """The newest checkpoint whose marker and checksums are valid: (state, meta, problems).
 
         Corrupt or truncated newer checkpoints are moved to quarantine/ and reported in
         `problems`, then the previous one is tried. state and meta are None when no valid
         checkpoint exists.
         """
-        problems: list[LoadProblem] = []
-        folders = self._folders()
-        for step in sorted((s for s, n in folders.items() if MARKER in n), reverse=True):
-            try:
-                state, meta = self._read_verified(step, folders[step], map_location)
-            except ValueError as e:
-                dest = self._quarantine(step, folders[step])
-                problems.append(LoadProblem(folder_for(step), f"{e}; moved to {dest}"))
-                continue
-            self.committed_steps.add(step)
-            return state, meta, problems
-        return None, None, problems
+        return self._newest_valid(lambda step: self._read_verified(step, map_location, filename))
+
+    def load_files(self, dest: str | Path) -> tuple[Path | None, dict | None, list[LoadProblem]]:
+        """Like load(), for a framework's files: download the newest valid checkpoint's files into
+        dest/step-NNNNNN/, each checked against the marker: (that folder, meta, problems)."""
+        return self._newest_valid(lambda step: self._download_verified(step, Path(dest)))
 
     def close(self, timeout: float | None = None) -> bool:
         """Finish the in-flight persist (if any). True when nothing is left running."""

@@ -195,31 +195,50 @@ def _build(d: dict) -> TrainConfig:
     return cfg
 
 
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise SpotShieldError(f"{name} must be > 0, not {value}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if value < 0:
+        raise SpotShieldError(f"{name} must be >= 0, not {value}")
+
+
+def check_checkpoint(ck: CheckpointConfig, prefix: str = "checkpoint.") -> None:
+    """Ranges of the checkpoint settings (the trainer's config and the library share them)."""
+    for name in ("keep", "emergency_deadline_s", "persist_pace_s"):
+        value = getattr(ck, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SpotShieldError(f"{prefix}{name} must be a number, not {value!r}")
+    if not isinstance(ck.emergency, bool):
+        raise SpotShieldError(f"{prefix}emergency must be true or false, not {ck.emergency!r}")
+    _positive(f"{prefix}emergency_deadline_s", ck.emergency_deadline_s)
+    _non_negative(f"{prefix}persist_pace_s", ck.persist_pace_s)
+    if ck.keep < 2:
+        raise SpotShieldError(f"{prefix}keep must be >= 2 (a corrupt newest needs a fallback), not {ck.keep}")
+
+
+def check_run_id(run_id: str) -> str:
+    if not run_id or not all(c.isalnum() or c in "-_." for c in run_id):
+        raise SpotShieldError(f"bad run id {run_id!r}: use letters, digits, '-', '_' and '.'")
+    return run_id
+
+
 def _check_ranges(cfg: TrainConfig) -> None:
-    def positive(name: str, value: float) -> None:
-        if value <= 0:
-            raise SpotShieldError(f"{name} must be > 0, not {value}")
-
-    def non_negative(name: str, value: float) -> None:
-        if value < 0:
-            raise SpotShieldError(f"{name} must be >= 0, not {value}")
-
+    positive, non_negative = _positive, _non_negative
     positive("epochs", cfg.epochs)
     positive("batch_size", cfg.batch_size)
     positive("lr", cfg.lr)
     positive("log_every_s", cfg.log_every_s)
     positive("stall_timeout_s", cfg.stall_timeout_s)
     positive("synthetic_size", cfg.synthetic_size)
-    positive("checkpoint.emergency_deadline_s", cfg.checkpoint.emergency_deadline_s)
+    check_checkpoint(cfg.checkpoint)
     for name in ("limit_train", "limit_val", "num_threads", "pace_step_s", "weight_decay", "momentum"):
         non_negative(name, getattr(cfg, name))
-    non_negative("checkpoint.persist_pace_s", cfg.checkpoint.persist_pace_s)
     if not 0 <= cfg.health_port <= 65535:
         raise SpotShieldError(f"health_port must be 0..65535, not {cfg.health_port}")
-    if cfg.checkpoint.keep < 2:
-        raise SpotShieldError(f"checkpoint.keep must be >= 2 (a corrupt newest needs a fallback), not {cfg.checkpoint.keep}")
-    if not all(c.isalnum() or c in "-_." for c in cfg.run_id):
-        raise SpotShieldError(f"bad run id {cfg.run_id!r}: use letters, digits, '-', '_' and '.'")
+    check_run_id(cfg.run_id)
     # Build the strategy once so bad parameters (negative intervals...) fail before torch loads.
     from spotshield.trainer.strategies import make
 

@@ -13,6 +13,7 @@ from spotshield.storage import open_store
 
 from spotshield.trainer.run import train
 
+from script_helpers import wait_for
 from trainer_helpers import REPO, assert_identical, cli_env, final_weights, run_cli, tiny_cli_args, tiny_config
 
 SETS = {"epochs": 3, "strategy": "naive", "strategies.naive.every_steps": 6}
@@ -29,17 +30,6 @@ def training_started(root: Path, old_logs: set) -> bool:
 def persist_in_progress(root: Path) -> bool:
     """A checkpoint folder with its state file written but no marker yet."""
     return any(not (d / "meta.json").exists() and (d / "state.pt").exists() for d in root.glob("ckpt/step-*"))
-
-
-def wait_for(predicate, proc, timeout=60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 @pytest.mark.slow

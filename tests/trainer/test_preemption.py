@@ -115,14 +115,6 @@ def test_sigterm_sets_the_flag_once():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _catches_sigterm(pid: int) -> bool:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("SigCgt:"):
-                return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
-    return False
-
-
 def _torch_loaded(pid: int) -> bool:
     with open(f"/proc/{pid}/maps") as f:
         return "libtorch" in f.read()
@@ -133,6 +125,7 @@ def test_notice_during_startup_still_ends_in_emergency_checkpoint(tmp_path):
     import subprocess
     import time
 
+    from script_helpers import catches_sigterm
     from trainer_helpers import REPO, cli_env, tiny_cli_args
 
     from spotshield.events import EXIT_PREEMPTED, read_events
@@ -142,7 +135,7 @@ def test_notice_during_startup_still_ends_in_emergency_checkpoint(tmp_path):
     proc = subprocess.Popen(tiny_cli_args(url, epochs=1), env=cli_env(), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while not _catches_sigterm(proc.pid):
+    while not catches_sigterm(proc.pid):
         assert proc.poll() is None and time.monotonic() < deadline, "trainer never caught SIGTERM"
         time.sleep(0.005)
     # The handler is in place before torch is imported (seconds on a VM): a notice during

@@ -171,22 +171,6 @@ def test_healthz_served_on_env_port_while_training(tmp_path, monkeypatch):
     assert result["code"] == EXIT_PREEMPTED
 
 
-def test_run_history_counts_preemptions_and_uses_the_latest_boot():
-    from spotshield.trainer.run import run_history
-
-    ev = [
-        {"event": "start", "t": 0.0, "boot": "a"}, {"event": "step", "step": 100, "t": 50.0, "boot": "a"},
-        {"event": "preempt_notice", "step": 100, "t": 60.0, "boot": "a"},
-        {"event": "exit", "step": 100, "code": 75, "t": 61.0, "boot": "a"},
-        {"event": "start", "t": 70.0, "boot": "b"}, {"event": "step", "step": 95, "t": 80.0, "boot": "b"},  # kill -9
-        {"event": "start", "t": 90.0, "boot": "me"},
-    ]
-    h = run_history(ev, boot="me")
-    assert h["preemptions"] == 2 and h["boots"] == 2
-    assert h["exposure_s"] == pytest.approx(61.0 + 10.0)
-    assert (h["last_step"], h["last_t"]) == (95, 80.0)  # the most recent boot, not the highest step ever
-
-
 def test_restart_without_any_checkpoint_reports_everything_lost(tmp_path):
     url = f"file://{tmp_path}/run"
     cfg = tiny_config(url, epochs=3, strategy="none", pace_step_s=0.03, **{"checkpoint.emergency": False})
@@ -198,3 +182,29 @@ def test_restart_without_any_checkpoint_reports_everything_lost(tmp_path):
     assert train(tiny_config(url, epochs=3, strategy="none")) == EXIT_OK
     resume = next(e for e in read_events(store, cfg.run_id) if e["event"] == "resume")
     assert resume["fresh"] is True and resume["from_step"] == 0 and resume["steps_lost"] > 0
+
+
+def test_a_notice_during_validation_ends_in_an_emergency_checkpoint_and_resumes_exactly(tmp_path, baseline,
+                                                                                        monkeypatch):
+    from spotshield.trainer import run as trainer_run
+
+    url = f"file://{tmp_path}/run"
+    flag = PreemptionFlag()
+    real = trainer_run._Trainer._evaluate
+
+    def evaluate_with_a_notice(self, check):
+        flag.set("sigterm")  # arrives while the validation of epoch 1 runs
+        return real(self, check)
+
+    monkeypatch.setattr(trainer_run._Trainer, "_evaluate", evaluate_with_a_notice)
+    assert train(tiny_config(url, **NAIVE), flag=flag) == EXIT_PREEMPTED
+    monkeypatch.setattr(trainer_run._Trainer, "_evaluate", real)
+    store = open_store(url)
+    events = read_events(store, "run")
+    notice = next(e for e in events if e["event"] == "preempt_notice")
+    assert notice["step"] == 22 and notice["epoch"] == 0  # the epoch's last step; not closed yet
+    assert next(e for e in events if e["event"] == "emergency_checkpoint")["ok"]
+    assert not any(e["event"] == "epoch_end" for e in events)
+    assert train(tiny_config(url, **NAIVE)) == EXIT_OK
+    assert_identical(baseline, final_weights(store))
+    assert [e["epoch"] for e in read_events(store, "run") if e["event"] == "epoch_end"] == [1, 2]

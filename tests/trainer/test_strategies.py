@@ -65,6 +65,9 @@ def test_milestone_saves_on_improvement_and_max_gap():
     s.on_save(4, 30)
     assert s.should_save(Progress(now=103.9, step=40, epoch=3)) is None
     assert s.should_save(Progress(now=104.0, step=41, epoch=3)) == "max_gap"
+    s.on_save(104, 41)
+    # a validation result between epoch ends (a metrics call) counts as well
+    assert s.should_save(Progress(now=105, step=45, epoch=3, metric=0.6)) == "milestone"
 
 
 def test_milestone_best_survives_restart():

@@ -24,8 +24,8 @@ class Progress:
     now: float  # time.monotonic() seconds
     step: int  # optimizer steps done so far (global)
     epoch: int  # epochs completed
-    epoch_end: bool = False  # this boundary closes an epoch (and validation just ran)
-    metric: Optional[float] = None  # validation accuracy when epoch_end
+    epoch_end: bool = False  # this boundary closes an epoch
+    metric: Optional[float] = None  # validation accuracy when validation just ran (epoch end or a metrics call)
 
 
 class Strategy:

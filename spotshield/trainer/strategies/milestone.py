@@ -16,8 +16,8 @@ class MilestoneStrategy(Strategy):
         self.best: float | None = None  # best metric seen at a save
 
     def should_save(self, p: Progress) -> Optional[str]:
-        # 1. a validation result that beats the best one saved so far
-        if p.epoch_end and p.metric is not None:
+        # 1. a validation result (epoch end or a metrics call) that beats the best one saved so far
+        if p.metric is not None:
             if self.best is None or p.metric > self.best + self.min_delta:
                 self.best = p.metric
                 return "milestone"

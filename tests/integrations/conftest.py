@@ -1,0 +1,10 @@
+"""Integration test fixtures: one torch thread and no fleet environment (tests/script_helpers.py,
+shared with the other tests that run training scripts), and a quiet transformers."""
+import pytest
+
+from script_helpers import _no_fleet_environment, _one_thread  # noqa: F401  (fixtures, registered here)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_transformers(monkeypatch):
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "error")
