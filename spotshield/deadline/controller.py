@@ -98,8 +98,9 @@ class Controller:
         else:
             target = Placement.of(d, zones, self.config.instances)
         resized = target != current
-        if resized:
-            self.actuator.resize(target)
+        # an actuator that made no call (a regional group already the size asked for, or a group
+        # that must wait for the other to empty) returns False: no move, so no dwell from it
+        if resized and self.actuator.resize(target) is not False:
             self._moved_at = now
         return Tick(now, s, d, target, resized, held)
 
