@@ -158,7 +158,8 @@ class Service:
         self._last_target: Placement | None = None
 
     def _note(self, t: Tick) -> None:
-        if t.resized and t.target != self._last_target:
+        """The placements the controller asked for, in order (the first: what it found or chose at start)."""
+        if t.target != self._last_target:
             where = next(((Where.SPOT, z) for z, n in t.target.spot.items() if n), None) or (
                 (Where.ON_DEMAND, None) if t.target.on_demand else (Where.NONE, None))
             self.moves.append({"t": self.cfg.real(t.now), "to": _where(*where), "reason": t.decision.reason,
