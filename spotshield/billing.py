@@ -9,10 +9,12 @@ all price through this module, so they cannot disagree:
   billable time   billable_seconds(spans): VM time from boot to deletion, summed over the VM's
                   lives (spotshield/boots.py gives the spans from events; the meter from the
                   emulated instances' own RUNNING..TERMINATED times).
-  Bill            spot spent       = billable time x spot price (start-up included)
+  Bill            spot spent       = billable time on Spot VMs x spot price (start-up included)
+                  on-demand VMs    = billable time on on-demand VMs (a deadline's fallback) x on-demand price
+                  spent            = spot spent + on-demand VMs: what the run cost
                   on-demand equiv. = what an uninterrupted on-demand run of the same work costs:
                                      productive time only (boots.on_demand_seconds) x on-demand price
-                  savings          = 1 - spot spent / on-demand equivalent
+                  savings          = 1 - spent / on-demand equivalent
                   price discount   = 1 - spot price / on-demand price: the bare discount, shown
                                      only under that name; savings are below it whenever
                                      preemptions cost restarts or re-done work.
@@ -154,11 +156,17 @@ class Bill:
     on_demand_s: float | None = None  # productive time of an uninterrupted run; None: unknown
     time_scale: float = 1.0  # emulated seconds per second of the spans' clock (1 on GCP)
 
+    on_demand_vm_s: float = 0.0  # the part of billable_s spent on on-demand VMs, same clock
+
     @classmethod
-    def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0) -> "Bill":
-        """The bill of a run from its boots (spotshield/boots.py), as status and analyze compute it."""
+    def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0, on_demand_vm=None) -> "Bill":
+        """The bill of a run from its boots (spotshield/boots.py), as status and analyze compute it.
+        on_demand_vm(boot) -> True for a boot on an on-demand VM (billed at the on-demand price)."""
+        from spotshield import boots as bootmodel
+
         billable, on_demand = run_seconds(boots)
-        return cls(rate, billable, on_demand, time_scale)
+        od_vm = billable_seconds(bootmodel.spans([b for b in boots if on_demand_vm(b)])) if on_demand_vm else 0.0
+        return cls(rate, billable, on_demand, time_scale, od_vm)
 
     @property
     def hours(self) -> float:
@@ -167,7 +175,17 @@ class Bill:
 
     @property
     def spot_usd(self) -> float:
-        return self.rate.spot * self.hours
+        """Spot VMs' part: their billed hours at the spot price."""
+        return self.rate.spot * (self.billable_s - self.on_demand_vm_s) * self.time_scale / SECONDS_PER_HOUR
+
+    @property
+    def on_demand_vm_usd(self) -> float:
+        """On-demand VMs' part (a deadline's fallback): their billed hours at the on-demand price."""
+        return self.rate.on_demand * self.on_demand_vm_s * self.time_scale / SECONDS_PER_HOUR
+
+    @property
+    def spent_usd(self) -> float:
+        return self.spot_usd + self.on_demand_vm_usd
 
     @property
     def on_demand_usd(self) -> float | None:
@@ -178,13 +196,16 @@ class Bill:
     @property
     def savings_pct(self) -> float | None:
         od = self.on_demand_usd
-        return round(100.0 * (1.0 - self.spot_usd / od), 1) if od else None
+        return round(100.0 * (1.0 - self.spent_usd / od), 1) if od else None
 
     def to_dict(self, source: str) -> dict:
         """The JSON shape `status --json` and the meter share; every number says its unit."""
         od = self.on_demand_usd
         return {
-            "spot_usd": round(self.spot_usd, 4),
+            "spot_usd": round(self.spot_usd, 4),  # Spot VMs only
+            "on_demand_vm_usd": round(self.on_demand_vm_usd, 4),  # on-demand VMs (a deadline's fallback)
+            "spent_usd": round(self.spent_usd, 4),  # the two together: what savings compare
+            "on_demand_vm_s": round(self.on_demand_vm_s, 1),  # in the spans' clock
             "on_demand_usd": None if od is None else round(od, 4),
             "savings_pct": self.savings_pct,
             "price_discount_pct": self.rate.price_discount_pct,

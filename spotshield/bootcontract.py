@@ -23,6 +23,18 @@ METADATA: dict[str, str] = {
     "spotshield-crash-loop-boots": "the crash-loop breaker's K: failed boots in a row before the group is stopped",
     "spotshield-preemption-notice-s": "seconds of notice before the ACPI shutdown (0: GCE's default 30 s)",
 }
+# The deadline controller's VM (terraform/modules/deadline-controller) boots startup-scripts/controller.sh,
+# which reads these instead (docs/deadline.md).
+CONTROLLER_METADATA: dict[str, str] = {
+    "spotshield-deadline-config": "the controller's configuration as JSON (spotshield.deadline.service.ServiceConfig)",
+    "spotshield-build-url": "the build that `up` published, installed into the controller's virtualenv",
+    "spotshield-build-id": "its id; checked after the install, and its sha256 prefix against the download",
+    "spotshield-build-sha256": "optional pin: the archive's full sha256",
+    "spotshield-health-port": "port of the controller's /healthz (the group's auto-healing)",
+    "spotshield-mig": "the controller's own group, resized to 0 when the work is done",
+    "spotshield-region": "the groups' region",
+}
+CONTROLLER_SCRIPT = "controller.sh"  # in startup-scripts/
 # Given only with a published build (the local backend always publishes one; sha256 is optional).
 WITH_BUILD = ("spotshield-build-url", "spotshield-build-id")
 OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s")

@@ -18,6 +18,8 @@ Run store (relative keys; the store URL is gs://<bucket>/runs/<run-id> or file:/
     STOPPED                                                the boot script stopped the group (JSON: reason,
                                                            error, boots, t; written by the crash-loop breaker)
     crashes.json                                           the crash-loop breaker's counter of failed boots
+    deadline.json                                          the deadline controller's last tick (deadline, slack,
+                                                           where it runs, the decision and its reason, moves)
 
 The checkpoint rules here are torch-free, so the status view and the loader agree on what
 "committed" means: a folder counts only when its marker parses, names this step, carries the
@@ -46,6 +48,7 @@ DONE_KEY = "DONE"
 FINAL_KEY = "final/model.pt"
 STOPPED_KEY = "STOPPED"
 CRASHES_KEY = "crashes.json"  # startup.sh: {"failures", "step", "build", "error", "t", "host", "boot"}
+DEADLINE_KEY = "deadline.json"  # the deadline controller's last tick (spotshield/deadline/service.py)
 VM_EVENTS_SUFFIX = "-vm.jsonl"  # startup.sh / shutdown.sh write events/<run-id>/<host>-<boot>-vm.jsonl
 
 _FOLDER_RE = re.compile(r"^step-(\d+)$")

@@ -13,6 +13,7 @@ and then the dataclass defaults of StackSettings.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -58,6 +59,15 @@ class StackSettings:
     rate: float = 2.4
     time_scale: float = 60.0  # emulated seconds per real second
     trace: str | None = None  # CSV for pattern=trace
+    # local backend only: spot capacity per zone (spotshield/local/capacity.py): a trace for every
+    # zone, or {zone: true | false | trace | {trace, offset_s}}; None: always available
+    spot_capacity: str | dict | None = None
+    # a deadline (docs/deadline.md): None runs as without one. 8h, 90m, or an ISO 8601 time (UTC
+    # without an offset); on the local backend it counts on the emulated clock from `up`
+    deadline: str | None = None
+    deadline_policy: str = "uniform-progress"  # spotshield/deadline/policies: make(name)
+    step_time_s: float | None = None  # stated seconds per training step, for the work before a first run
+    deadline_restart_s: float = 600.0  # restart overhead d (stack seconds) until one is measured
 
     def check(self) -> "StackSettings":
         if self.backend not in BACKENDS:
@@ -75,6 +85,18 @@ class StackSettings:
                 raise SpotShieldError(f"bad zone {z!r}: zones must be in region {self.region}, e.g. {self.region}-a")
         if not _NAME_RE.match(self.name):
             raise SpotShieldError(f"bad stack name {self.name!r}: lowercase letters, digits and '-', at most 32")
+        if self.deadline is not None:
+            from spotshield.deadline.policies import NAMES as DEADLINE_POLICIES
+
+            if self.deadline_policy not in DEADLINE_POLICIES:
+                raise SpotShieldError(f"unknown deadline policy {self.deadline_policy!r}; choose one of "
+                                      f"{', '.join(DEADLINE_POLICIES)}")
+            if self.step_time_s is not None and not self.step_time_s > 0:
+                raise SpotShieldError(f"step_time_s must be > 0 seconds per step, not {self.step_time_s}")
+            if not self.deadline_restart_s >= 0:
+                raise SpotShieldError(f"deadline_restart_s must be >= 0 seconds, not {self.deadline_restart_s}")
+        if self.spot_capacity is not None and not isinstance(self.spot_capacity, (str, dict)):
+            raise SpotShieldError("spot_capacity must be a trace name or path, or a mapping of zones")
         if self.backend == "gcp" and not self.project:
             raise SpotShieldError("the gcp backend needs a project: pass --project or set SPOTSHIELD_PROJECT")
         return self
@@ -90,6 +112,11 @@ class StackSettings:
     @property
     def mig_name(self) -> str:
         return f"{self.name}-mig"
+
+    @property
+    def on_demand_mig_name(self) -> str:
+        """The deadline's on-demand group (terraform/modules/on-demand-fleet); its VMs are <name>-od-*."""
+        return f"{self.name}-od-mig"
 
     @property
     def bucket_name(self) -> str:
@@ -134,6 +161,11 @@ def _normalise(key: str, value: Any, source: str) -> Any:
             value = [z.strip() for z in value.split(",") if z.strip()]
         if not isinstance(value, list) or not all(isinstance(z, str) for z in value):
             raise SpotShieldError(f"zones in {source} must be a list or comma-separated string of zones")
+    if key == "deadline" and isinstance(value, (dt.date, dt.datetime)):
+        # YAML reads an unquoted ISO time as a timestamp; a naive one is UTC, as parse_deadline reads text
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.isoformat()
     if key == "trainer_overrides" and not isinstance(value, dict):
         raise SpotShieldError(f"{_TRAINER_KEY} in {source} must be a mapping of trainer settings")
     return value
@@ -164,8 +196,12 @@ def load_settings(cli: dict[str, Any] | None = None, root: Path | None = None) -
         settings = StackSettings(**merged)
     except TypeError as e:
         raise SpotShieldError(f"bad settings in {source}: {e}") from None
-    for name, typ in (("gpu_count", int), ("fleet_size", int), ("rate", float), ("time_scale", float)):
+    numbers = (("gpu_count", int), ("fleet_size", int), ("rate", float), ("time_scale", float),
+               ("step_time_s", float), ("deadline_restart_s", float))
+    for name, typ in numbers:
         value = getattr(settings, name)
+        if value is None and name == "step_time_s":
+            continue
         try:
             setattr(settings, name, typ(value))
         except (TypeError, ValueError):

@@ -17,6 +17,8 @@ locals {
   trainer_config = jsonencode(merge(local.config_in, { strategy = var.strategy }, local.notice_checkpoint))
   # Every resource says which stack it belongs to.
   labels = merge(var.labels, { "spotshield-stack" = var.name, "spotshield-strategy" = var.strategy })
+  # A deadline (the CLI's controller config, docs/deadline.md) adds the on-demand group and the controller.
+  with_deadline = var.deadline_config != ""
 }
 
 module "network" {
@@ -66,4 +68,56 @@ module "spot_fleet" {
   crash_loop_boots    = var.crash_loop_boots
   preemption_notice_s = var.preemption_notice_s
   labels              = local.labels
+}
+
+# The deadline's on-demand path: the spot fleet's boot contract on STANDARD VMs, a group of size 0.
+module "on_demand_fleet" {
+  source                = "./modules/on-demand-fleet"
+  count                 = local.with_deadline ? 1 : 0
+  project               = var.project
+  region                = var.region
+  zones                 = var.zones
+  name                  = var.name
+  machine_type          = var.machine_type
+  gpu_type              = var.gpu_type
+  gpu_count             = var.gpu_count
+  image                 = var.image
+  boot_disk_size_gb     = var.boot_disk_size_gb
+  subnetwork_id         = module.network.subnetwork_id
+  network_tag           = module.network.trainer_tag
+  service_account_email = module.spot_fleet.service_account_email
+  fleet_stop_role       = module.spot_fleet.fleet_stop_role
+  health_port           = var.health_port
+  initial_delay_sec     = var.initial_delay_sec
+  target_shape          = var.target_shape
+  run_id                = var.run_id
+  store_url             = local.store_url
+  build_url             = var.build_url
+  build_id              = var.build_id
+  build_sha256          = var.build_sha256
+  trainer_config        = local.trainer_config
+  crash_loop_boots      = var.crash_loop_boots
+  labels                = local.labels
+}
+
+# Where the deadline controller runs on GCP: a small on-demand VM in a size-1 self-healing group.
+module "deadline_controller" {
+  source            = "./modules/deadline-controller"
+  count             = local.with_deadline ? 1 : 0
+  project           = var.project
+  region            = var.region
+  zones             = var.zones
+  name              = var.name
+  spot_mig          = module.spot_fleet.mig_name
+  on_demand_mig     = module.on_demand_fleet[0].mig_name
+  bucket_name       = module.checkpoint_bucket.name
+  run_id            = var.run_id
+  controller_config = var.deadline_config
+  subnetwork_id     = module.network.subnetwork_id
+  network_tag       = module.network.trainer_tag
+  health_port       = var.health_port
+  build_url         = var.build_url
+  build_id          = var.build_id
+  build_sha256      = var.build_sha256
+  labels            = local.labels
 }

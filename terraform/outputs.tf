@@ -27,3 +27,13 @@ output "network_id" {
   description = "VPC of the fleet."
   value       = module.network.network_id
 }
+
+output "on_demand_mig_name" {
+  description = "The deadline's on-demand group (null without a deadline)."
+  value       = local.with_deadline ? module.on_demand_fleet[0].mig_name : null
+}
+
+output "deadline_controller_mig_name" {
+  description = "The deadline controller's group (null without a deadline)."
+  value       = local.with_deadline ? module.deadline_controller[0].mig_name : null
+}

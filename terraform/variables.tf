@@ -220,3 +220,13 @@ variable "preemption_notice_s" {
     error_message = "preemption_notice_s must be a whole number of seconds from 0 to 600."
   }
 }
+
+variable "deadline_config" {
+  type        = string
+  description = "The deadline controller's configuration as a JSON object string (spotshield up --deadline writes it); empty: no deadline, no on-demand group, no controller."
+  default     = ""
+  validation {
+    condition     = var.deadline_config == "" || can(keys(jsondecode(var.deadline_config)))
+    error_message = "deadline_config must be empty or a JSON object string."
+  }
+}

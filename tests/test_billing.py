@@ -85,3 +85,33 @@ def test_bill_spot_spent_on_demand_equivalent_and_savings():
     assert billing.Bill(rate, 60.0, 60.0).savings_pct == rate.price_discount_pct
     unknown = billing.Bill(rate, 60.0, None)
     assert unknown.on_demand_usd is None and unknown.savings_pct is None
+
+
+def test_on_demand_vm_time_is_billed_at_the_on_demand_price():
+    rate = billing.Rate(spot=0.3, on_demand=1.0)
+    # 90 s billed, 30 of them on an on-demand VM (a deadline's fallback), at 60x
+    bill = billing.Bill(rate, billable_s=90.0, on_demand_s=60.0, time_scale=60.0, on_demand_vm_s=30.0)
+    assert bill.spot_usd == pytest.approx(0.3 * 1.0) and bill.on_demand_vm_usd == pytest.approx(0.5)
+    assert bill.spent_usd == pytest.approx(0.8) and bill.savings_pct == 20.0  # 1 - 0.8 / 1.0
+    d = bill.to_dict("test")
+    assert d["spent_usd"] == 0.8 and d["on_demand_vm_usd"] == 0.5 and d["on_demand_vm_s"] == 30.0
+    # all on-demand VM time, no restart: no saving at all, never a negative "spot" share
+    assert billing.Bill(rate, 60.0, 60.0, on_demand_vm_s=60.0).savings_pct == 0.0
+
+
+def test_bill_for_boots_bills_the_boots_the_caller_names_on_demand():
+    from spotshield import boots
+
+    def ev(event, t, host, **f):
+        return {"event": event, "t": t, "host": host, "boot": "b", **f}
+
+    evs = [ev("vm_boot", 0, "s-vm-a"), ev("start", 10, "s-vm-a", total_steps=100), ev("step", 40, "s-vm-a", step=30),
+           ev("vm_boot", 50, "s-od-b"), ev("resume", 60, "s-od-b", from_step=30), ev("step", 130, "s-od-b", step=100),
+           ev("done", 130, "s-od-b", step=100)]
+    bs = boots.split_boots(evs)
+    rate = billing.Rate(spot=0.36, on_demand=3.6)
+    spot_only = billing.Bill.for_boots(rate, bs)
+    mixed = billing.Bill.for_boots(rate, bs, on_demand_vm=lambda b: b.host.startswith("s-od-"))
+    assert mixed.billable_s == spot_only.billable_s == 120.0 and mixed.on_demand_vm_s == 80.0
+    assert mixed.spot_usd == pytest.approx(0.36 * 40 / 3600) and mixed.on_demand_vm_usd == pytest.approx(3.6 * 80 / 3600)
+    assert mixed.savings_pct < spot_only.savings_pct

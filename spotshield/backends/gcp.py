@@ -8,11 +8,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from spotshield.backends import deadline
 from spotshield.backends.base import Echo, Sources, _ignore, _quiet, fleet_trainer_config, record_sources
 from spotshield.backends.record import StackRecord
 from spotshield.settings import StackSettings
 
 DEFAULT_WAIT_S = 900.0  # how long up waits for a stable group
+
+
+def _run_events(settings: StackSettings) -> list[dict]:
+    """A resumed run's own events, when its store can be read already (else the estimate stands)."""
+    if not settings.deadline or not settings.run_id:
+        return []
+    from spotshield.events import read_events
+    from spotshield.layout import runs_store_url
+    from spotshield.storage import open_store
+
+    try:
+        return read_events(open_store(runs_store_url(settings.bucket_name, settings.run_id)), settings.run_id)
+    except Exception:  # no bucket yet, no credentials yet (preflight says so next): a first run
+        return []
 
 
 class GcpBackend:
@@ -33,9 +48,17 @@ class GcpBackend:
         from spotshield.cloud import gcp
 
         tcfg = fleet_trainer_config(settings) if trainer_config is None else trainer_config
+        plan = deadline.prepare(settings, tcfg, events=_run_events(settings))  # before anything is created
         record = StackRecord.for_settings(settings, project=settings.project)
+        config = None
+        if plan is not None:
+            # Terraform adds self_mig and health_port (terraform/modules/deadline-controller)
+            config = deadline.service_config(plan, settings, settings.project, backend="gcp").to_dict()
+            record.deadline = {**plan.to_record(), "on_demand_base": deadline.on_demand_host_prefix(settings.name),
+                               "controller": {"runs": "a VM of its own (terraform/modules/deadline-controller)",
+                                              "mig": f"{settings.name}-dl-mig"}}
         gcp.up(settings, tcfg, echo=echo, wait_timeout_s=DEFAULT_WAIT_S if wait_timeout_s is None else wait_timeout_s,
-               root=self.root, on_applied=lambda: on_record(record))
+               root=self.root, on_applied=lambda: on_record(record), deadline_config=config)
         return record
 
     def down(self, record: StackRecord | None, *, delete_checkpoints: bool = False,

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from spotshield.backends import deadline
 from spotshield.backends.base import Echo, Sources, _ignore, _quiet, fleet_trainer_config, record_sources
 from spotshield.backends.record import StackRecord
 from spotshield.bootcontract import DEFAULT_HEALTH_PORT, boot_metadata
@@ -121,9 +122,23 @@ def _delete_run(storage_url: str, bucket: str, run_id: str) -> None:
 
 
 def _check_region(s: StackSettings) -> None:
+    from spotshield.local.capacity import parse_spec
     from spotshield.local.region_args import check_region_args
 
     check_region_args(time_scale=s.time_scale, pattern=s.pattern, rate=s.rate, trace=s.trace)
+    parse_spec(s.spot_capacity, list(s.zones))
+
+
+def _run_events(storage_url: str, s: StackSettings) -> list[dict]:
+    """The events a run id already has (an `up` that resumes it), for the deadline's checks."""
+    from spotshield.events import read_events
+    from spotshield.storage import open_store
+
+    with _storage_env(storage_url):
+        try:
+            return read_events(open_store(runs_store_url(s.bucket_name, s.run_id)), s.run_id)
+        except SpotShieldError:
+            return []
 
 
 class LocalBackend:
@@ -180,6 +195,7 @@ class LocalBackend:
         if not s.run_id:
             raise SpotShieldError("up needs a run id (settings.run_id)")
         tcfg = fleet_trainer_config(s) if trainer_config is None else trainer_config
+        plan = deadline.prepare(s, tcfg, time_scale=s.time_scale)  # bad deadlines fail before anything starts
         project = _project(s)
         rec = daemon.read_state(self.state_dir)
         started = rec is None
@@ -202,6 +218,15 @@ class LocalBackend:
             daemon.request(rec, "POST", "/spotshield/v1/injector", {"pattern": s.pattern, "rate": s.rate,
                                                                      "trace": s.trace, "seed": self.seed,
                                                                      "time_scale": s.time_scale})
+        if plan is not None and (events := _run_events(storage, s)):
+            try:  # a resumed run: checked again on what its own events say is left
+                plan = deadline.prepare(s, tcfg, time_scale=s.time_scale, events=events)
+            except SpotShieldError:
+                if started:
+                    daemon.stop(self.state_dir)
+                raise
+        if s.spot_capacity is not None:
+            daemon.request(rec, "POST", "/spotshield/v1/capacity", {"spec": s.spot_capacity})
         _create_bucket(storage, s.bucket_name)
         with _storage_env(storage):
             build_url, build_id = buildinfo.publish(s.bucket_name)
@@ -216,12 +241,35 @@ class LocalBackend:
         _api("create managed instance group", lambda: migs.insert_unary(
             project=project, region=s.region, instance_group_manager_resource=compute_v1.InstanceGroupManager.from_json(
                 json.dumps(mig_body(s, tpl["name"], project)), ignore_unknown_fields=True), timeout=_CALL_TIMEOUT_S))
-        record = StackRecord.for_settings(
-            s, project=project, time_scale=s.time_scale, endpoints=dict(rec["endpoints"]),
-            resources={"template": tpl["name"], "state_dir": str(self.state_dir), "build_id": build_id,
-                       "build_url": build_url})
+        resources = {"template": tpl["name"], "state_dir": str(self.state_dir), "build_id": build_id,
+                     "build_url": build_url}
+        record = StackRecord.for_settings(s, project=project, time_scale=s.time_scale,
+                                          endpoints=dict(rec["endpoints"]), resources=resources)
+        if plan is not None:
+            record.deadline = self._deadline_up(s, plan, tpl, project, rec, templates, migs)
+            resources["on_demand_template"] = record.deadline["on_demand_template"]
         on_record(record)
         return record
+
+    def _deadline_up(self, s: StackSettings, plan, tpl: dict, project: str, rec: dict, templates, migs) -> dict:
+        """The on-demand template and group (size 0) beside the spot ones, then the controller."""
+        from google.api_core import exceptions as gexc
+        from google.cloud import compute_v1
+
+        od_tpl, od_group = deadline.on_demand_bodies(s, tpl, mig_body(s, tpl["name"], project))
+        try:
+            templates.insert_unary(project=project, instance_template_resource=compute_v1.InstanceTemplate.from_json(
+                json.dumps(od_tpl), ignore_unknown_fields=True), timeout=_CALL_TIMEOUT_S)
+        except gexc.Conflict:
+            pass
+        _api("create the on-demand group", lambda: migs.insert_unary(
+            project=project, region=s.region, instance_group_manager_resource=compute_v1.InstanceGroupManager.from_json(
+                json.dumps(od_group), ignore_unknown_fields=True), timeout=_CALL_TIMEOUT_S))
+        cfg = deadline.service_config(plan, s, project, backend="local", compute_endpoint=rec["endpoints"]["compute"])
+        proc = deadline.start_local(self.state_dir, cfg, {"STORAGE_EMULATOR_HOST": rec["endpoints"]["storage"]})
+        return {**plan.to_record(), "on_demand_template": od_tpl["name"],
+                "on_demand_base": deadline.on_demand_host_prefix(s.name),
+                "controller": {"runs": "a process beside the emulator", **proc}}
 
     def down(self, record: StackRecord | None, *, delete_checkpoints: bool = False,
              echo: Echo = _quiet) -> str | None:
@@ -231,6 +279,7 @@ class LocalBackend:
         from spotshield.local import daemon
 
         state_dir = self._state(record)
+        deadline.stop_local(state_dir)  # first: a controller must not resize groups that are going away
         rec = daemon.read_state(state_dir)
         if rec is None:
             daemon.stop(state_dir)  # clears any orphan a crashed daemon left
@@ -247,13 +296,23 @@ class LocalBackend:
                 pass
             except gexc.GoogleAPICallError as e:
                 raise SpotShieldError(f"emulator Compute API: delete group: {getattr(e, 'message', e)}") from None
-            self._wait_members_gone(rec, record.mig)
-            if record.resources.get("template"):
+            od_mig = (record.deadline or {}).get("on_demand_mig")
+            if od_mig:
                 try:
-                    templates.delete_unary(project=record.project, instance_template=record.resources["template"],
-                                           timeout=_CALL_TIMEOUT_S)
+                    migs.delete_unary(project=record.project, region=record.region, instance_group_manager=od_mig,
+                                      timeout=_CALL_TIMEOUT_S)
                 except gexc.NotFound:
                     pass
+            for mig in (record.mig, od_mig):
+                if mig:
+                    self._wait_members_gone(rec, mig)
+            for key in ("template", "on_demand_template"):
+                if record.resources.get(key):
+                    try:
+                        templates.delete_unary(project=record.project, instance_template=record.resources[key],
+                                               timeout=_CALL_TIMEOUT_S)
+                    except gexc.NotFound:
+                        pass
             if delete_checkpoints:
                 _delete_run(rec["endpoints"]["storage"], record.bucket, record.run_id)
         daemon.stop(state_dir)

@@ -42,6 +42,9 @@ class StackRecord:
     # Endpoints for the local emulator; empty on gcp (Google's defaults apply).
     endpoints: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)  # what the backend needs for `down`
+    # with a deadline (spotshield/backends/deadline.py DeadlinePlan + the on-demand group and the
+    # controller: where it runs); empty without one
+    deadline: dict = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     version: int = RECORD_VERSION
 

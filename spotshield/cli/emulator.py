@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
             raise SpotShieldError("the local emulator is not running; start it with 'spotshield local start'")
         st = daemon.request(rec, "GET", "/spotshield/v1/status")
         st["cost"] = {k: v for k, v in daemon.request(rec, "GET", "/spotshield/v1/cost").items()
-                      if k in ("hours", "spot_usd", "on_demand_same_hours_usd", "price_discount_pct")}
+                      if k in ("hours", "spot_usd", "on_demand_vm_usd", "spent_usd", "on_demand_same_hours_usd",
+                               "price_discount_pct")}
+        st["capacity"] = daemon.request(rec, "GET", "/spotshield/v1/capacity")
         if as_json:
             typer.echo(json.dumps(st, indent=2, sort_keys=True))
             return
@@ -68,6 +70,12 @@ def register(app: typer.Typer) -> None:
         c = st["cost"]
         if c.get("spot_usd") is not None:
             discount = c.get("price_discount_pct")
+            dry = [z for z, v in st["capacity"].items() if not v["available"]]
+            if dry:
+                console.print(f"spot capacity: none now in {', '.join(dry)}")
+            if c.get("on_demand_vm_usd"):  # a deadline's on-demand VMs, at the on-demand price
+                console.print(f"spent: ${c['spent_usd']:.4f} (${c['spot_usd']:.4f} spot VMs + "
+                              f"${c['on_demand_vm_usd']:.4f} on-demand VMs)")
             console.print(f"cost: ${c['spot_usd']:.4f} spot spent over {c['hours']:.3f} billed instance-hours "
                           f"(emulated); ${c['on_demand_same_hours_usd']:.4f} for the same hours on demand"
                           + (f" (price discount {discount:.1f}%)" if discount is not None else ""))

@@ -50,6 +50,19 @@ RunId = Annotated[Optional[str], typer.Option("--run-id", envvar="SPOTSHIELD_RUN
                   help="Run id (default <strategy>-<UTC time>); reuse one to resume it.")]
 TimeScale = Annotated[Optional[float], typer.Option("--time-scale", envvar="SPOTSHIELD_TIME_SCALE",
                       help="local: emulated seconds per real second.")]
+Deadline = Annotated[Optional[str], typer.Option(
+    "--deadline", envvar="SPOTSHIELD_DEADLINE",
+    help="Finish by then, as cheaply as possible: 8h, 90m, 1h30m or an ISO 8601 time (UTC without an offset; "
+         "local: on the emulated clock). Spot first, on-demand when spot capacity or time runs out.")]
+DeadlinePolicy = Annotated[Optional[str], typer.Option(
+    "--deadline-policy", envvar="SPOTSHIELD_DEADLINE_POLICY",
+    help="With --deadline: uniform-progress (default), greedy, fallback, on-demand or spot.")]
+StepTime = Annotated[Optional[float], typer.Option(
+    "--step-time", envvar="SPOTSHIELD_STEP_TIME_S",
+    help="With --deadline: seconds per training step on this machine, to size the job before its first run.")]
+SpotCapacity = Annotated[Optional[str], typer.Option(
+    "--spot-capacity", envvar="SPOTSHIELD_SPOT_CAPACITY",
+    help="local: spot capacity in every zone from a trace (name or CSV); spotshield.yaml takes one per zone.")]
 
 
 DOWN_HELP = "Stop the fleet. Checkpoints stay unless --delete-checkpoints is given and confirmed."
@@ -108,6 +121,8 @@ def register(app: typer.Typer) -> None:
         time_scale: TimeScale = None,
         wait_timeout: Annotated[float, typer.Option("--wait-timeout", envvar="SPOTSHIELD_WAIT_TIMEOUT",
                                 help="gcp: seconds to wait for the group to be stable.")] = 900.0,
+        deadline: Deadline = None, deadline_policy: DeadlinePolicy = None, step_time: StepTime = None,
+        spot_capacity: SpotCapacity = None,
     ) -> None:
         from spotshield import backends
         from spotshield.backends.record import load_record, save_record
@@ -117,7 +132,9 @@ def register(app: typer.Typer) -> None:
         s = _settings(strategy=strategy, backend=backend, trainer_config=str(config) if config else None,
                       pattern=pattern, rate=rate, project=project, region=region, zones=zones, name=name,
                       machine_type=machine_type, gpu_type=gpu_type, gpu_count=gpu_count,
-                      fleet_size=fleet_size, bucket=bucket, run_id=run_id, time_scale=time_scale)
+                      fleet_size=fleet_size, bucket=bucket, run_id=run_id, time_scale=time_scale,
+                      deadline=deadline, deadline_policy=deadline_policy, step_time_s=step_time,
+                      spot_capacity=spot_capacity)
         existing = load_record(required=False)
         if existing is not None:
             raise SpotShieldError(f"a stack is already up ({existing.backend}, run {existing.run_id}); "

@@ -62,6 +62,7 @@ class InstanceInfo:
     action: str  # the MIG's current action: NONE, CREATING, RECREATING, ...
     created: float | None  # unix seconds
     last_start: float | None
+    error: str | None = None  # the group's last failed attempt at it (ZONE_RESOURCE_POOL_EXHAUSTED: a stockout)
 
 
 def _ts(value: str | None) -> float | None:
@@ -147,14 +148,17 @@ class Compute:
             created = last_start = None
             status = m.instance_status or ""
             try:
-                inst = self.instances.get(project=self.project, zone=zone, instance=name,
-                                          timeout=_CALL_TIMEOUT_S)
-                status = inst.status or status
-                created, last_start = _ts(inst.creation_timestamp), _ts(inst.last_start_timestamp)
+                if status:  # else not created yet (a stockout, or being recreated): no instance to get
+                    inst = self.instances.get(project=self.project, zone=zone, instance=name,
+                                              timeout=_CALL_TIMEOUT_S)
+                    status = inst.status or status
+                    created, last_start = _ts(inst.creation_timestamp), _ts(inst.last_start_timestamp)
             except gexc.NotFound:
                 pass  # the MIG is recreating it; the managed-instance view is all there is
             except Exception as e:
                 raise SpotShieldError(f"Compute API: get instance {name}: {type(e).__name__}") from None
+            errors = [e.code for e in m.last_attempt.errors.errors] if m.last_attempt else []
             out.append(InstanceInfo(name=name, zone=zone, status=status or "UNKNOWN",
-                                    action=m.current_action or "NONE", created=created, last_start=last_start))
+                                    action=m.current_action or "NONE", created=created, last_start=last_start,
+                                    error=errors[0] if errors else None))
         return sorted(out, key=lambda i: i.name)

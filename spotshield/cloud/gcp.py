@@ -62,7 +62,7 @@ def publish_build(settings: StackSettings, expected_url: str) -> None:
 
 def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None],
        wait_timeout_s: float = STABLE_TIMEOUT_S, root: Path | None = None,
-       on_applied: Callable[[], None] | None = None) -> None:
+       on_applied: Callable[[], None] | None = None, deadline_config: dict | None = None) -> None:
     """Apply, then wait. on_applied runs before the apply that creates VMs (it waits for them, up
     to the module's apply_wait_minutes), so that the caller records the stack first: a failure,
     a timeout or Ctrl-C must still leave `down` able to find it."""
@@ -71,11 +71,12 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     build_url, build_id, sha = build_location(settings)
     values = tfvars.render(settings, build_url=build_url, build_id=build_id, build_sha256=sha,
-                           trainer_config=trainer_config)
+                           trainer_config=trainer_config, deadline_config=deadline_config)
     tf.init()
     if not _bucket_exists(settings):
         echo(f"-- first up: creating gs://{settings.bucket_name} with an empty group, then publishing the build")
-        tfvars.write({**values, "fleet_size": 0}, tf.working_dir)
+        # no deadline controller yet either: its VM installs the build, which is not published yet
+        tfvars.write({**values, "fleet_size": 0, "deadline_config": ""}, tf.working_dir)
         tf.apply()
     publish_build(settings, build_url)
     tfvars.write(values, tf.working_dir)

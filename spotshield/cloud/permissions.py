@@ -1,7 +1,8 @@
 """What the VMs' service account must be allowed to do: every API call the VM side makes.
 
-One home for three facts, checked against terraform/modules/spot-fleet by
-tests/terraform/test_permissions.py (fleet IAM grants every call; no grant is unused):
+One home for three facts, checked against terraform/modules/spot-fleet (and the deadline's
+on-demand-fleet and deadline-controller modules: ON_DEMAND_CALLS, CONTROLLER_CALLS) by
+tests/terraform/test_permissions.py (the module's IAM grants every call; no grant is unused):
   VM_CALLS      each call a VM makes (boot scripts, trainer, guest agent), the permission it needs,
                 where it is checked (the bucket, the group, the project) and the role granting it;
   ROLE_FACTS    which permissions each predefined role holds, with the page that says so;
@@ -63,6 +64,50 @@ VM_CALLS: tuple[Call, ...] = (
 )
 
 
+# The deadline controller's VM (terraform/modules/deadline-controller), its own service account:
+# the scope "groups" is a project binding conditioned on the stack's group names, "record" a bucket
+# binding conditioned on the one object it writes.
+CONTROLLER_SCOPES = {
+    "bucket": "google_storage_bucket_iam_member",
+    "record": "google_storage_bucket_iam_member",
+    "groups": "google_project_iam_member",
+    "project": "google_project_iam_member",
+}
+CONTROLLER_CUSTOM_ROLE = "deadline_groups"
+_VIEW = "roles/storage.objectViewer"
+CONTROLLER_CALLS: tuple[Call, ...] = (
+    # spotshield/deadline/gce.py GroupActuator. The REST reference checks get on the group for the
+    # list* methods (https://cloud.google.com/compute/docs/reference/rest/v1/instanceGroupManagers/listErrors);
+    # gcloud's help for list-instances names compute.instanceGroupManagers.list: the role holds both,
+    # under the condition on the groups' names. Verified against documentation only (no project here).
+    Call("deadline controller", "regionInstanceGroupManagers.get (the target sizes)",
+         "compute.instanceGroupManagers.get", "groups", f"custom:{CONTROLLER_CUSTOM_ROLE}"),
+    Call("deadline controller", "regionInstanceGroupManagers.listManagedInstances (zones, status, lastAttempt)",
+         "compute.instanceGroupManagers.get", "groups", f"custom:{CONTROLLER_CUSTOM_ROLE}"),
+    Call("deadline controller", "regionInstanceGroupManagers.listManagedInstances (as gcloud documents it)",
+         "compute.instanceGroupManagers.list", "groups", f"custom:{CONTROLLER_CUSTOM_ROLE}"),
+    Call("deadline controller", "regionInstanceGroupManagers.resize (spot, on-demand; its own group to 0 at the end)",
+         "compute.instanceGroupManagers.update", "groups", f"custom:{CONTROLLER_CUSTOM_ROLE}"),
+    # controller.sh (curl) and spotshield/deadline/service.py (google-cloud-storage)
+    Call("controller.sh", "GET storage/v1/b/<bucket>/o/<build>?alt=media (the build archive)",
+         "storage.objects.get", "bucket", _VIEW),
+    Call("deadline controller", "list_blobs: the store probe and the run's event segments",
+         "storage.objects.list", "bucket", _VIEW),
+    Call("deadline controller", "download_as_bytes: the run's events", "storage.objects.get", "bucket", _VIEW),
+    Call("deadline controller", "upload_from_string runs/<run>/deadline.json (its last tick)",
+         "storage.objects.create", "record", _OBJECTS),
+    Call("deadline controller", "overwrite runs/<run>/deadline.json", "storage.objects.delete", "record", _OBJECTS),
+    Call("google_metadata_script_runner", "entries:write (controller.sh output)",
+         "logging.logEntries.create", "project", "roles/logging.logWriter"),
+)
+# The on-demand group's VMs (terraform/modules/on-demand-fleet) run as the spot fleet's account and
+# make VM_CALLS; the one grant that module adds is the resize of their own group (stop_fleet when DONE).
+ON_DEMAND_CALLS: tuple[Call, ...] = (
+    Call("startup.sh", "POST compute/v1/projects/<p>/regions/<r>/instanceGroupManagers/<od-mig>/resize?size=0",
+         "compute.instanceGroupManagers.update", "mig", f"custom:{CUSTOM_ROLE}"),
+)
+
+
 @dataclass(frozen=True)
 class RoleFacts:
     permissions: frozenset[str]
@@ -115,6 +160,6 @@ ROLE_FACTS: dict[str, RoleFacts] = {
 }
 
 
-def needed(scope: str | None = None) -> set[str]:
+def needed(scope: str | None = None, calls: tuple[Call, ...] = VM_CALLS) -> set[str]:
     """The permissions the VM side needs (at one scope, or anywhere)."""
-    return {c.permission for c in VM_CALLS if scope in (None, c.scope)}
+    return {c.permission for c in calls if scope in (None, c.scope)}

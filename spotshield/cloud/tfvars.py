@@ -35,6 +35,7 @@ TFVARS_SCHEMA: dict[str, str] = {
     "build_id": "string",  # what `python -m spotshield.buildinfo` prints for that build
     "build_sha256": "string",  # optional: sha256 of the archive; VMs refuse a mismatching download
     "health_port": "number",
+    "deadline_config": "string",  # the deadline controller's config as JSON; "" = no deadline
 }
 
 # Variables the CLI must always write (the others have defaults in variables.tf).
@@ -73,7 +74,7 @@ def check_tfvars(values: dict) -> dict:
 
 
 def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_config: dict,
-           build_sha256: str = "") -> dict:
+           build_sha256: str = "", deadline_config: dict | None = None) -> dict:
     """The variables for the root module. trainer_config is the merged trainer config."""
     values = {
         "project": settings.project,
@@ -94,6 +95,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         # JSON is YAML: startup.sh writes it to a file and passes it as --config.
         "trainer_config": json.dumps(trainer_config, sort_keys=True),
         "health_port": int(trainer_config.get("health_port", 8080)),
+        "deadline_config": json.dumps(deadline_config, sort_keys=True) if deadline_config else "",
     }
     return check_tfvars(values)
 

@@ -41,7 +41,8 @@ class Observation:
 class Actuator(Protocol):
     def observe(self) -> Observation: ...
 
-    def resize(self, placement: Placement) -> None: ...
+    def resize(self, placement: Placement) -> bool | None:
+        """Set the group sizes; False when no call was made (nothing to change yet)."""
 
 
 class FakeActuator:

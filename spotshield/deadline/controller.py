@@ -47,7 +47,7 @@ class Tick:
     state: State
     decision: Decision  # what the policy said
     target: Placement  # what the groups were asked to be (the held placement while dwelling)
-    resized: bool
+    resized: bool  # a resize call was made this tick
     held: bool = False  # the decision waits for the dwell to pass
 
 
@@ -97,9 +97,10 @@ class Controller:
             target = Placement(current.spot, 0)  # wait on the pending spot request
         else:
             target = Placement.of(d, zones, self.config.instances)
-        resized = target != current
+        # an actuator that made no call (a regional group already the size asked for, or a group
+        # that must wait for the other to empty) returns False: no move, so no dwell from it
+        resized = target != current and self.actuator.resize(target) is not False
         if resized:
-            self.actuator.resize(target)
             self._moved_at = now
         return Tick(now, s, d, target, resized, held)
 

@@ -5,6 +5,8 @@
   GET  /spotshield/v1/injector                pattern, rate, seed, history counts
   POST /spotshield/v1/injector                {"pattern", "rate", "seed", "trace", "time_scale"}
   POST /spotshield/v1/preempt                 {"instance": name} or {} for any running one
+  GET  /spotshield/v1/capacity                spot capacity per zone now (capacity.py)
+  POST /spotshield/v1/capacity                {"spec": <trace | {zone: true|false|trace|{trace, offset_s}}>}
   POST /spotshield/v1/shutdown                stop the region (the daemon exits)
 
 Handlers get the emulator.Region; a SpotShieldError becomes a 400 in Google's error JSON.
@@ -64,6 +66,19 @@ def preempt(region, p, q, body):
         raise SpotShieldError(f"no instance {name!r}")
     ok = region.fleet.preempt(found[0])
     return {"instance": name, "outcome": "preempted" if ok else "not running"}
+
+
+@CONTROL.route("GET", "/capacity")
+def capacity(region, p, q, body):
+    return region.capacity.config()
+
+
+@CONTROL.route("POST", "/capacity")
+def configure_capacity(region, p, q, body):
+    unknown = set(body) - {"spec"}
+    if unknown:
+        raise SpotShieldError(f"unknown capacity settings: {', '.join(sorted(unknown))}; send {{\"spec\": ...}}")
+    return region.configure_capacity(body.get("spec"))
 
 
 @CONTROL.route("POST", "/shutdown")

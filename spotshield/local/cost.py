@@ -1,4 +1,5 @@
-"""The cost meter: what Cloud Billing would charge for each emulated instance, at the Spot price.
+"""The cost meter: what Cloud Billing would charge for each emulated instance: Spot VMs at the
+Spot price, standard (on-demand) VMs at the on-demand price.
 
 Each instance's lives are (boot, deletion) spans on the emulated clock: from RUNNING until it is
 TERMINATED (GCE bills a VM from start until it has stopped). They are priced through
@@ -46,7 +47,7 @@ class CostMeter:
                     row = self.ledger[inst.id] = {
                         "instance": inst.name, "zone": inst.zone, "id": inst.id,
                         "run_id": inst.metadata().get("spotshield-run-id"), "rate": self._rate(inst),
-                        "spans": [], "open": None}
+                        "spot": inst.spot, "spans": [], "open": None}
                 if inst.status in BILLED and row["open"] is None:
                     row["open"] = now
                 elif inst.status not in BILLED and row["open"] is not None:
@@ -64,11 +65,14 @@ class CostMeter:
         spans = row["spans"] + ([(row["open"], now)] if row["open"] is not None else [])
         billed_s = billable_seconds(spans)  # emulated seconds
         rate = row["rate"]
-        out = {"billed_s": round(billed_s, 3), "hours": round(billed_s / 3600.0, 6), "spot_usd": None,
-               "on_demand_same_hours_usd": None}
+        out = {"billed_s": round(billed_s, 3), "hours": round(billed_s / 3600.0, 6),
+               "provisioning": "SPOT" if row["spot"] else "STANDARD", "spot_usd": None, "on_demand_vm_usd": None,
+               "spent_usd": None, "on_demand_same_hours_usd": None}
         if rate is not None:
-            bill = Bill(rate, billed_s)
+            bill = Bill(rate, billed_s, on_demand_vm_s=0.0 if row["spot"] else billed_s)
             out["spot_usd"] = round(bill.spot_usd, 6)
+            out["on_demand_vm_usd"] = round(bill.on_demand_vm_usd, 6)
+            out["spent_usd"] = round(bill.spent_usd, 6)
             out["on_demand_same_hours_usd"] = round(rate.on_demand * bill.hours, 6)
         return out
 
@@ -80,7 +84,7 @@ class CostMeter:
                      **self._money(r, now)} for r in self.ledger.values()
                     if run_id is None or r["run_id"] == run_id]
             rates = [r["rate"] for r in self.ledger.values() if run_id is None or r["run_id"] == run_id]
-        keys = ("hours", "spot_usd", "on_demand_same_hours_usd")
+        keys = ("hours", "spot_usd", "on_demand_vm_usd", "spent_usd", "on_demand_same_hours_usd")
         runs: dict[str, dict] = {}
         total = {k: 0.0 for k in keys}
         for r in rows:

@@ -11,6 +11,7 @@ import os
 import threading
 from pathlib import Path
 
+from spotshield.local.capacity import Capacity, Stockouts
 from spotshield.local.clock import EmulatedClock
 from spotshield.local.compute.models import ComputeBackend
 from spotshield.local.compute.server import ComputeServer
@@ -37,6 +38,8 @@ class Region:
         self.project, self.region = project, region
         self.clock = EmulatedClock(time_scale)
         self.backend = ComputeBackend(project=project, region=region, zones=zones, seed=seed)
+        self.capacity = Capacity(self.clock, self.backend.zones)  # spot capacity per zone (capacity.py)
+        self.backend.spot_capacity = self.capacity.available
         self._ports = (compute_port, gcs_port)
         self._injector_args = dict(pattern=pattern, rate=rate, seed=seed, trace=trace)
         self._fleet_args = dict(fleet or {})
@@ -78,6 +81,7 @@ class Region:
             self.fleet = FleetController(self.backend, self.clock, cfg)
             self.cost = CostMeter(self.backend, self.clock, self.region)
             self.fleet.on_tick.append(self.cost.update)
+            self.fleet.on_tick.append(Stockouts(self.fleet, self.capacity, self.preemptions).tick)
             self.fleet.start()
             self.injector = Injector(self.fleet, self.clock, history=self.preemptions, **self._injector_args).start()
         except BaseException:
@@ -120,6 +124,10 @@ class Region:
         self.injector = Injector(self.fleet, self.clock, history=self.preemptions, **args).start()
         return self.injector.config()
 
+    def configure_capacity(self, spec) -> dict:
+        """Spot capacity per zone from a JSON spec (capacity.py); returns the new configuration."""
+        return self.capacity.configure(spec)
+
     def status(self) -> dict:
         with self.backend.lock:
             instances = [{"name": i.name, "zone": i.zone, "status": i.status, "mig": i.mig, "boots": i.boots,
@@ -127,6 +135,7 @@ class Region:
         return {"pid": os.getpid(), "project": self.project, "region": self.region,
                 "endpoints": self.endpoints(), "time_scale": self.clock.time_scale,
                 "state_dir": str(self.state_dir), "injector": self.injector.config() if self.injector else None,
+                "capacity": self.capacity.config(),
                 "instances": instances, "instance_pids": self.fleet.pids() if self.fleet else []}
 
 

@@ -157,7 +157,7 @@ class FleetController:
         SIGKILL after the notice window, TERMINATED, a compute.instances.preempted operation."""
         rt = self.vms.runtime(inst)
         with self.backend.lock:
-            if inst.status != "RUNNING" or rt is None or rt.stopping:
+            if inst.status != "RUNNING" or rt is None or rt.stopping or not inst.spot:  # GCE preempts Spot VMs only
                 return False
             rt.stopping = True
             self.backend.record_preemption(inst)

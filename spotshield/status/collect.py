@@ -19,7 +19,7 @@ from spotshield import boots as bootmodel
 from spotshield.billing import Bill, hourly
 from spotshield.errors import NotFoundError, SpotShieldError
 from spotshield.events import read_events
-from spotshield.layout import MARKER, STOPPED_KEY, folder_for, list_checkpoints, newest_committed
+from spotshield.layout import DEADLINE_KEY, MARKER, STOPPED_KEY, folder_for, list_checkpoints, newest_committed
 from spotshield.backends import sources
 from spotshield.backends.record import StackRecord
 
@@ -36,21 +36,85 @@ def stack_env(rec: StackRecord):
         yield src
 
 
+def _groups(rec: StackRecord) -> list[tuple[str, str]]:
+    """(group, role) of the stack: the spot group, and with a deadline its on-demand (and controller) group."""
+    d = rec.deadline or {}
+    groups = [(rec.mig, "spot")]
+    if d.get("on_demand_mig"):
+        groups.append((d["on_demand_mig"], "on-demand"))
+    if (d.get("controller") or {}).get("mig"):
+        groups.append((d["controller"]["mig"], "controller"))
+    return groups
+
+
 def _instances(rec: StackRecord, boots: list[bootmodel.Boot], now: float) -> list[dict]:
     from spotshield.cloud.compute import Compute
 
     preempts: dict[str, int] = {}
     for b in bootmodel.preempted_boots(boots):
         preempts[b.host] = preempts.get(b.host, 0) + 1
-    comp = Compute(rec.project, rec.region, rec.mig, sources(rec).compute)
     out = []
-    for i in comp.list_instances():
-        started = i.last_start or i.created
-        out.append({
-            "name": i.name, "zone": i.zone, "status": i.status, "action": i.action,
-            "uptime_s": round(now - started, 1) if started and i.status == "RUNNING" else None,
-            "preemptions": preempts.get(i.name, 0),
-        })
+    for mig, role in _groups(rec):
+        for i in Compute(rec.project, rec.region, mig, sources(rec).compute).list_instances():
+            started = i.last_start or i.created
+            out.append({
+                "name": i.name, "zone": i.zone, "status": i.status, "action": i.action, "group": role,
+                "uptime_s": round(now - started, 1) if started and i.status == "RUNNING" else None,
+                "preemptions": preempts.get(i.name, 0), "error": i.error,
+            })
+    return out
+
+
+def _on_demand_vm(rec: StackRecord):
+    """Which boots ran on an on-demand VM (billed at the on-demand price): the on-demand group's hosts."""
+    prefix = (rec.deadline or {}).get("on_demand_base")
+    return (lambda b: b.host.startswith(prefix)) if prefix else None
+
+
+def _where_now(instances: list[dict]) -> str:
+    """Where the job runs now, from the groups themselves: spot <zone> / on-demand / waiting."""
+    up = [i for i in instances if i["status"] in ("PROVISIONING", "STAGING", "RUNNING")]
+    for role, label in (("spot", "spot {zone}"), ("on-demand", "on-demand")):
+        hit = next((i for i in up if i["group"] == role), None)
+        if hit:
+            return label.format(zone=hit["zone"]) + ("" if hit["status"] == "RUNNING" else " (starting)")
+    short = next((i for i in instances if i["group"] == "spot" and i.get("error")), None)
+    if short:
+        return f"waiting for spot ({short['error']})"
+    if any(i["group"] in ("spot", "on-demand") for i in instances):
+        return "waiting (an instance is stopping or being repaired)"
+    return "waiting" if instances else "nowhere (no instance asked for)"
+
+
+def _deadline(rec: StackRecord, store, events: list[dict], instances: list[dict], now: float,
+              problems: list[str]) -> dict | None:
+    """The deadline lines: the deadline, the controller's last tick (slack, decision, moves), where it runs now."""
+    d = rec.deadline or {}
+    if not d:
+        return None
+    tick = None
+    if store is not None:
+        try:
+            tick = json.loads(store.read(DEADLINE_KEY))
+        except NotFoundError:
+            tick = None
+        except (SpotShieldError, ValueError, UnicodeDecodeError) as e:
+            problems.append(f"deadline: {DEADLINE_KEY} unreadable ({type(e).__name__})")
+    done = next((e for e in events if e["event"] == "done"), None)
+    scale = float(d.get("time_scale") or 1.0)
+    out = {
+        "deadline": d.get("deadline"), "text": d.get("text"), "policy": d.get("policy"), "time_scale": scale,
+        "left_s": round((d["deadline"] - now) * scale, 1) if d.get("deadline") else None,  # stack seconds
+        "where": "done" if done else _where_now(instances), "controller_runs": (d.get("controller") or {}).get("runs"),
+        "tick": None, "finished_t": (done or {}).get("t"),
+        "met": None if done is None or not d.get("deadline") else bool(done["t"] <= d["deadline"]),
+    }
+    if tick:
+        out["tick"] = {k: tick.get(k) for k in ("slack_s", "remaining_work_s", "remaining_time_s", "progress",
+                                                "expected_progress", "running", "zone", "decision",
+                                                "decision_zone", "reason", "held", "restart_s", "finished", "error")}
+        out["tick"]["age_s"] = round(max(0.0, now - tick["t"]), 1) if isinstance(tick.get("t"), (int, float)) else None
+        out["moves"] = tick.get("moves") or []
     return out
 
 
@@ -162,11 +226,12 @@ def _preemptions(events: list[dict], boots: list[bootmodel.Boot]) -> dict:
 
 
 def _cost(rec: StackRecord, boots: list[bootmodel.Boot]) -> dict | None:
-    """The run's Bill from its events: the same figures `spotshield analyze` gives."""
+    """The run's Bill from its events: the same figures `spotshield analyze` gives; boots on the
+    deadline's on-demand VMs at the on-demand price."""
     rate = hourly(rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
     if rate is None:
         return None
-    bill = Bill.for_boots(rate, boots, rec.time_scale)
+    bill = Bill.for_boots(rate, boots, rec.time_scale, on_demand_vm=_on_demand_vm(rec))
     return bill.to_dict("events x price table")
 
 
@@ -236,6 +301,7 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
             instances = []
             problems.append(str(e))
         checkpoint = stopped = None
+        deadline = _deadline(rec, store, events, instances, now, problems)
         if store is not None:
             try:
                 checkpoint = _checkpoint(store, events, now)
@@ -257,6 +323,7 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
             "up_since": rec.created, "age_s": round(now - rec.created, 1), "time_scale": rec.time_scale,
         },
         "stopped": stopped,
+        "deadline": deadline,
         "instances": instances,
         "progress": progress,
         "checkpoint": checkpoint,

@@ -68,7 +68,8 @@ def _stack(d: dict) -> Panel:
     rows = [
         ("stack", f"{s['name']}  backend={s['backend']}  up {duration(s['age_s'])}"),
         ("where", where),
-        ("fleet", f"{s['mig']}  {s['machine_type']}" + (f" + {s['gpu']}" if s.get("gpu") else "") + "  spot"),
+        ("fleet", f"{s['mig']}  {s['machine_type']}" + (f" + {s['gpu']}" if s.get("gpu") else "") + "  spot"
+         + ("  (on-demand fallback for the deadline)" if d.get("deadline") else "")),
         ("run", f"{s['run_id']}  strategy={s['strategy']}"),
         ("store", s["store"]),
     ]
@@ -79,14 +80,54 @@ def _stack(d: dict) -> Panel:
 
 def _instances(d: dict) -> Table:
     t = Table(title="Instances", title_justify="left", expand=True)
-    for col in ("name", "zone", "status", "action", "uptime", "preemptions"):
+    groups = any(i.get("group", "spot") != "spot" for i in d["instances"]) or bool(d.get("deadline"))
+    cols = ("name",) + (("group",) if groups else ()) + ("zone", "status", "action", "uptime", "preemptions")
+    for col in cols:
         t.add_column(col, justify="right" if col in ("uptime", "preemptions") else "left")
     for i in d["instances"]:
-        t.add_row(i["name"], i["zone"], Text(i["status"], style=_STATUS_STYLE.get(i["status"], "")),
-                  i["action"], duration(i["uptime_s"]), str(i["preemptions"]))
+        status = "no capacity" if i.get("error") and i["status"] == "UNKNOWN" else i["status"]
+        row = [i["name"]] + ([i.get("group", "spot")] if groups else []) + [
+            i["zone"], Text(status, style=_STATUS_STYLE.get(i["status"], "yellow")), i["action"],
+            duration(i["uptime_s"]), str(i["preemptions"])]
+        t.add_row(*row)
     if not d["instances"]:
-        t.add_row("(none)", "", "", "", "", "")
+        t.add_row("(none)", *[""] * (len(cols) - 1))
     return t
+
+
+def _deadline(d: dict) -> Panel | None:
+    """The deadline, the slack, where the job runs now, and the controller's last decision."""
+    dl = d.get("deadline")
+    if not dl:
+        return None
+    scale = dl.get("time_scale") or 1.0
+    clock = "emulated " if scale != 1 else ""
+    at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(dl["deadline"])) if dl.get("deadline") else "-"
+    left = dl.get("left_s")
+    when = (f"{at}  ({dl.get('text')}; {'in ' + clock + duration(left) if left is not None and left > 0 else 'passed'}"
+            f"{f' = {duration(left / scale)} real at {scale:g}x' if scale != 1 and left and left > 0 else ''})")
+    rows = [("deadline", when), ("where now", dl["where"])]
+    tick = dl.get("tick")
+    if tick:
+        slack = tick.get("slack_s")
+        rows.append(("slack", f"{clock}{duration(slack) if slack is not None and slack >= 0 else '-' + duration(-(slack or 0))}"
+                              f"  (time left {duration(tick.get('remaining_time_s'))} - work left "
+                              f"{duration(tick.get('remaining_work_s'))}; restart overhead {duration(tick.get('restart_s'))})"))
+        prog, pace = tick.get("progress"), tick.get("expected_progress")
+        if prog is not None and pace is not None:
+            rows.append(("pace", f"{100 * prog:.0f}% done vs {100 * pace:.0f}% at a uniform pace"))
+        where = tick.get("decision") + (f" {tick['decision_zone']}" if tick.get("decision_zone") else "")
+        rows.append(("controller", f"{dl.get('policy')}: {where} ({tick.get('reason')})"
+                                   f"{'  [held by the dwell]' if tick.get('held') else ''}  {duration(tick.get('age_s'))} ago"))
+    else:
+        rows.append(("controller", f"{dl.get('policy')}: no decision yet ({dl.get('controller_runs') or '-'})"))
+    moves = dl.get("moves") or []
+    if moves:
+        rows.append(("moves", " -> ".join(m["to"] for m in moves[-6:]) + (f"  ({len(moves)} in all)" if len(moves) > 6 else "")))
+    if dl.get("met") is not None:
+        rows.append(("result", Text("done before the deadline" if dl["met"] else "done AFTER the deadline",
+                                    style="bold green" if dl["met"] else "bold red")))
+    return Panel(_kv(rows), title="Deadline", title_align="left")
 
 
 def _progress(d: dict) -> Panel:
@@ -146,12 +187,13 @@ def _money(d: dict) -> Panel:
 def _cost_rows(c: dict) -> list[tuple[str, str]]:
     """Spot spent vs the on-demand equivalent, then the bare price discount under its own name."""
     estimate = " (spot price estimated)" if c.get("spot_price_estimated") else ""
+    spent = (f"{usd(c['spent_usd'])} spent ({usd(c['spot_usd'])} spot + {usd(c['on_demand_vm_usd'])} on-demand VMs)"
+             if c.get("on_demand_vm_usd") else f"{usd(c['spot_usd'])} spot spent")
     if c.get("on_demand_usd") is not None:
         savings = f"{c['savings_pct']:.1f}%" if c.get("savings_pct") is not None else "-"
-        cost = (f"{usd(c['spot_usd'])} spot spent vs {usd(c['on_demand_usd'])} on-demand equivalent  "
-                f"saving {savings}")
+        cost = f"{spent} vs {usd(c['on_demand_usd'])} on-demand equivalent  saving {savings}"
     else:
-        cost = f"{usd(c['spot_usd'])} spot spent (no training yet: no on-demand equivalent)"
+        cost = f"{spent} (no training yet: no on-demand equivalent)"
     scale = c.get("time_scale") or 1.0
     clock = (f"{c['hours']:.3f} h emulated = {duration(c['billable_s'])} real at {scale:g}x" if scale != 1
              else f"{c['hours']:.3f} h")
@@ -173,7 +215,8 @@ def _events(d: dict) -> Table:
 
 
 def render(d: dict) -> Group:
-    parts = [_stack(d), _instances(d), _progress(d), _money(d), _events(d)]
+    parts = [_stack(d), _instances(d)] + ([_deadline(d)] if d.get("deadline") else []) + [
+        _progress(d), _money(d), _events(d)]
     if d.get("stopped"):
         parts.append(Text(d["stopped"]["line"], style="bold red"))
     for p in d.get("problems", []):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from spotshield.bootcontract import METADATA
+from spotshield.bootcontract import CONTROLLER_METADATA, CONTROLLER_SCRIPT, METADATA
 from spotshield.trainer.config import TrainConfig  # no torch: the trainer's config is plain dataclasses
 from spotshield.validate.hcl import Stack, block, rel
 
@@ -18,13 +18,20 @@ def trainer_default_health_port() -> int:
     return TrainConfig.__dataclass_fields__["health_port"].default
 
 
+def is_controller_template(body: dict) -> bool:
+    """The deadline controller's template boots controller.sh, not the trainer's startup.sh."""
+    return f"startup-scripts/{CONTROLLER_SCRIPT}" in str((body.get("metadata") or {}).get("startup-script", ""))
+
+
 def check_template_metadata(stack: Stack) -> list[str]:
-    """Every instance template tells its VMs every key of the boot contract."""
+    """Every instance template tells its VMs every key of its boot contract (the trainer's, or the
+    deadline controller's)."""
     problems = []
     for mod in stack.modules.values():
         for name, body in mod.resources_of("google_compute_instance_template"):
             meta = body.get("metadata") or {}
-            for key in sorted(set(METADATA) - set(meta)):
+            contract = CONTROLLER_METADATA if is_controller_template(body) else METADATA
+            for key in sorted(set(contract) - set(meta)):
                 problems.append(f"{rel(stack, mod)}: google_compute_instance_template.{name}: metadata lacks {key} "
                                 "(the boot contract, spotshield/bootcontract.py)")
     return problems
@@ -69,7 +76,7 @@ def check_health_port(stack: Stack) -> list[str]:
 
 def check_boot_scripts(stack: Stack) -> list[str]:
     problems = []
-    for name in ("startup.sh", "shutdown.sh"):
+    for name in ("startup.sh", "shutdown.sh", CONTROLLER_SCRIPT):
         path = stack.repo / "startup-scripts" / name
         if not path.is_file():
             problems.append(f"startup-scripts/{name} is missing")

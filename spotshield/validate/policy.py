@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import re
 
+from spotshield.bootcontract import CONTROLLER_SCRIPT
+from spotshield.cloud.permissions import CONTROLLER_CUSTOM_ROLE
 from spotshield.cloud.tfvars import TFVARS_SCHEMA
 from spotshield.settings import STRATEGIES, TERMINATION_ACTIONS
+from spotshield.validate.contract import is_controller_template
 from spotshield.validate.hcl import (MODULE_META_ARGS, Module, Stack, block, bodies_using_vars, has_key,
                                      module_output_refs, refs, rel, tf_type)
 
 ALLOWED_PROJECT_ROLES = {"roles/logging.logWriter", "roles/monitoring.metricWriter"}
 FLEET_STOP_PERMISSIONS = {"compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update"}
+# the deadline controller reads and resizes its stack's groups (spotshield/cloud/permissions.py CONTROLLER_CALLS)
+CONTROLLER_PERMISSIONS = FLEET_STOP_PERMISSIONS | {"compute.instanceGroupManagers.list"}
 
 
 def check_variables_declared_and_used(stack: Stack) -> list[str]:
@@ -79,29 +84,42 @@ def check_spot_templates(stack: Stack) -> list[str]:
         if sched is None:
             problems.append(f"{where} has no scheduling block")
             continue
-        expect = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
-                  "on_host_maintenance": "TERMINATE"}
+        controller = is_controller_template(body)
+        # a preemptible template is a Spot one, whatever else it says
+        standard = controller or (mod.resolve(sched.get("provisioning_model")) == "STANDARD"
+                                  and mod.resolve(sched.get("preemptible")) is False)
+        if standard:  # the deadline's on-demand trainer (modules/on-demand-fleet) or its controller
+            expect = {"provisioning_model": "STANDARD", "preemptible": False}
+        else:
+            expect = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
+                      "on_host_maintenance": "TERMINATE"}
         for key, want in expect.items():
             got = mod.resolve(sched.get(key))
             if got != want:
                 problems.append(f"{where}: scheduling.{key} must be {want!r}, not {got!r}")
         action = mod.resolve(sched.get("instance_termination_action"))
-        if not (isinstance(action, tuple) and _var_allows_only(mod, action[1], {"STOP", "DELETE"})):
+        if not standard and not (isinstance(action, tuple) and _var_allows_only(mod, action[1], {"STOP", "DELETE"})):
             problems.append(f"{where}: scheduling.instance_termination_action must be a variable validated to STOP|DELETE")
-        if not (block(body, "guest_accelerator") or has_key(body.get("dynamic", []), "guest_accelerator")):
+        gpu = block(body, "guest_accelerator") or has_key(body.get("dynamic", []), "guest_accelerator")
+        if not gpu and not controller:
             problems.append(f"{where}: no guest_accelerator (GPU) block")
+        if gpu and controller:
+            problems.append(f"{where}: the deadline controller needs no accelerator")
         shielded = block(body, "shielded_instance_config") or {}
         if shielded.get("enable_vtpm") is not True or shielded.get("enable_integrity_monitoring") is not True:
             problems.append(f"{where}: shielded VM needs enable_vtpm and enable_integrity_monitoring = true")
-        sa = block(body, "service_account") or {}
-        if "google_service_account." not in str(sa.get("email", "")):
+        sa = str((block(body, "service_account") or {}).get("email", ""))
+        # the on-demand trainer runs as the spot fleet's account, which its module is handed
+        if "google_service_account." not in sa and not (standard and not controller and "var.service_account_email" in sa):
             problems.append(f"{where}: VMs must run as the dedicated google_service_account, not the default one")
         meta = body.get("metadata") or {}
         if str(mod.resolve(meta.get("block-project-ssh-keys"))).lower() != "true":
             problems.append(f"{where}: metadata block-project-ssh-keys must be true")
         if str(mod.resolve(meta.get("enable-oslogin"))).upper() != "TRUE":
             problems.append(f"{where}: metadata enable-oslogin must be TRUE")
-        for key, script in (("startup-script", "startup.sh"), ("shutdown-script", "shutdown.sh")):
+        scripts = ((("startup-script", CONTROLLER_SCRIPT),) if controller
+                   else (("startup-script", "startup.sh"), ("shutdown-script", "shutdown.sh")))
+        for key, script in scripts:
             value = str(meta.get(key, ""))
             if "templatefile(" not in value or f"startup-scripts/{script}" not in value:
                 problems.append(f"{where}: metadata {key} must be templatefile() of startup-scripts/{script}")
@@ -168,19 +186,30 @@ def check_least_privilege(stack: Stack) -> list[str]:
         where = rel(stack, mod)
         for name, role in mod.resources_of("google_project_iam_custom_role"):
             perms = set(role.get("permissions") or [])
-            if not perms <= FLEET_STOP_PERMISSIONS:
-                problems.append(f"{where}: custom role {name} grants {sorted(perms - FLEET_STOP_PERMISSIONS)}")
+            allowed = CONTROLLER_PERMISSIONS if name == CONTROLLER_CUSTOM_ROLE else FLEET_STOP_PERMISSIONS
+            if not perms <= allowed:
+                problems.append(f"{where}: custom role {name} grants {sorted(perms - allowed)}")
         for name, member in mod.resources_of("google_project_iam_member"):
             role = str(member.get("role", ""))
             if role in ALLOWED_PROJECT_ROLES:
                 continue
             condition = block(member, "condition") or {}
-            if "google_project_iam_custom_role." in role and "resource.name" in str(condition.get("expression", "")):
+            expression = str(mod.resolve(condition.get("expression", "")))  # may be a local (a list of groups)
+            # a custom role of the stack, or the fleet-stop role handed to the on-demand module
+            custom = "google_project_iam_custom_role." in role or role == "${var.fleet_stop_role}"
+            if custom and "resource.name" in expression:
                 continue
             problems.append(f"{where}: project role binding {name} ({role}) is broader than the VMs need")
         for name, member in mod.resources_of("google_storage_bucket_iam_member"):
-            if member.get("role") != "roles/storage.objectUser":  # objects only (spotshield/cloud/permissions.py)
-                problems.append(f"{where}: bucket binding {name} grants {member.get('role')}, not objectUser")
+            role = member.get("role")
+            condition = str((block(member, "condition") or {}).get("expression", ""))
+            if role == "roles/storage.objectViewer":  # read only (the deadline controller)
+                continue
+            if role != "roles/storage.objectUser":  # objects only (spotshield/cloud/permissions.py)
+                problems.append(f"{where}: bucket binding {name} grants {role}, not objectUser")
+            elif "google_service_account.controller." in str(member.get("member")) and "resource.name" not in condition:
+                problems.append(f"{where}: bucket binding {name}: the controller may write its one object only "
+                                "(an IAM condition on resource.name)")
     return problems
 
 

@@ -107,3 +107,49 @@ run "bad_strategy_is_rejected" {
 
   expect_failures = [var.strategy]
 }
+
+run "without_a_deadline_there_is_no_on_demand_path" {
+  command = plan
+
+  variables {
+    project = "demo-project-123"
+    run_id  = "r1"
+  }
+
+  assert {
+    condition     = output.on_demand_mig_name == null && output.deadline_controller_mig_name == null
+    error_message = "no deadline: no on-demand group and no controller"
+  }
+}
+
+run "a_deadline_adds_the_on_demand_group_and_the_controller" {
+  command = plan
+
+  variables {
+    project         = "demo-project-123"
+    run_id          = "r1"
+    strategy        = "naive"
+    deadline_config = "{\"policy\": \"uniform-progress\", \"run_id\": \"r1\"}"
+  }
+
+  assert {
+    condition     = output.on_demand_mig_name == "spotshield-od-mig" && output.deadline_controller_mig_name == "spotshield-dl-mig"
+    error_message = "the groups are <name>-od-mig and <name>-dl-mig"
+  }
+
+  assert {
+    condition     = module.on_demand_fleet[0].run_metadata["spotshield-mig"] == "spotshield-od-mig"
+    error_message = "on-demand VMs resize their own group when DONE"
+  }
+
+  assert {
+    condition = alltrue([for k in ["spotshield-store", "spotshield-run-id", "spotshield-config", "spotshield-build-url", "spotshield-build-id", "spotshield-health-port"] :
+    module.on_demand_fleet[0].run_metadata[k] == module.spot_fleet.run_metadata[k]])
+    error_message = "the same store, run, trainer config, build and health port as the spot fleet: a job moves between the two and resumes"
+  }
+
+  assert {
+    condition     = jsondecode(module.deadline_controller[0].service_config).self_mig == "spotshield-dl-mig" && jsondecode(module.deadline_controller[0].service_config).policy == "uniform-progress"
+    error_message = "the controller gets the CLI's config plus its own group"
+  }
+}

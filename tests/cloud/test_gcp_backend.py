@@ -146,3 +146,30 @@ def test_up_rejects_a_fleet_of_two_with_one_line(cli, fake_terraform, root, back
     assert r.stderr.strip() == ("error: fleet size 2 is not supported yet: every VM would train the same run and "
                                 "overwrite the others' checkpoints; use --fleet-size 1")
     assert fake_terraform.argvs() == [] and not record_path().exists()
+
+
+def test_up_with_a_deadline_hands_terraform_the_controllers_config(cli, gcp, root):
+    from spotshield.deadline.work import total_steps
+
+    fresh = list(UP)
+    fresh[fresh.index("fleet")] = "dlfleet"  # a bucket no earlier test created: the first up's two applies
+    r = cli(*fresh, "--deadline", "8h", "--step-time", "0.5")
+    assert r.exit_code == 0, r.output
+    calls = [c for c in gcp.calls() if c["argv"][0] == "apply"]
+    # no controller before the build is published (its VM installs it); then the full config
+    assert calls[0]["tfvars"]["deadline_config"] == ""
+    cfg = json.loads(calls[-1]["tfvars"]["deadline_config"])
+    assert (cfg["spot_mig"], cfg["on_demand_mig"], cfg["policy"]) == ("dlfleet-mig", "dlfleet-od-mig", "uniform-progress")
+    assert cfg["time_scale"] == 1.0 and cfg["compute_endpoint"] is None  # Google's own endpoint from the VM
+    assert cfg["deadline"] - cfg["start"] == pytest.approx(8 * 3600)
+    steps = total_steps(json.loads(calls[-1]["tfvars"]["trainer_config"]))
+    assert steps > 0 and cfg["work_estimate_s"] == pytest.approx(steps * 0.5)  # the job's steps, 0.5 s each
+    rec = load_record()
+    assert rec.deadline["controller"]["mig"] == "dlfleet-dl-mig" and rec.deadline["on_demand_mig"] == "dlfleet-od-mig"
+    assert cli("down").exit_code == 0
+
+
+def test_a_deadline_the_gcp_backend_cannot_meet_is_refused_before_terraform_runs(cli, gcp, root):
+    r = cli(*UP, "--deadline", "10m", "--step-time", "0.5")
+    assert r.exit_code == 1 and "shorter than" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert gcp.argvs() == []

@@ -21,10 +21,12 @@ def test_stack_loads_root_modules_and_examples(repo):
     stack = load_stack(repo)
     rels = sorted(p.relative_to(repo.resolve()).as_posix() for p in stack.modules)
     assert rels == ["terraform", "terraform/examples/multi-zone-a100", "terraform/examples/single-l4",
-                    "terraform/modules/checkpoint-bucket", "terraform/modules/network", "terraform/modules/spot-fleet"]
-    # the examples call the root module, which composes the three concern modules
+                    "terraform/modules/checkpoint-bucket", "terraform/modules/deadline-controller",
+                    "terraform/modules/network", "terraform/modules/on-demand-fleet", "terraform/modules/spot-fleet"]
+    # the examples call the root module, which composes the concern modules (the deadline's two behind a count)
     assert {a["source"] for a in stack.root.modules.values()} == {
-        "./modules/network", "./modules/checkpoint-bucket", "./modules/spot-fleet"}
+        "./modules/network", "./modules/checkpoint-bucket", "./modules/spot-fleet", "./modules/on-demand-fleet",
+        "./modules/deadline-controller"}
     for ex in ("single-l4", "multi-zone-a100"):
         assert stack.module_dir(f"examples/{ex}").modules["spotshield"]["source"] == "../.."
 

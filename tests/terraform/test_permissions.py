@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from spotshield.cloud.permissions import CUSTOM_ROLE, ROLE_FACTS, SCOPES, VM_CALLS
+from spotshield.cloud.permissions import (CONTROLLER_CALLS, CONTROLLER_CUSTOM_ROLE, CONTROLLER_SCOPES, CUSTOM_ROLE,
+                                          ON_DEMAND_CALLS, ROLE_FACTS, SCOPES, VM_CALLS)
 from spotshield.validate.invariants import load_stack
 
 FLEET = "terraform/modules/spot-fleet/main.tf"
+CONTROLLER = "terraform/modules/deadline-controller/main.tf"
+ON_DEMAND = "terraform/modules/on-demand-fleet/main.tf"
 
 
 def grants(repo) -> tuple[dict[str, set[str]], set[str]]:
@@ -92,4 +95,97 @@ def test_a_changed_grant_is_caught(stack_copy, case):
     old, new, expect = MUTATIONS[case]
     stack_copy.edit(FLEET, old, new)
     found = problems(stack_copy.root)
+    assert any(expect in p for p in found), found
+
+
+# ---- the deadline's modules ----------------------------------------------------------
+def _condition(b: dict) -> str:
+    cond = b.get("condition")
+    return str(cond[0].get("expression", "")) if isinstance(cond, list) and cond else ""
+
+
+def controller_grants(repo) -> tuple[dict[str, set[str]], set[str], str, str]:
+    """({scope: roles granted to the controller account}, its custom role's permissions, the
+    groups condition, the record condition) of modules/deadline-controller."""
+    mod = load_stack(repo).module_dir("modules/deadline-controller")
+    at: dict[str, set[str]] = {scope: set() for scope in CONTROLLER_SCOPES}
+    groups_cond = record_cond = ""
+    for rtype in set(CONTROLLER_SCOPES.values()):
+        for _, b in mod.resources_of(rtype):
+            if "google_service_account.controller." not in str(b.get("member")):
+                continue
+            role, cond = str(b.get("role")), str(mod.resolve(_condition(b)))
+            if f"google_project_iam_custom_role.{CONTROLLER_CUSTOM_ROLE}." in role:
+                role = f"custom:{CONTROLLER_CUSTOM_ROLE}"
+            if rtype == "google_storage_bucket_iam_member":
+                scope = "record" if "resource.name" in cond else "bucket"
+                record_cond = cond if scope == "record" else record_cond
+            else:
+                scope = "groups" if "resource.name" in cond else "project"
+                groups_cond = cond if scope == "groups" else groups_cond
+            at[scope].add(role)
+    custom = mod.resources.get(("google_project_iam_custom_role", CONTROLLER_CUSTOM_ROLE), {})
+    return at, set(custom.get("permissions") or []), groups_cond, record_cond
+
+
+def controller_problems(repo) -> list[str]:
+    at, custom, groups_cond, record_cond = controller_grants(repo)
+    out = []
+    for call in CONTROLLER_CALLS:
+        if call.role not in at[call.scope]:
+            out.append(f"{call.caller}: {call.api} needs {call.permission}: no {call.role} at {call.scope} scope")
+            continue
+        held = custom if call.role.startswith("custom:") else ROLE_FACTS[call.role].permissions
+        if call.permission not in held:
+            out.append(f"{call.caller}: {call.api} needs {call.permission}, which {call.role} does not hold")
+    used = {(c.scope, c.role) for c in CONTROLLER_CALLS}
+    out += [f"the controller gets {r} at {scope} scope, which no call needs"
+            for scope, roles in at.items() for r in sorted(roles) if (scope, r) not in used]
+    needed = {c.permission for c in CONTROLLER_CALLS if c.role.startswith("custom:")}
+    out += [f"custom role {CONTROLLER_CUSTOM_ROLE} grants {p}, which no call needs" for p in sorted(custom - needed)]
+    for group in ("var.spot_mig", "var.on_demand_mig", "local.mig_name"):
+        if group not in str(load_stack(repo).module_dir("modules/deadline-controller").locals.get("groups")):
+            out.append(f"the groups condition does not name {group}")
+    if "deadline.json" not in str(load_stack(repo).module_dir("modules/deadline-controller").locals.get("deadline_object")) \
+            or "local.deadline_object" not in record_cond:
+        out.append("the controller may write more than its deadline.json")
+    if "local.groups" not in groups_cond:
+        out.append("the controller's group grant is not conditioned on the stack's groups")
+    return out
+
+
+def test_the_controller_module_grants_every_controller_call_and_nothing_else(repo):
+    assert controller_problems(repo) == []
+
+
+def test_the_on_demand_vms_may_resize_their_own_group_only(repo):
+    mod = load_stack(repo).module_dir("modules/on-demand-fleet")
+    bindings = [b for _, b in mod.resources_of("google_project_iam_member")]
+    assert len(bindings) == 1 and ON_DEMAND_CALLS[0].permission == "compute.instanceGroupManagers.update"
+    b = bindings[0]
+    assert b["role"] == "${var.fleet_stop_role}" and "local.mig_resource_name" in _condition(b)
+    root = load_stack(repo).root
+    assert root.modules["on_demand_fleet"]["fleet_stop_role"] == "${module.spot_fleet.fleet_stop_role}"
+    assert root.modules["on_demand_fleet"]["service_account_email"] == "${module.spot_fleet.service_account_email}"
+    assert not mod.resources_of("google_storage_bucket_iam_member")  # the fleet account's bucket grant serves
+
+
+CONTROLLER_MUTATIONS = {
+    "no resize": ('"compute.instanceGroupManagers.list", "compute.instanceGroupManagers.update"]',
+                  '"compute.instanceGroupManagers.list"]', "needs compute.instanceGroupManagers.update"),
+    "write anywhere": ('    expression  = "resource.name == \\"${local.deadline_object}\\""\n', "",
+                       "no roles/storage.objectUser at record scope"),
+    "no read": ('role   = "roles/storage.objectViewer"', 'role   = "roles/storage.objectUser"',
+                "no roles/storage.objectViewer at bucket scope"),
+    "extra permission": ('"compute.instanceGroupManagers.get", "compute.instanceGroupManagers.list"',
+                         '"compute.instanceGroupManagers.get", "compute.instances.delete", "compute.instanceGroupManagers.list"',
+                         "grants compute.instances.delete, which no call needs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONTROLLER_MUTATIONS))
+def test_a_changed_controller_grant_is_caught(stack_copy, case):
+    old, new, expect = CONTROLLER_MUTATIONS[case]
+    stack_copy.edit(CONTROLLER, old, new)
+    found = controller_problems(stack_copy.root)
     assert any(expect in p for p in found), found

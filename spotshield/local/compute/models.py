@@ -17,6 +17,7 @@ import re
 import string
 import threading
 import time
+from typing import Callable
 
 from spotshield.local.compute.exceptions import AlreadyExists, Invalid, NotFound, ResourceInUse
 
@@ -32,6 +33,15 @@ TRANSITIONS = {
     "TERMINATED": {"PROVISIONING"},
 }
 PREEMPTED_OPERATION = "compute.instances.preempted"
+# What GCE reports when a zone has no capacity left for the machine (a spot stockout).
+STOCKOUT_CODE = "ZONE_RESOURCE_POOL_EXHAUSTED"
+MAX_GROUP_ERRORS = 200  # listErrors keeps the newest
+
+
+def is_spot(properties: dict) -> bool:
+    """A template's (or instance's) VMs are Spot VMs: preempted by GCE, subject to stockouts."""
+    sched = properties.get("scheduling") or {}
+    return sched.get("provisioningModel") == "SPOT" or sched.get("preemptible") is True
 
 
 def rfc3339(t: float | None = None) -> str:
@@ -137,7 +147,20 @@ class Instance:
         self.extra_metadata: dict[str, str] = {}  # live values the emulator adds (cost)
         self.unavailable_s: float | None = None  # emulated stockout after a preemption (trace pattern)
         self.serial_path: str | None = None  # the serial console log the fleet controller writes
+        # A managed instance the group could not create yet (a stockout): status is None (no
+        # instance exists, so instances.get says 404), its action stays CREATING, and the
+        # failed attempt shows in listManagedInstances' lastAttempt and in listErrors.
+        self.last_attempt_errors: list[dict] = []
         self.self_link = f"{API_ROOT}projects/{backend.project}/zones/{zone}/instances/{name}"
+
+    @property
+    def spot(self) -> bool:
+        return is_spot(self.properties)
+
+    @property
+    def exists(self) -> bool:
+        """False while the group waits for capacity to create it."""
+        return self.status is not None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -185,8 +208,12 @@ class Instance:
         return d
 
     def managed_json(self, mig: "InstanceGroupManager") -> dict:
-        d = {"instance": self.self_link, "id": self.id, "name": self.name, "instanceStatus": self.status,
-             "currentAction": self.current_action, "version": {"instanceTemplate": self.template.self_link}}
+        d = {"instance": self.self_link, "name": self.name, "currentAction": self.current_action,
+             "version": {"instanceTemplate": self.template.self_link}}
+        if self.exists:
+            d.update(id=self.id, instanceStatus=self.status)
+        if self.last_attempt_errors:
+            d["lastAttempt"] = {"errors": {"errors": copy.deepcopy(self.last_attempt_errors)}}
         if mig.auto_healing:
             d["instanceHealth"] = [{"healthCheck": mig.auto_healing[0].get("healthCheck", ""),
                                     "detailedHealthState": self.health}]
@@ -222,6 +249,11 @@ class InstanceGroupManager:
         self.created = rfc3339()
         self.self_link = f"{API_ROOT}projects/{backend.project}/regions/{region}/instanceGroupManagers/{self.name}"
         self.backend = backend
+        self.errors: list[dict] = []  # listErrors items, oldest first
+
+    @property
+    def spot(self) -> bool:
+        return is_spot(self.template.properties)
 
     def surplus(self, live: list["Instance"]) -> list["Instance"]:
         """Members to delete when the group is above its target size: instances that are not
@@ -270,6 +302,9 @@ class ComputeBackend:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # the controller waits on this
         self._seed = seed
+        # zone -> whether Spot capacity is there now; the emulator's capacity model (local/capacity.py)
+        # replaces it. Standard (on-demand) VMs are never short of capacity here.
+        self.spot_capacity: Callable[[str], bool] = lambda zone: True
         self.reset()
 
     def reset(self) -> None:
@@ -374,18 +409,22 @@ class ComputeBackend:
             m = self.get_mig(project, region, name)
             return [i.managed_json(m) for i in self.members(name)]
 
+    def list_errors(self, project: str, region: str, name: str) -> list[dict]:
+        with self.lock:
+            return copy.deepcopy(self.get_mig(project, region, name).errors)
+
     # ---- instances (zonal) -------------------------------------------------
     def get_instance(self, project: str, zone: str, name: str) -> Instance:
         with self.lock:
             self._check_scope(project, zone=zone)
-            if (zone, name) not in self.instances:
+            if (zone, name) not in self.instances or not self.instances[(zone, name)].exists:
                 raise NotFound(self._path("zones", zone, "instances", name))
             return self.instances[(zone, name)]
 
     def list_instances(self, project: str, zone: str | None = None) -> list[Instance]:
         with self.lock:
             self._check_scope(project, zone=zone)
-            return sorted((i for i in self.instances.values() if zone is None or i.zone == zone),
+            return sorted((i for i in self.instances.values() if i.exists and (zone is None or i.zone == zone)),
                           key=lambda i: (i.zone, i.name))
 
     def new_member(self, mig: InstanceGroupManager) -> Instance:
@@ -402,9 +441,46 @@ class ComputeBackend:
                     break
             inst = Instance(self, name, zone, mig.template, mig.name)
             self.instances[inst.key] = inst
-            self._op("compute.instances.insert", inst.self_link, inst.id, zone=zone,
-                     user="spotshield-local-mig")
+            self._attempt(inst, mig)
             return inst
+
+    def _attempt(self, inst: Instance, mig: InstanceGroupManager) -> bool:
+        """Try to create a member: at once for standard VMs; for Spot VMs only where a zone of the
+        group has capacity (its own zone first: as GCE's target shape ANY, a creation goes where
+        capacity is). Else it stays not created, CREATING, with a ZONE_RESOURCE_POOL_EXHAUSTED
+        error, and the group tries again on its next pass (reconcile). No instance, no bill."""
+        zones = [inst.zone] + [z for z in mig.zones if z != inst.zone]
+        zone = next((z for z in zones if not inst.spot or self.spot_capacity(z)), None)
+        if zone is None:
+            inst.status = None
+            if not inst.last_attempt_errors:  # one error per failed creation, not one per retry
+                err = {"code": STOCKOUT_CODE,
+                       "message": f"The zone 'projects/{self.project}/zones/{inst.zone}' does not have enough "
+                                  "resources available to fulfill the request. Try a different zone, or try again later."}
+                inst.last_attempt_errors = [err]
+                mig.errors.append({"timestamp": rfc3339(), "error": dict(err),
+                                   "instanceActionDetails": {"instance": inst.self_link, "action": "CREATING",
+                                                             "version": {"instanceTemplate": inst.template.self_link}}})
+                del mig.errors[:-MAX_GROUP_ERRORS]
+                self.changed.notify_all()
+            return False
+        if zone != inst.zone:  # not created yet: it can still go where capacity is
+            del self.instances[inst.key]
+            inst.zone = zone
+            inst.self_link = f"{API_ROOT}projects/{self.project}/zones/{zone}/instances/{inst.name}"
+            self.instances[inst.key] = inst
+        inst.status, inst.status_since, inst.last_attempt_errors = "PROVISIONING", time.monotonic(), []
+        self._op("compute.instances.insert", inst.self_link, inst.id, zone=zone, user="spotshield-local-mig")
+        return True
+
+    def stock_out(self, inst: Instance) -> bool:
+        """A Spot VM still being created when its zone runs dry fails to be created: back to waiting."""
+        with self.lock:
+            mig = self.migs.get(inst.mig) if inst.mig else None
+            if mig is None or inst.status not in ("PROVISIONING", "STAGING") or not inst.spot:
+                return False
+            inst.status = None
+            return not self._attempt(inst, mig)
 
     def recreate(self, inst: Instance) -> Instance:
         """MIG repair: same name and zone, a new id and boot disk, from the group's template."""
@@ -416,6 +492,8 @@ class ComputeBackend:
             self.instances[inst.key] = fresh
             self._op("compute.instances.repair.recreateInstance", fresh.self_link, fresh.id, zone=inst.zone,
                      user="spotshield-local-mig")
+            if mig is not None:
+                self._attempt(fresh, mig)
             return fresh
 
     def reconcile(self) -> list[tuple[str, Instance]]:
@@ -426,6 +504,9 @@ class ComputeBackend:
         with self.lock:
             for mig in list(self.migs.values()):
                 live = [i for i in self.members(mig.name) if i.current_action != "DELETING"]
+                for inst in live:
+                    if not inst.exists and self._attempt(inst, mig):  # capacity is back
+                        done.append(("created", inst))
                 for _ in range(mig.target_size - len(live)):
                     done.append(("create", self.new_member(mig)))
                 for inst in mig.surplus(live):
@@ -450,8 +531,9 @@ class ComputeBackend:
         with self.lock:
             if self.instances.get(inst.key) is inst:
                 del self.instances[inst.key]
-                self._op("compute.instances.delete", inst.self_link, inst.id, zone=inst.zone,
-                         user="spotshield-local-mig")
+                if inst.exists:  # a member never created (a stockout) leaves no instance to delete
+                    self._op("compute.instances.delete", inst.self_link, inst.id, zone=inst.zone,
+                             user="spotshield-local-mig")
 
     def transition(self, inst: Instance, status: str, message: str | None = None) -> None:
         with self.lock:

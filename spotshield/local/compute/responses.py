@@ -127,6 +127,11 @@ def list_managed(b, p, q, body):
     return {"managedInstances": b.managed_instances(p["project"], p["region"], p["name"])}
 
 
+@route("GET", MIG + "/(?P<name>[^/]+)/listErrors")
+def list_errors(b, p, q, body):
+    return {"items": b.list_errors(p["project"], p["region"], p["name"])}
+
+
 # ---- instances ---------------------------------------------------------------
 @route("GET", "/zones/(?P<zone>[^/]+)/instances")
 def list_instances(b, p, q, body):

@@ -27,3 +27,8 @@ output "run_metadata" {
   description = "The spotshield-* metadata attributes every VM boots with (docs/boot-contract.md)."
   value       = { for k, v in google_compute_instance_template.trainer.metadata : k => v if startswith(k, "spotshield-") }
 }
+
+output "fleet_stop_role" {
+  description = "The one-permission custom role (resize) that VMs get on their own group only; the deadline's on-demand group binds it too."
+  value       = google_project_iam_custom_role.fleet_stop.name
+}
