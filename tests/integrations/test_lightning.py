@@ -2,8 +2,8 @@
 emergency checkpoint on a notice (at a step, at an epoch's last step, inside validation), exact
 resume from Lightning's own .ckpt committed through the store, events; the example under SIGTERM."""
 import logging
-import random
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,8 +20,10 @@ from spotshield.storage import open_store  # noqa: E402
 from spotshield.trainer.checkpoint import CheckpointManager  # noqa: E402
 from spotshield.trainer.preemption import PreemptionFlag  # noqa: E402
 
-from script_helpers import (EXAMPLES, PY, assert_same_weights, catches_sigterm, events, resumed_from_the_notice,  # noqa: E402
-                            script_env, survive_notices, wait_for)
+from script_helpers import (EXAMPLES, PY, assert_same_weights, catches_sigterm, events, load_weights,  # noqa: E402
+                            resumed_from_the_notice, script_env, wait_for)
+
+NOTICE_AT = Path(__file__).with_name("notice_at.py")
 
 logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -114,9 +116,33 @@ def test_misuse_is_one_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_the_example_survives_two_sigterms_with_no_step_lost(tmp_path):
-    rng = random.Random(7)
-    survive_notices(str(EXAMPLES / "lightning" / "train.py"), ["--epochs", "12", "--strategy", "naive", "--save-every", "40"],
-                    tmp_path, [rng.uniform(0.1, 0.8), rng.uniform(0.1, 0.8)])
+    """Notices at known steps (notice_at.py), not after a wall-clock delay: mid-epoch (the signal
+    lands after step 100's hooks, so the checkpoint is step 101's), then at step 179, one step
+    before epoch 4's last (an emergency checkpoint at an epoch's last batch)."""
+    import subprocess
+
+    args = ["--epochs", "8", "--strategy", "naive", "--save-every", "40"]
+    script = str(EXAMPLES / "lightning" / "train.py")
+    base, work, store = tmp_path / "base", tmp_path / "work", tmp_path / "fleet"
+    base.mkdir()
+    work.mkdir()
+    done = subprocess.run([PY, script, *args], cwd=base, env=script_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = script_env(SPOTSHIELD_STORE=f"file://{store}")
+    for at in (100, 179):
+        cut = subprocess.run([PY, str(NOTICE_AT), str(at), script, *args], cwd=work, env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert cut.returncode == EXIT_PREEMPTED, cut.stderr[-3000:]
+    final = subprocess.run([PY, script, *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr[-3000:]
+    evs = events(store)
+    notices = [e for e in evs if e["event"] == "preempt_notice"]
+    resumes = [e for e in evs if e["event"] == "resume"]
+    assert [n["step"] for n in notices] == [101, 180]
+    for n, r in zip(notices, resumes, strict=True):  # each resume starts from its notice's checkpoint
+        assert r["from_step"] == n["step"] and r["steps_lost"] == 0 and r["checkpoint_reason"] == "emergency"
+    assert_same_weights(load_weights(base / "spotshield-run" / "final" / "model.pt"),
+                        load_weights(store / "final" / "model.pt"))
 
 
 @pytest.mark.slow
