@@ -147,10 +147,15 @@ def pack(root: str | Path, *, max_file_bytes: int = MAX_FILE_BYTES,
 
 def publish(root: str | Path, bucket: str) -> tuple[str, str]:
     """Pack and upload (once per content) to gs://<bucket>/workdirs/. Returns (url, sha256)."""
+    return upload(pack(root), bucket)
+
+
+def upload(packed: Packed, bucket: str) -> tuple[str, str]:
+    """Write a packed workdir once (its key is its content) into the bucket (a name, gs:// or file://
+    URL). Returns (url, sha256)."""
     from spotshield.errors import PreconditionFailedError
     from spotshield.storage import open_store
 
-    packed = pack(root)
     store = open_store(bucket_url(bucket) if not bucket.startswith("file://") else bucket)
     try:
         store.write(packed.key, packed.data, create_only=True)
