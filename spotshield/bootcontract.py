@@ -22,6 +22,9 @@ METADATA: dict[str, str] = {
     "spotshield-region": "the group's region",
     "spotshield-crash-loop-boots": "the crash-loop breaker's K: failed boots in a row before the group is stopped",
     "spotshield-preemption-notice-s": "seconds of notice before the ACPI shutdown (0: GCE's default 30 s)",
+    "spotshield-command": "command mode: the user's command, run in the workdir instead of `spotshield train`",
+    "spotshield-workdir-url": "command mode: the packed workdir (gs://<bucket>/workdirs/<digest>.tar.gz)",
+    "spotshield-workdir-sha256": "command mode: its full sha256; startup.sh refuses a download that differs",
 }
 # The deadline controller's VM (terraform/modules/deadline-controller) boots startup-scripts/controller.sh,
 # which reads these instead (docs/deadline.md).
@@ -37,7 +40,9 @@ CONTROLLER_METADATA: dict[str, str] = {
 CONTROLLER_SCRIPT = "controller.sh"  # in startup-scripts/
 # Given only with a published build (the local backend always publishes one; sha256 is optional).
 WITH_BUILD = ("spotshield-build-url", "spotshield-build-id")
-OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s")
+# Given together, only in command mode (`up --command`); Terraform sets them to "" otherwise.
+COMMAND_MODE = ("spotshield-command", "spotshield-workdir-url", "spotshield-workdir-sha256")
+OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s", *COMMAND_MODE)
 DEFAULT_HEALTH_PORT = 8080  # terraform's health_port default, the trainer's and startup.sh's fallback
 DEFAULT_CRASH_LOOP_BOOTS = 3  # terraform's crash_loop_boots default, and startup.sh's when absent
 
@@ -46,8 +51,9 @@ def boot_metadata(*, run_id: str, store: str, trainer_config: dict, mig: str, re
                   health_port: int = DEFAULT_HEALTH_PORT, build_url: str | None = None,
                   build_id: str | None = None, build_sha256: str | None = None,
                   crash_loop_boots: int = DEFAULT_CRASH_LOOP_BOOTS,
-                  preemption_notice_s: int | None = None) -> dict[str, str]:
-    """The attributes for one fleet, keyed exactly as METADATA."""
+                  preemption_notice_s: int | None = None, command: str | None = None,
+                  workdir_url: str | None = None, workdir_sha256: str | None = None) -> dict[str, str]:
+    """The attributes for one fleet, keyed exactly as METADATA. A command comes with its workdir."""
     items = {
         "spotshield-run-id": run_id,
         "spotshield-store": store,
@@ -64,6 +70,10 @@ def boot_metadata(*, run_id: str, store: str, trainer_config: dict, mig: str, re
         items["spotshield-build-sha256"] = build_sha256
     if preemption_notice_s is not None:
         items["spotshield-preemption-notice-s"] = str(preemption_notice_s)
+    if command:
+        assert workdir_url and workdir_sha256, "command mode ships a workdir"
+        items.update({"spotshield-command": command, "spotshield-workdir-url": workdir_url,
+                      "spotshield-workdir-sha256": workdir_sha256})
     unknown = set(items) - set(METADATA)
     assert not unknown, unknown  # a key outside the contract is a bug here, not user input
     return items

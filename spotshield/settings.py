@@ -68,6 +68,10 @@ class StackSettings:
     deadline_policy: str = "uniform-progress"  # spotshield/deadline/policies: make(name)
     step_time_s: float | None = None  # stated seconds per training step, for the work before a first run
     deadline_restart_s: float = 600.0  # restart overhead d (stack seconds) until one is measured
+    # command mode (docs/own-code.md): the user's command, run on each VM in the shipped workdir
+    # instead of `spotshield train`; None: the built-in trainer
+    command: str | None = None
+    workdir: str | None = None  # the folder packed and shipped with the command (default: the current one)
 
     def check(self) -> "StackSettings":
         if self.backend not in BACKENDS:
@@ -97,6 +101,11 @@ class StackSettings:
                 raise SpotShieldError(f"deadline_restart_s must be >= 0 seconds, not {self.deadline_restart_s}")
         if self.spot_capacity is not None and not isinstance(self.spot_capacity, (str, dict)):
             raise SpotShieldError("spot_capacity must be a trace name or path, or a mapping of zones")
+        if self.command is not None:
+            check_command(self.command, self.workdir_path)
+        elif self.workdir is not None:
+            raise SpotShieldError("--workdir ships a folder for --command; give a command too, e.g. "
+                                  "--command 'python train.py'")
         if self.backend == "gcp" and not self.project:
             raise SpotShieldError("the gcp backend needs a project: pass --project or set SPOTSHIELD_PROJECT")
         return self
@@ -108,6 +117,10 @@ class StackSettings:
             raise SpotShieldError(f"fleet size {self.fleet_size} is not supported yet: every VM would train the same "
                                   f"run and overwrite the others' checkpoints; use --fleet-size 1")
         return self
+
+    @property
+    def workdir_path(self) -> Path:
+        return Path(self.workdir or ".").expanduser()
 
     @property
     def mig_name(self) -> str:
@@ -123,6 +136,28 @@ class StackSettings:
         if self.bucket:
             return self.bucket
         return f"{self.project}-{self.name}-ckpt" if self.project else "spotshield-local"
+
+
+def check_command(command: str, workdir: Path) -> None:
+    """One line for a command mode that cannot work: an empty or multi-line command, one that does not
+    parse as shell words, a missing workdir, or `python X.py` whose X.py is not in it."""
+    import shlex
+
+    if not isinstance(command, str) or not command.strip():
+        raise SpotShieldError("command is empty; give the command that trains, e.g. --command 'python train.py'")
+    if "\n" in command or "\r" in command:
+        raise SpotShieldError("command must be one line; put longer scripts in a file in the workdir")
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        raise SpotShieldError(f"command {command!r} does not parse: {e}") from None
+    if not workdir.is_dir():
+        raise SpotShieldError(f"workdir {workdir} is not a folder; pass an existing folder to --workdir")
+    if re.match(r"^(.*/)?python(3(\.\d+)?)?$", argv[0]):
+        script = next((a for a in argv[1:] if not a.startswith("-")), None)
+        if script and "-m" not in argv[1:argv.index(script)] and script.endswith(".py") \
+                and not (workdir / script).is_file():
+            raise SpotShieldError(f"command {command!r}: script {script} is not in the workdir {workdir}")
 
 
 def _read_pyproject(path: Path) -> dict:

@@ -6,7 +6,9 @@
 # 2. if the store holds DONE or STOPPED, resizes the managed instance group to 0 and exits 0;
 # 3. installs the exact build that `spotshield up` published (skipped when already installed;
 #    checked against GCS's md5Hash, an optional pinned sha256, and the id it reports);
-# 4. runs `spotshield train`: as a transient systemd unit of its own where systemd runs the
+# 4. runs `spotshield train`, or in command mode (metadata spotshield-command) the user's command in
+#    the shipped workdir (downloaded and sha256-verified by `python -m spotshield.workdir`, its
+#    requirements.txt installed into a venv cached by the file's hash): as a transient systemd unit of its own where systemd runs the
 #    machine (GCE), else as a child (the emulator); pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
 #    forwarded; exits with the trainer's code (0 done, 75 preempted, anything else an error);
 # 5. on 0 with DONE present resizes to 0; on the K-th consecutive failing boot without a new
@@ -354,6 +356,11 @@ cd "$SS_HOME" || die "cannot enter SPOTSHIELD_HOME $SS_HOME"
 # Idempotent: a second run while the trainer of this boot is alive changes nothing.
 if [ -f "$PIDFILE" ]; then
   old=$(cat "$PIDFILE" 2>/dev/null)
+  # a command's own process: its environment carries SPOTSHIELD_COMMAND (a reused pid would not)
+  if [ -n "$old" ] && tr '\0' '\n' 2>/dev/null <"/proc/$old/environ" | grep -q '^SPOTSHIELD_COMMAND='; then
+    log "command already running as pid $old; nothing to do"
+    exit 0
+  fi
   if [ -n "$old" ] && tr '\0' ' ' 2>/dev/null <"/proc/$old/cmdline" | grep -q 'spotshield.cli.main train'; then
     log "trainer already running as pid $old; nothing to do"
     exit 0
@@ -412,12 +419,62 @@ else
   install_build "$BUILD_URL" "$BUILD_ID"
 fi
 
-# The trainer's arguments, as positional parameters (no arrays: see the header).
+# The trainer's program and arguments, as positional parameters (no arrays: see the header).
+PROG=$PY
 set -- -m spotshield.cli.main train --store "$STORE"
 CONFIG_JSON=$(attr spotshield-config)
 if [ -n "$CONFIG_JSON" ]; then
   printf '%s\n' "$CONFIG_JSON" >"$SS_HOME/runs/$RUN_ID/config.json" || die "cannot write the run config"
   set -- "$@" --config "$SS_HOME/runs/$RUN_ID/config.json"
+fi
+
+# --- command mode: the user's command in the shipped workdir ---------------------------------
+# prepare_venv REQS: a venv over $PY's packages (spotshield, torch) with REQS installed, kept in
+# $SS_HOME/venvs/<sha256 of REQS> so a reboot of the same disk does not install again; prints its bin.
+prepare_venv() {
+  local reqs=$1 hash venv
+  hash=$(sha256sum "$reqs" | cut -d' ' -f1)
+  venv="$SS_HOME/venvs/$hash"
+  if [ -f "$venv/.installed" ]; then
+    log "requirements.txt $hash already installed in $venv"
+  else
+    rm -rf "$venv"
+    log "installing requirements.txt $hash into $venv"
+    "$PY" -m venv --system-site-packages "$venv" >&2 || die "cannot create a venv in $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" >&2 ||
+      die "pip install -r requirements.txt (workdir) failed"
+    touch "$venv/.installed"
+  fi
+  echo "$venv/bin"
+}
+
+COMMAND=$(attr spotshield-command)
+if [ -n "$COMMAND" ]; then
+  WD_URL=$(attr spotshield-workdir-url)
+  WD_SHA=$(attr spotshield-workdir-sha256 | tr 'A-F' 'a-f')
+  if [ -z "$WD_URL" ] || [ -z "$WD_SHA" ]; then
+    die "metadata has spotshield-command but no spotshield-workdir-url and spotshield-workdir-sha256"
+  fi
+  WORKDIR="$SS_HOME/workdir"
+  # fetched on every boot (it replaces the folder whole): what the command left there is not code
+  WD_ERR=$("$PY" -m spotshield.workdir fetch "$WD_URL" "$WD_SHA" "$WORKDIR" 2>&1 >/dev/null) ||
+    die "cannot fetch the workdir: $(printf '%s' "$WD_ERR" | tail -n 1 | sed 's/^error: //')"
+  log "workdir $WD_URL (sha256 $WD_SHA) in $WORKDIR"
+  # `python` in the command is the interpreter spotshield is installed for (or the venv over it)
+  if ! { mkdir -p "$SS_HOME/bin" && ln -sf "$(command -v "$PY")" "$SS_HOME/bin/python" &&
+    ln -sf "$(command -v "$PY")" "$SS_HOME/bin/python3"; }; then
+    die "cannot link python into $SS_HOME/bin"
+  fi
+  CMD_PATH="$SS_HOME/bin:$PATH"
+  if [ -f "$WORKDIR/requirements.txt" ]; then
+    VENV_BIN=$(prepare_venv "$WORKDIR/requirements.txt") || exit 1  # prepare_venv said why (and counted it)
+    CMD_PATH="$VENV_BIN:$CMD_PATH"
+  fi
+  export PATH="$CMD_PATH" SPOTSHIELD_COMMAND="$COMMAND" SPOTSHIELD_WORKDIR="$WORKDIR"
+  # exec: the command's own process gets the forwarded SIGTERM and its exit code is the boot's
+  PROG=/bin/bash
+  # shellcheck disable=SC2016  # expanded by the inner shell, from the environment
+  set -- -c 'cd "$SPOTSHIELD_WORKDIR" || exit 1; eval "exec $SPOTSHIELD_COMMAND"'
 fi
 
 export SPOTSHIELD_RUN_ID="$RUN_ID" SPOTSHIELD_STORE="$STORE" SPOTSHIELD_HEALTH_PORT="$HEALTH_PORT"
@@ -451,13 +508,17 @@ json_argv() {
   for a in "$@"; do out="$out$([ -n "$out" ] && echo ', ')$(json_str "$a")"; done
   echo "[$out]"
 }
-event command_start "\"command\": $(json_argv "$PY" "$@")"
+if [ -n "$COMMAND" ]; then
+  event command_start "\"command\": $(json_str "$COMMAND"), \"workdir_sha256\": $(json_str "$WD_SHA")"
+else
+  event command_start "\"command\": $(json_argv "$PY" "$@")"
+fi
 # stderr is also kept per boot (TRAINER_ERR): the crash-loop breaker quotes its last error line.
 # shellcheck disable=SC2016  # $0 and $@ belong to the inner shell
 TEE_ERR='exec "$0" "$@" 2> >(tee -a "$SPOTSHIELD_TRAINER_ERR" >&2)'
 if use_systemd; then
   UNIT="spotshield-trainer-$(echo "$BOOT_ID" | sed 's/[^A-Za-z0-9_.-]/-/g')"
-  log "starting unit $UNIT: $PY $*"
+  log "starting unit $UNIT: $PROG $*"
   # --wait returns the unit's exit code; KillMode=mixed: a stop sends SIGTERM to the trainer only
   # (data-loader workers go at the end); TimeoutStopSec covers the notice and the checkpoint.
   systemd-run --unit="$UNIT" --wait --collect --quiet --working-directory="$SS_HOME" \
@@ -467,8 +528,9 @@ if use_systemd; then
     --setenv=SPOTSHIELD_HEALTH_PORT="$HEALTH_PORT" --setenv=SPOTSHIELD_HOST="$HOST_NAME" \
     --setenv=SPOTSHIELD_BOOT="$BOOT_ID" --setenv=SPOTSHIELD_HOME="$SS_HOME" \
     --setenv=GCE_METADATA_HOST="$MD_HOST" --setenv=SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR" \
-    --setenv=PYTHONUNBUFFERED=1 \
-    /bin/bash -c "$TEE_ERR" "$PY" "$@" &
+    --setenv=PYTHONUNBUFFERED=1 --setenv=PATH="$PATH" \
+    --setenv=SPOTSHIELD_COMMAND="$COMMAND" --setenv=SPOTSHIELD_WORKDIR="$WORKDIR" \
+    /bin/bash -c "$TEE_ERR" "$PROG" "$@" &
   RUNNER=$!
   TRAINER=""
   tries=0
@@ -479,8 +541,8 @@ if use_systemd; then
     tries=$((tries + 1))
   done
 else
-  log "starting: $PY $*"
-  bash -c "$TEE_ERR" "$PY" "$@" &
+  log "starting: $PROG $*"
+  bash -c "$TEE_ERR" "$PROG" "$@" &
   RUNNER=$!
   TRAINER=$RUNNER
 fi

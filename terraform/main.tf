@@ -64,6 +64,9 @@ module "spot_fleet" {
   build_url           = var.build_url
   build_id            = var.build_id
   build_sha256        = var.build_sha256
+  command             = var.command
+  workdir_url         = var.workdir_url
+  workdir_sha256      = var.workdir_sha256
   trainer_config      = local.trainer_config
   crash_loop_boots    = var.crash_loop_boots
   preemption_notice_s = var.preemption_notice_s
@@ -95,6 +98,9 @@ module "on_demand_fleet" {
   build_url             = var.build_url
   build_id              = var.build_id
   build_sha256          = var.build_sha256
+  command               = var.command
+  workdir_url           = var.workdir_url
+  workdir_sha256        = var.workdir_sha256
   trainer_config        = local.trainer_config
   crash_loop_boots      = var.crash_loop_boots
   labels                = local.labels

@@ -230,3 +230,33 @@ variable "deadline_config" {
     error_message = "deadline_config must be empty or a JSON object string."
   }
 }
+
+variable "command" {
+  type        = string
+  description = "Command mode (up --command): the user's command, run in the shipped workdir instead of spotshield train; \"\" = the built-in trainer."
+  default     = ""
+  validation {
+    condition     = length(var.command) <= 4096 && !can(regex("[\\n\\r]", var.command))
+    error_message = "command must be one line of at most 4096 characters."
+  }
+}
+
+variable "workdir_url" {
+  type        = string
+  description = "Command mode: gs:// URL of the packed workdir (spotshield/workdir.py); set with command."
+  default     = ""
+  validation {
+    condition     = can(regex("^(gs://[^/]+/workdirs/[0-9a-f]+\\.tar\\.gz)?$", var.workdir_url))
+    error_message = "workdir_url must be empty or gs://<bucket>/workdirs/<hex digest>.tar.gz."
+  }
+}
+
+variable "workdir_sha256" {
+  type        = string
+  description = "Command mode: the workdir archive's full sha256; VMs refuse a download that does not match."
+  default     = ""
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.workdir_sha256))
+    error_message = "workdir_sha256 must be empty or 64 lowercase hex digits."
+  }
+}

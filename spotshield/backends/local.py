@@ -64,12 +64,16 @@ def _api(what: str, fn):
         raise SpotShieldError(f"emulator Compute API: {what}: {getattr(e, 'message', e)}") from None
 
 
-def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None, build_id: str | None) -> dict:
-    """The boot-contract attributes (spotshield/bootcontract.py), the keys Terraform sets."""
+def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None, build_id: str | None,
+                   workdir: tuple[str, str] | None = None) -> dict:
+    """The boot-contract attributes (spotshield/bootcontract.py), the keys Terraform sets.
+    workdir: (url, sha256) of the published workdir in command mode."""
     return boot_metadata(run_id=s.run_id or trainer_config.get("run_id") or "",
                          store=trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id),
                          trainer_config=trainer_config, mig=s.mig_name, region=s.region,
-                         health_port=DEFAULT_HEALTH_PORT, build_url=build_url, build_id=build_id)
+                         health_port=DEFAULT_HEALTH_PORT, build_url=build_url, build_id=build_id,
+                         command=s.command if workdir else None, workdir_url=workdir[0] if workdir else None,
+                         workdir_sha256=workdir[1] if workdir else None)
 
 
 def template_body(s: StackSettings, items: dict) -> dict:
@@ -187,7 +191,7 @@ class LocalBackend:
         from google.api_core import exceptions as gexc
         from google.cloud import compute_v1
 
-        from spotshield import buildinfo
+        from spotshield import buildinfo, workdir
         from spotshield.local import daemon
 
         s = settings.check_up()
@@ -196,6 +200,9 @@ class LocalBackend:
             raise SpotShieldError("up needs a run id (settings.run_id)")
         tcfg = fleet_trainer_config(s) if trainer_config is None else trainer_config
         plan = deadline.prepare(s, tcfg, time_scale=s.time_scale)  # bad deadlines fail before anything starts
+        packed = None
+        if s.command:
+            packed = workdir.pack(s.workdir_path)  # an empty or oversized workdir fails before anything starts
         project = _project(s)
         rec = daemon.read_state(self.state_dir)
         started = rec is None
@@ -230,7 +237,8 @@ class LocalBackend:
         _create_bucket(storage, s.bucket_name)
         with _storage_env(storage):
             build_url, build_id = buildinfo.publish(s.bucket_name)
-        tpl = template_body(s, metadata_items(s, tcfg, build_url, build_id))
+            shipped = workdir.upload(packed, s.bucket_name) if packed else None
+        tpl = template_body(s, metadata_items(s, tcfg, build_url, build_id, shipped))
         try:  # the name carries a digest of the properties: an existing one is this very template
             templates.insert_unary(project=project, instance_template_resource=compute_v1.InstanceTemplate.from_json(
                 json.dumps(tpl), ignore_unknown_fields=True), timeout=_CALL_TIMEOUT_S)
@@ -243,6 +251,8 @@ class LocalBackend:
                 json.dumps(mig_body(s, tpl["name"], project)), ignore_unknown_fields=True), timeout=_CALL_TIMEOUT_S))
         resources = {"template": tpl["name"], "state_dir": str(self.state_dir), "build_id": build_id,
                      "build_url": build_url}
+        if shipped:
+            resources.update(command=s.command, workdir_url=shipped[0], workdir_sha256=shipped[1])
         record = StackRecord.for_settings(s, project=project, time_scale=s.time_scale,
                                           endpoints=dict(rec["endpoints"]), resources=resources)
         if plan is not None:

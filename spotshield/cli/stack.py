@@ -63,6 +63,13 @@ StepTime = Annotated[Optional[float], typer.Option(
 SpotCapacity = Annotated[Optional[str], typer.Option(
     "--spot-capacity", envvar="SPOTSHIELD_SPOT_CAPACITY",
     help="local: spot capacity in every zone from a trace (name or CSV); spotshield.yaml takes one per zone.")]
+Command = Annotated[Optional[str], typer.Option(
+    "--command", envvar="SPOTSHIELD_COMMAND",
+    help="Run your own training command on each VM (in the shipped --workdir) instead of the built-in trainer, "
+         "e.g. 'python train.py --epochs 5'. Exit 75 = preempted (resumed on the next VM), 0 with DONE = finished.")]
+Workdir = Annotated[Optional[Path], typer.Option(
+    "--workdir", envvar="SPOTSHIELD_WORKDIR",
+    help="With --command: the folder packed (honouring .gitignore) and shipped to each VM (default: the current one).")]
 
 
 DOWN_HELP = "Stop the fleet. Checkpoints stay unless --delete-checkpoints is given and confirmed."
@@ -122,7 +129,7 @@ def register(app: typer.Typer) -> None:
         wait_timeout: Annotated[float, typer.Option("--wait-timeout", envvar="SPOTSHIELD_WAIT_TIMEOUT",
                                 help="gcp: seconds to wait for the group to be stable.")] = 900.0,
         deadline: Deadline = None, deadline_policy: DeadlinePolicy = None, step_time: StepTime = None,
-        spot_capacity: SpotCapacity = None,
+        spot_capacity: SpotCapacity = None, command: Command = None, workdir: Workdir = None,
     ) -> None:
         from spotshield import backends
         from spotshield.backends.record import load_record, save_record
@@ -134,7 +141,7 @@ def register(app: typer.Typer) -> None:
                       machine_type=machine_type, gpu_type=gpu_type, gpu_count=gpu_count,
                       fleet_size=fleet_size, bucket=bucket, run_id=run_id, time_scale=time_scale,
                       deadline=deadline, deadline_policy=deadline_policy, step_time_s=step_time,
-                      spot_capacity=spot_capacity)
+                      spot_capacity=spot_capacity, command=command, workdir=str(workdir) if workdir else None)
         existing = load_record(required=False)
         if existing is not None:
             raise SpotShieldError(f"a stack is already up ({existing.backend}, run {existing.run_id}); "

@@ -52,6 +52,24 @@ def build_location(settings: StackSettings) -> tuple[str, str, str]:
     return buildinfo.build_url(settings.bucket_name, bid), bid, hashlib.sha256(data).hexdigest()
 
 
+def workdir_location(settings: StackSettings):
+    """Command mode: (url, sha256, packed) of the workdir as it will be published; None otherwise."""
+    if not settings.command:
+        return None
+    from spotshield import workdir
+    from spotshield.layout import bucket_url
+
+    packed = workdir.pack(settings.workdir)
+    return f"{bucket_url(settings.bucket_name)}/{packed.key}", packed.sha256, packed
+
+
+def publish_workdir(settings: StackSettings, location) -> None:
+    """Upload the packed workdir once (its key is its content) beside the build."""
+    from spotshield import workdir
+
+    workdir.upload(location[2], settings.bucket_name)
+
+
 def publish_build(settings: StackSettings, expected_url: str) -> None:
     from spotshield import buildinfo
 
@@ -70,8 +88,10 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     build_url, build_id, sha = build_location(settings)
+    packed = workdir_location(settings)  # a bad workdir fails before anything is created
     values = tfvars.render(settings, build_url=build_url, build_id=build_id, build_sha256=sha,
-                           trainer_config=trainer_config, deadline_config=deadline_config)
+                           trainer_config=trainer_config, deadline_config=deadline_config,
+                           workdir=packed[:2] if packed else None)
     tf.init()
     if not _bucket_exists(settings):
         echo(f"-- first up: creating gs://{settings.bucket_name} with an empty group, then publishing the build")
@@ -79,6 +99,8 @@ def up(settings: StackSettings, trainer_config: dict, echo: Callable[[str], None
         tfvars.write({**values, "fleet_size": 0, "deadline_config": ""}, tf.working_dir)
         tf.apply()
     publish_build(settings, build_url)
+    if packed:
+        publish_workdir(settings, packed)
     tfvars.write(values, tf.working_dir)
     if on_applied:
         on_applied()
@@ -92,8 +114,10 @@ def plan(settings: StackSettings, trainer_config: dict, echo: Callable[[str], No
     preflight.check_gcp(settings.project)
     tf = TerraformRunner(terraform_dir(root), echo=echo)
     build_url, build_id, sha = build_location(settings)
+    packed = workdir_location(settings)
     tfvars.write(tfvars.render(settings, build_url=build_url, build_id=build_id, build_sha256=sha,
-                               trainer_config=trainer_config), tf.working_dir)
+                               trainer_config=trainer_config, workdir=packed[:2] if packed else None),
+                 tf.working_dir)
     tf.init()
     tf.plan()
 

@@ -36,6 +36,9 @@ TFVARS_SCHEMA: dict[str, str] = {
     "build_sha256": "string",  # optional: sha256 of the archive; VMs refuse a mismatching download
     "health_port": "number",
     "deadline_config": "string",  # the deadline controller's config as JSON; "" = no deadline
+    "command": "string",  # command mode: the user's command; "" = spotshield train
+    "workdir_url": "string",  # command mode: gs://bucket/workdirs/<digest>.tar.gz
+    "workdir_sha256": "string",  # command mode: the archive's full sha256
 }
 
 # Variables the CLI must always write (the others have defaults in variables.tf).
@@ -74,8 +77,10 @@ def check_tfvars(values: dict) -> dict:
 
 
 def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_config: dict,
-           build_sha256: str = "", deadline_config: dict | None = None) -> dict:
-    """The variables for the root module. trainer_config is the merged trainer config."""
+           build_sha256: str = "", deadline_config: dict | None = None,
+           workdir: tuple[str, str] | None = None) -> dict:
+    """The variables for the root module. trainer_config is the merged trainer config; workdir is
+    (url, sha256) of the published workdir in command mode."""
     values = {
         "project": settings.project,
         "region": settings.region,
@@ -96,6 +101,9 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "trainer_config": json.dumps(trainer_config, sort_keys=True),
         "health_port": int(trainer_config.get("health_port", 8080)),
         "deadline_config": json.dumps(deadline_config, sort_keys=True) if deadline_config else "",
+        "command": settings.command or "",
+        "workdir_url": workdir[0] if settings.command and workdir else "",
+        "workdir_sha256": workdir[1] if settings.command and workdir else "",
     }
     return check_tfvars(values)
 

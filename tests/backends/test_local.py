@@ -27,6 +27,21 @@ def settings(**kw):
     return StackSettings(**base)
 
 
+def test_command_mode_metadata(tmp_path):
+    from spotshield.backends.local import metadata_items
+
+    (tmp_path / "train.py").write_text("")
+    s = settings(command="python train.py --epochs 2", workdir=str(tmp_path)).check()
+    items = metadata_items(s, {"run_id": s.run_id}, "gs://b/builds/x.tar.gz", "0.1+abc",
+                           ("gs://b/workdirs/0123456789abcdef.tar.gz", "cd" * 32))
+    assert items["spotshield-command"] == "python train.py --epochs 2"
+    assert items["spotshield-workdir-url"] == "gs://b/workdirs/0123456789abcdef.tar.gz"
+    assert items["spotshield-workdir-sha256"] == "cd" * 32
+    assert set(items) == CONTRACT_KEYS | {"spotshield-command", "spotshield-workdir-url", "spotshield-workdir-sha256"}
+    plain = metadata_items(settings(), {"run_id": "r"}, "gs://b/builds/x.tar.gz", "0.1+abc")
+    assert set(plain) == CONTRACT_KEYS  # the built-in trainer: no command keys at all
+
+
 def test_plan_starts_nothing(state):
     p = local(state).plan(settings(fleet_size=2))
     assert p["region_instance_group_manager"]["targetSize"] == 2

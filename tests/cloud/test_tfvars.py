@@ -43,3 +43,15 @@ def test_schema_mismatch_is_one_line(root, monkeypatch):
     s, tcfg = settings()
     with pytest.raises(SpotShieldError, match="unknown Terraform variable\\(s\\) health_port"):
         tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)
+
+
+def test_command_mode_renders_the_command_and_workdir(root):
+    (root / "train.py").write_text("")
+    s, tcfg = settings(command="python train.py --epochs 5")
+    values = tfvars.render(s, build_url="", build_id="", trainer_config=tcfg,
+                           workdir=("gs://b/workdirs/0123456789abcdef.tar.gz", "cd" * 32))
+    assert values["command"] == "python train.py --epochs 5"
+    assert (values["workdir_url"], values["workdir_sha256"]) == ("gs://b/workdirs/0123456789abcdef.tar.gz", "cd" * 32)
+    s, tcfg = settings()  # the built-in trainer: empty, as the variables' defaults
+    values = tfvars.render(s, build_url="", build_id="", trainer_config=tcfg, workdir=("gs://x", "y"))
+    assert (values["command"], values["workdir_url"], values["workdir_sha256"]) == ("", "", "")

@@ -95,6 +95,9 @@ resource "google_compute_instance_template" "on_demand" {
     "spotshield-region"              = var.region
     "spotshield-crash-loop-boots"    = var.crash_loop_boots
     "spotshield-preemption-notice-s" = 0
+    "spotshield-command"             = var.command
+    "spotshield-workdir-url"         = var.workdir_url
+    "spotshield-workdir-sha256"      = var.workdir_sha256
   }
 
   lifecycle {

@@ -184,3 +184,21 @@ variable "crash_loop_boots" {
     error_message = "crash_loop_boots must be a whole number from 1 to 100."
   }
 }
+
+variable "command" {
+  type        = string
+  description = "Command mode: the user's command (metadata spotshield-command); \"\" = spotshield train."
+  default     = ""
+}
+
+variable "workdir_url" {
+  type        = string
+  description = "Command mode: the packed workdir (metadata spotshield-workdir-url)."
+  default     = ""
+}
+
+variable "workdir_sha256" {
+  type        = string
+  description = "Command mode: its sha256 (metadata spotshield-workdir-sha256)."
+  default     = ""
+}

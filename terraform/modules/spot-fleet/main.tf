@@ -156,6 +156,9 @@ resource "google_compute_instance_template" "trainer" {
     # the crash-loop breaker's K; the notice before the ACPI shutdown (shutdown.sh's budget)
     "spotshield-crash-loop-boots"    = var.crash_loop_boots
     "spotshield-preemption-notice-s" = var.preemption_notice_s
+    "spotshield-command"             = var.command
+    "spotshield-workdir-url"         = var.workdir_url
+    "spotshield-workdir-sha256"      = var.workdir_sha256
   }
 
   # Templates cannot be changed in place: a new build or run is a new template (name_prefix gives

@@ -218,3 +218,21 @@ variable "apply_wait_minutes" {
     error_message = "apply_wait_minutes must be a whole number from 5 to 240."
   }
 }
+
+variable "command" {
+  type        = string
+  description = "Command mode: the user's command (metadata spotshield-command); \"\" = spotshield train."
+  default     = ""
+}
+
+variable "workdir_url" {
+  type        = string
+  description = "Command mode: the packed workdir (metadata spotshield-workdir-url)."
+  default     = ""
+}
+
+variable "workdir_sha256" {
+  type        = string
+  description = "Command mode: its sha256 (metadata spotshield-workdir-sha256)."
+  default     = ""
+}

@@ -1,0 +1,98 @@
+"""startup.sh in command mode (metadata spotshield-command): the shipped workdir, its requirements
+venv cached across boots, the user's command under the trainer's environment and exit-code contract."""
+from __future__ import annotations
+
+import json
+
+from servers import ComputeRecorder, MetadataServer
+from boot_helpers import REPO, STARTUP, boot_env, gcs_put, run_script
+from test_startup import attrs
+
+from spotshield import workdir
+
+BUILD = "0.1.0+3f2a9c1d2e4b"
+
+
+def ship(tmp_path, gcs_server, bucket, files: dict) -> tuple[str, str]:
+    root = tmp_path / "userdir"
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    packed = workdir.pack(root)
+    gcs_put(gcs_server.url, bucket, packed.key, packed.data)
+    return f"gs://{bucket}/{packed.key}", packed.sha256
+
+
+def command_attrs(bucket, url, sha, command="python train.py --epochs 2"):
+    return attrs(bucket, **{"spotshield-command": command, "spotshield-workdir-url": url,
+                            "spotshield-workdir-sha256": sha})
+
+
+def boot(tmp_path, md, gcs_server, fake_python, compute="", boot_id="boot-1", **env_over):
+    env = boot_env(tmp_path, md.host, gcs_server.url, fake_python, compute)
+    # the real `-m spotshield.workdir` of this checkout (the shared venv may hold another one)
+    env.update(FAKE_INSTALLED_BUILD=BUILD, SPOTSHIELD_BOOT=boot_id, PYTHONPATH=str(REPO), **env_over)
+    return run_script(STARTUP, env)
+
+
+def test_the_command_runs_in_the_verified_workdir_with_the_trainers_environment(
+        tmp_path, fake_python, gcs_server, gcs_bucket):
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"train.py": "print(1)\n", "lib/m.py": ""})
+    with MetadataServer(command_attrs(gcs_bucket, url, sha)) as md, ComputeRecorder() as compute:
+        proc = boot(tmp_path, md, gcs_server, fake_python, compute.url, FAKE_TRAIN_RC="75")
+    assert proc.returncode == 75, proc.stderr  # the command's code, unchanged: preempted
+    fake = tmp_path / "fake"
+    assert not (fake / "train.json").exists(), "command mode must not run spotshield train"
+    rec = json.loads((fake / "command.json").read_text())
+    home = tmp_path / "home"
+    assert rec["argv"] == ["train.py", "--epochs", "2"]
+    assert rec["cwd"] == str(home / "workdir") and rec["files"] == ["lib", "train.py"]
+    assert rec["python"] == str(home / "bin" / "python")  # `python` is the interpreter spotshield runs on
+    store = f"gs://{gcs_bucket}/runs/adaptive-1"
+    env = rec["env"]
+    assert (env["SPOTSHIELD_STORE"], env["SPOTSHIELD_RUN_ID"], env["SPOTSHIELD_HEALTH_PORT"]) == \
+        (store, "adaptive-1", "18080")
+    assert (env["SPOTSHIELD_HOST"], env["SPOTSHIELD_BOOT"], env["GCE_METADATA_HOST"]) == ("ss-vm-1", "boot-1", md.host)
+    assert (home / "trainer.pid").exists() is False
+    assert not (fake / "venv.log").exists(), "no requirements.txt: no venv"
+    assert compute.requests == []
+
+
+def test_requirements_are_installed_once_per_hash_across_boots(tmp_path, fake_python, gcs_server, gcs_bucket):
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"train.py": "", "requirements.txt": "tqdm==4.66.0\n"})
+    with MetadataServer(command_attrs(gcs_bucket, url, sha)) as md:
+        for boot_id in ("boot-1", "boot-2"):
+            proc = boot(tmp_path, md, gcs_server, fake_python, boot_id=boot_id, FAKE_TRAIN_RC="75")
+            assert proc.returncode == 75, proc.stderr
+    fake = tmp_path / "fake"
+    assert len((fake / "venv.log").read_text().splitlines()) == 1, "a reboot must not reinstall"
+    pip = [json.loads(line) for line in (fake / "pip.log").read_text().splitlines()]
+    assert pip == [["--quiet", "--disable-pip-version-check", "-r", str(tmp_path / "home/workdir/requirements.txt")]]
+    rec = json.loads((fake / "command.json").read_text())
+    assert "/home/venvs/" in rec["python"] and rec["python"].endswith("/bin/python")
+    assert "already installed" in proc.stderr
+
+
+def test_a_tampered_workdir_is_refused_and_counts_as_a_failed_boot(tmp_path, fake_python, gcs_server, gcs_bucket):
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"train.py": ""})
+    with MetadataServer(command_attrs(gcs_bucket, url, "0" * 64)) as md:
+        proc = boot(tmp_path, md, gcs_server, fake_python)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("spotshield-startup: error: cannot fetch the workdir: ")
+    assert "refusing to run it" in proc.stderr
+    assert not (tmp_path / "fake" / "command.json").exists()
+
+
+def test_a_command_without_its_workdir_is_one_error(tmp_path, fake_python, gcs_server, gcs_bucket):
+    with MetadataServer(attrs(gcs_bucket, **{"spotshield-command": "python train.py"})) as md:
+        proc = boot(tmp_path, md, gcs_server, fake_python)
+    assert proc.returncode == 1
+    assert "spotshield-command but no spotshield-workdir-url" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_command_that_is_not_found_exits_127_and_feeds_the_breaker(tmp_path, fake_python, gcs_server, gcs_bucket):
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"train.py": ""})
+    with MetadataServer(command_attrs(gcs_bucket, url, sha, command="no-such-program --x")) as md:
+        proc = boot(tmp_path, md, gcs_server, fake_python)
+    assert proc.returncode == 127, proc.stderr
+    assert "failed boot 1 of 3" in proc.stderr
