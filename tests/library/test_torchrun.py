@@ -16,9 +16,11 @@ import torch
 
 from script_helpers import REPO, script_env
 from spotshield import layout
+from spotshield.backends.record import StackRecord
 from spotshield.boots import preempted_boots, split_boots
 from spotshield.distributed.loopback import descendants
 from spotshield.events import read_events, validate_event
+from spotshield.status.collect import collect
 from spotshield.storage import open_store
 
 pytestmark = pytest.mark.slow
@@ -59,20 +61,39 @@ def _stepped(store_dir: Path, step: int) -> bool:
     return False
 
 
-def test_a_sigterm_to_the_job_resumes_bit_identical_with_one_preemption(tmp_path):
-    base = f"file://{tmp_path}/base"
-    p = _launch(tmp_path, base, "base")
-    assert _finish(p, tmp_path, "base") == 0, (tmp_path / "base.log").read_text()[-3000:]
-    assert "seen 288" in (tmp_path / "base.log").read_text()  # rank 0's half of 3 epochs x 192
+def _rank_pid(agent: int, rank: int) -> int:
+    """The worker of `rank` among the agent's descendants (from its environment)."""
+    for pid in descendants(agent):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env and b"TORCHELASTIC_RUN_ID=" in b"".join(env):
+            return pid
+    raise AssertionError(f"no worker of rank {rank} under {agent}")
 
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("base")
+    base = f"file://{tmp}/base"
+    p = _launch(tmp, base, "base")
+    assert _finish(p, tmp, "base") == 0, (tmp / "base.log").read_text()[-3000:]
+    assert "seen 288" in (tmp / "base.log").read_text()  # rank 0's half of 3 epochs x 192
+    return _final(base)
+
+
+@pytest.mark.parametrize("who", ["unit", "rank1"])
+def test_a_sigterm_to_the_job_resumes_bit_identical_with_one_preemption(tmp_path, baseline, isolated_root, who):
+    """unit: systemd's stop, SIGTERM to every process of the unit (the agent and both workers) at
+    once. rank1: a notice that only rank 1 sees; rank 0 learns it from the stop agreement."""
     url, store_dir = f"file://{tmp_path}/run", tmp_path / "run"
     p = _launch(tmp_path, url, "first", pace=0.1)
     deadline = time.monotonic() + RUN_S
     while not _stepped(store_dir, 9):  # mid-epoch 2 (6 steps an epoch), past the checkpoint at step 8
         assert p.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
         time.sleep(0.02)
-    # systemd's stop: SIGTERM to every process of the unit (the agent and both workers) at once
-    for pid in [p.pid, *descendants(p.pid)]:
+    for pid in [p.pid, *descendants(p.pid)] if who == "unit" else [_rank_pid(p.pid, 1)]:
         os.kill(pid, signal.SIGTERM)
     _finish(p, tmp_path, "first")
     store = open_store(url)
@@ -80,15 +101,24 @@ def test_a_sigterm_to_the_job_resumes_bit_identical_with_one_preemption(tmp_path
     emergency = [e for e in evs if e["event"] == "emergency_checkpoint"]
     assert len(emergency) == 1 and emergency[0]["ok"] and emergency[0]["saved"], emergency
     step = emergency[0]["step"]
-    marker = layout.read_marker(store, step)
+    marker = layout.read_marker(store, step)  # one checkpoint of one step, a shard from each rank
     assert marker["reason"] == "emergency" and marker["world_size"] == 2 and marker["backend"] == "dcp"
+    assert {"__0_0.distcp", "__1_0.distcp"} <= set(marker["files"])
     assert [e["code"] for e in evs if e["event"] == "exit"] == [75]
+    notice = next(e for e in evs if e["event"] == "preempt_notice")
+    if who == "rank1":
+        assert notice["source"] == "peer" and notice["noticed_by"] == 1
+    rec = StackRecord(backend="gcp", name="s", project="p", region="us-central1", zones=["us-central1-a"],
+                      mig="m", bucket="b", run_id="run", store=url, strategy="naive",
+                      machine_type="g2-standard-4", endpoints={"compute": "http://127.0.0.1:9"})
+    mid = collect(rec)
+    assert mid["preemptions"]["count"] == 1 and mid["preemptions"]["emergency_ok"] == 1
 
     p = _launch(tmp_path, url, "second")
     assert _finish(p, tmp_path, "second") == 0, (tmp_path / "second.log").read_text()[-3000:]
     assert "seen 288" in (tmp_path / "second.log").read_text()
-    a, b = _final(base), _final(url)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    b = _final(url)
+    assert baseline.keys() == b.keys() and all(torch.equal(baseline[k], b[k]) for k in b)
     assert not any(k.startswith("module.") for k in b)  # loads into the plain model
 
     evs = read_events(store, "run")
@@ -98,3 +128,6 @@ def test_a_sigterm_to_the_job_resumes_bit_identical_with_one_preemption(tmp_path
     resume = boots[1].first("resume")
     assert resume["from_step"] == step and resume["steps_lost"] == 0
     assert [e["event"] for e in evs].count("start") == 2 and [e["event"] for e in evs].count("done") == 1
+    done = collect(rec)
+    assert done["progress"]["state"] == "DONE" and done["progress"]["step"] == 18  # 3 epochs of 6 steps
+    assert done["preemptions"]["count"] == 1 and done["preemptions"]["resumes"] == 1
