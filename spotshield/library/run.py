@@ -62,7 +62,7 @@ class Run:
                            log_every_s=log_every_s, stall_timeout_s=stall_timeout_s)
         self._state = StatefulState(self._objects, self._loader)
         self._dcp = None  # the DCP state dict of a multi-process run
-        if settings.world_size > 1 and checkpointer is None:
+        if settings.distributed and checkpointer is None:
             checkpointer = self._join_job(settings)
         self._session = Session(settings, flag=flag, client=self._info.pop("client", "library"),
                                 checkpointer=checkpointer)
@@ -217,10 +217,10 @@ class Run:
                     f"WORLD_SIZE={settings.world_size} without a torchrun rendezvous (MASTER_ADDR is unset): launch the "
                     "script with torchrun, or call torch.distributed.init_process_group() before spotshield.Run")
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if dist.get_world_size() != settings.world_size:
+        if settings.world_size > 1 and dist.get_world_size() != settings.world_size:
             raise SpotShieldError(f"WORLD_SIZE={settings.world_size} but the process group has "
                                   f"{dist.get_world_size()} ranks")
-        settings.rank = dist.get_rank()
+        settings.rank, settings.world_size = dist.get_rank(), dist.get_world_size()
         if not os.environ.get(ENV_BOOT):
             # one boot per launch (boots.py counts preemptions per boot): rank 0's id for every rank
             box = [settings.boot]

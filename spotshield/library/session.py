@@ -139,7 +139,7 @@ class Session:
         self.ckpt = make_ckpt(self.store, s.checkpoint, strategy=s.strategy_name,
                               extra_meta={"host": s.host, "boot": s.boot, "run_id": s.run_id, "rank": s.rank},
                               on_commit=self.commits.put)
-        if s.world_size > 1 and _in_process_group():
+        if s.distributed and _in_process_group():
             from spotshield.distributed.stop import StopAgreement
 
             self.agreement = StopAgreement(self.flag)

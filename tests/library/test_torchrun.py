@@ -19,9 +19,11 @@ from spotshield import layout
 from spotshield.backends.record import StackRecord
 from spotshield.boots import preempted_boots, split_boots
 from spotshield.distributed.loopback import descendants
+from spotshield.errors import SpotShieldError
 from spotshield.events import read_events, validate_event
 from spotshield.status.collect import collect
 from spotshield.storage import open_store
+from spotshield.trainer.checkpoint import CheckpointManager
 
 pytestmark = pytest.mark.slow
 
@@ -113,6 +115,10 @@ def test_a_sigterm_to_the_job_resumes_bit_identical_with_one_preemption(tmp_path
                       machine_type="g2-standard-4", endpoints={"compute": "http://127.0.0.1:9"})
     mid = collect(rec)
     assert mid["preemptions"]["count"] == 1 and mid["preemptions"]["emergency_ok"] == 1
+    # a single-process resume (python train.py on the same store) refuses, and keeps the checkpoint
+    with pytest.raises(SpotShieldError, match="is a distributed \\(DCP\\) checkpoint; resume it under torchrun"):
+        CheckpointManager(store).load()
+    assert layout.read_marker(store, step)["step"] == step
 
     p = _launch(tmp_path, url, "second")
     assert _finish(p, tmp_path, "second") == 0, (tmp_path / "second.log").read_text()[-3000:]
