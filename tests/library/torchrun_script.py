@@ -1,5 +1,5 @@
 """A user's DDP script protected by spotshield.Run, for `python -m torch.distributed.run --nproc-per-node 2`
-(tests/library/test_torchrun.py). gloo on CPU; dropout draws each rank's own RNG stream; the
+(tests/library/test_run_under_torchrun.py). gloo on CPU; dropout draws each rank's own RNG stream; the
 sampler splits each epoch between the ranks; Adam, a scheduler and a counter are saved too.
     torchrun_script.py STORE [PACE_S]
 """
