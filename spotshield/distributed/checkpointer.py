@@ -101,9 +101,11 @@ class DistributedCheckpointer:
         self.committed_steps: set[int] = set()
 
     # --- phase 1 + 2 -------------------------------------------------------------------------
-    def save(self, state: dict, *, step: int, epoch: int, reason: str, block: bool = False) -> CheckpointInfo:
+    def save(self, state: dict, *, step: int, epoch: int, reason: str, block: bool = False,
+             meta: dict | None = None) -> CheckpointInfo:
         """Stage `state` now (the only stall), then persist and commit it in the background.
-        Every rank calls it at the same step. With block=True it returns once committed."""
+        Every rank calls it at the same step. With block=True it returns once committed.
+        `meta` goes into the marker (rank 0's; spotshield.Run's run state), as CheckpointManager's."""
         t0 = time.perf_counter()
         self.wait()  # one persist in flight: it also owns the staged buffers we refill
         wait_s = time.perf_counter() - t0
@@ -114,7 +116,7 @@ class DistributedCheckpointer:
         info.stall_s = time.perf_counter() - t0
         info.wait_s = wait_s
         self._inflight = info
-        self._thread = threading.Thread(target=self._persist, args=(future, local, info), name="dcp-persist",
+        self._thread = threading.Thread(target=self._persist, args=(future, local, info, dict(meta or {})), name="dcp-persist",
                                         daemon=True)
         self._thread.start()
         if block:
@@ -139,7 +141,7 @@ class DistributedCheckpointer:
     def in_flight(self) -> CheckpointInfo | None:
         return self._inflight if self._thread is not None and self._thread.is_alive() else None
 
-    def _persist(self, future, local: Path, info: CheckpointInfo) -> None:
+    def _persist(self, future, local: Path, info: CheckpointInfo, meta: dict | None = None) -> None:
         t0 = time.perf_counter()
         files, error = {}, None
         try:
@@ -154,7 +156,7 @@ class DistributedCheckpointer:
             shutil.rmtree(local, ignore_errors=True)
         info.persist_s = time.perf_counter() - t0
         try:
-            outcome = self._agree(info, files, error)
+            outcome = self._agree(info, files, error, meta or {})
         except BaseException as e:  # a peer vanished mid-commit: nothing was committed by us
             info.error = _reason(e)
             self._error = e
@@ -170,16 +172,16 @@ class DistributedCheckpointer:
         elif self.on_commit is not None:
             self.on_commit(info)
 
-    def _agree(self, info: CheckpointInfo, files: dict, error: str | None) -> dict:
+    def _agree(self, info: CheckpointInfo, files: dict, error: str | None, meta: dict | None = None) -> dict:
         """Every rank reports its durable files to rank 0; rank 0 commits or not; all learn which."""
         report = {"files": files, "error": error, "stall_s": info.stall_s}
         reports = [None] * self.world if self.rank == 0 else None
         dist.gather_object(report, reports, group=self.group, group_dst=0)
-        box = [self._commit(info, reports) if self.rank == 0 else None]
+        box = [self._commit(info, reports, meta or {}) if self.rank == 0 else None]
         dist.broadcast_object_list(box, group=self.group, group_src=0)
         return box[0]
 
-    def _commit(self, info: CheckpointInfo, reports: list[dict]) -> dict:
+    def _commit(self, info: CheckpointInfo, reports: list[dict], extra: dict | None = None) -> dict:
         """Rank 0: the marker, only when every rank's files are durable; then keep-k."""
         failed = next((r["error"] for r in reports if r["error"]), None)
         if failed:
@@ -194,6 +196,7 @@ class DistributedCheckpointer:
             return {"committed": False, "error": f"no rank wrote {METADATA_FILE}", "bytes": 0}
         total = sum(f["bytes"] for f in files.values())
         meta = {
+            **(extra or {}),
             "format": FORMAT, "backend": DCP_BACKEND, "step": info.step, "epoch": info.epoch, "reason": info.reason,
             "strategy": self.strategy, "world_size": self.world, "wall_time": info.snapshot_t,
             "committed_t": time.time(), "stall_s": max(r["stall_s"] for r in reports), "persist_s": info.persist_s,

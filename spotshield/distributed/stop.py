@@ -2,8 +2,8 @@
 
 GCE sends its 30 s notice to one VM. Its ranks see the PreemptionFlag (SIGTERM or metadata);
 the others do not. At each step boundary (every `every` steps) every rank all-reduces one
-3-element tensor with MAX:
-    [this rank's flag, -its notice time, its rank if flagged else -1]
+4-element tensor with MAX:
+    [this rank's flag, -its notice time, its rank if flagged else -1, a caller's value]
 so each rank learns, from the same collective, whether any rank was told to stop, the earliest
 notice time (the deadline of the whole job is counted from it) and a rank that was told.
 That is one tiny all-reduce per check on the training process group; bench/distributed.py
@@ -33,6 +33,7 @@ class StopDecision:
     step: int
     notice_t: float | None = None  # unix time of the earliest notice on any rank
     rank: int | None = None  # a rank that saw a notice (the highest one, when several did)
+    value: float = -1.0  # the MAX over ranks of check(value=...): e.g. rank 0's save decision
 
 
 class StopAgreement:
@@ -45,23 +46,26 @@ class StopAgreement:
         backend = dist.get_backend(group)
         # NCCL reduces device tensors only; gloo reduces CPU tensors
         device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-        self._buf = torch.empty(3, dtype=torch.float64, device=device)
+        self._buf = torch.empty(4, dtype=torch.float64, device=device)
         self.rank = dist.get_rank()
         self.checks = 0
 
-    def check(self, step: int) -> StopDecision:
+    def check(self, step: int, value: float = -1.0) -> StopDecision:
+        """`value` rides along in the same all-reduce (MAX): a caller whose other ranks pass -1
+        learns one rank's value (spotshield.Run: rank 0's save decision) at no extra collective."""
         if step % self.every:
             return StopDecision(False, step)
         flagged = self.flag.is_set()
         self._buf[0] = 1.0 if flagged else 0.0
         self._buf[1] = -self.flag.notice_t if flagged else _NO_NOTICE
         self._buf[2] = float(self.rank) if flagged else -1.0
+        self._buf[3] = float(value)
         dist.all_reduce(self._buf, op=dist.ReduceOp.MAX, group=self.group)
         self.checks += 1
-        stop, neg_t, rank = self._buf.tolist()
+        stop, neg_t, rank, agreed = self._buf.tolist()
         if stop < 0.5:
-            return StopDecision(False, step)
-        return StopDecision(True, step, notice_t=-neg_t, rank=int(rank))
+            return StopDecision(False, step, value=agreed)
+        return StopDecision(True, step, notice_t=-neg_t, rank=int(rank), value=agreed)
 
 
 @dataclass

@@ -16,6 +16,7 @@ load_state_dict() are called by the library, never by the user.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator, Mapping
 
 from spotshield.errors import SpotShieldError
@@ -60,6 +61,9 @@ class Run:
                            strategy_params=strategy_params, checkpoint=checkpoint, metadata_watch=metadata_watch,
                            log_every_s=log_every_s, stall_timeout_s=stall_timeout_s)
         self._state = StatefulState(self._objects, self._loader)
+        self._dcp = None  # the DCP state dict of a multi-process run
+        if settings.distributed and checkpointer is None:
+            checkpointer = self._join_job(settings)
         self._session = Session(settings, flag=flag, client=self._info.pop("client", "library"),
                                 checkpointer=checkpointer)
         self._started = False
@@ -109,8 +113,11 @@ class Run:
             if hasattr(self._loader, "_get_iterator"):
                 protect_workers(self._loader)  # before its first iterator starts workers
             s.started(**self._start_fields())
-            s.restore(lambda ck: ck.load(map_location="cpu"), lambda tree, meta: self._state.apply(tree, meta["step"]),
-                      self._must_match)
+            if self._dcp is not None:  # DCP loads in place, into the objects (library/dcp.py)
+                s.restore(lambda ck: (None, *ck.load(self._dcp)), lambda tree, meta: None, self._must_match)
+            else:
+                s.restore(lambda ck: ck.load(map_location="cpu"),
+                          lambda tree, meta: self._state.apply(tree, meta["step"]), self._must_match)
             if s.resumed_from is None:
                 self._state.boundary(epoch_start=True)
             self.check()  # a notice during start-up
@@ -126,7 +133,14 @@ class Run:
         if self._finished:
             return
         self._finished = True
-        self._session.finish(self._save_fn, self._objects[self._final].state_dict(), self._must_match)
+        model = self._objects[self._final]
+        if self._dcp is not None and hasattr(model, "parameters"):
+            from spotshield.library.dcp import final_weights
+
+            weights = final_weights(model)  # without DDP's "module." prefix
+        else:
+            weights = model.state_dict()
+        self._session.finish(self._save_fn, weights, self._must_match)
 
     def __enter__(self) -> "Run":
         return self.start()
@@ -172,7 +186,7 @@ class Run:
         self._require_started()
         s = self._session
         s.heartbeat.beat(s.step, "busy")
-        if s.flag.is_set():
+        if s.agree_stop():  # under torchrun a collective: every rank calls check() at the same points
             self._emergency()
 
     def epochs(self) -> Iterator[int]:
@@ -187,6 +201,34 @@ class Run:
                 self.end_epoch()
 
     # --- internals ------------------------------------------------------------------------------------
+    def _join_job(self, settings):
+        """Under torchrun (WORLD_SIZE > 1): the process group (created here unless the script
+        did), rank 0's boot id for every rank of the node, and the DistributedCheckpointer."""
+        import torch
+        import torch.distributed as dist
+
+        from spotshield.distributed.checkpointer import DistributedCheckpointer
+        from spotshield.library.dcp import dcp_state
+        from spotshield.library.settings import ENV_BOOT
+
+        if not dist.is_initialized():
+            if not os.environ.get("MASTER_ADDR"):
+                raise SpotShieldError(
+                    f"WORLD_SIZE={settings.world_size} without a torchrun rendezvous (MASTER_ADDR is unset): launch the "
+                    "script with torchrun, or call torch.distributed.init_process_group() before spotshield.Run")
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if settings.world_size > 1 and dist.get_world_size() != settings.world_size:
+            raise SpotShieldError(f"WORLD_SIZE={settings.world_size} but the process group has "
+                                  f"{dist.get_world_size()} ranks")
+        settings.rank, settings.world_size = dist.get_rank(), dist.get_world_size()
+        if not os.environ.get(ENV_BOOT):
+            # one boot per launch (boots.py counts preemptions per boot): rank 0's id for every rank
+            box = [settings.boot]
+            dist.broadcast_object_list(box, src=0)
+            settings.boot = box[0]
+        self._dcp = dcp_state(self._state, settings.run_id)
+        return DistributedCheckpointer
+
     def _require_started(self) -> None:
         if not self._started:
             raise SpotShieldError("call run.start() (or use `with spotshield.Run(...) as run:`) before the training loop")
@@ -205,7 +247,8 @@ class Run:
                 "loader": type(self._loader).__name__ if self._loader is not None else None, **self._info}
 
     def _save_fn(self, ck, *, step, epoch, reason, block, meta):
-        return ck.save(self._state.tree(), step=step, epoch=epoch, reason=reason, block=block, meta=meta)
+        tree = self._dcp if self._dcp is not None else self._state.tree()
+        return ck.save(tree, step=step, epoch=epoch, reason=reason, block=block, meta=meta)
 
     def _act(self, decision: str | None) -> None:
         if decision == EMERGENCY:

@@ -13,6 +13,10 @@ only in *what* a checkpoint holds and how it is restored; everything else is her
   emergency()   the preemption notice: finish the persist in flight, save this step, all within
                 the deadline from the notice; events; raise Preempted (exit code 75)
   finish()      the final checkpoint, final/model.pt, DONE; events
+Under torchrun (a checkpointer such as the DistributedCheckpointer, torch.distributed initialised)
+every boundary is one all-reduce (StopAgreement) that carries any rank's notice and rank 0's
+save decision, so all ranks save and stop at the same step; only rank 0 writes events,
+final/model.pt and DONE (after a barrier).
 The SIGTERM handler is installed when the Session is created, so a notice that arrives while
 the caller still builds its model is kept. A save function has the signature
     save(ckpt: CheckpointManager, *, step, epoch, reason, block, meta) -> CheckpointInfo
@@ -39,6 +43,10 @@ from spotshield.storage import open_store
 from spotshield.trainer.preemption import MetadataWatcher, PreemptionFlag, install_sigterm
 
 EMERGENCY = "emergency"  # boundary()'s answer when a notice is pending
+# Save reasons as numbers, so that rank 0's decision rides in the stop agreement's all-reduce
+# (every rank must save at the same step; the adaptive strategy's clock differs per rank).
+_REASONS = ("interval", "adaptive", "milestone", "max_gap", "final", EMERGENCY)
+_OTHER_REASON = len(_REASONS)  # a custom strategy's own reason name: saved as "strategy"
 _RESERVED = {"event", "t", "run_id", "host", "boot", "step", "epoch", "loss", "accuracy", "images_per_s",
              "epoch_seconds"}
 SaveFn = Callable[..., Any]
@@ -101,6 +109,7 @@ class Session:
         self.opened = False
         self.closed = False
         self.watcher = self.health = None
+        self.agreement = None  # StopAgreement of a multi-process run (open())
         self._in_main = threading.current_thread() is threading.main_thread()
         self._previous_handler = install_sigterm(self.flag) if self._in_main else None
 
@@ -118,7 +127,9 @@ class Session:
         self.history = run_history(read_events(self.store, s.run_id), s.boot)
         self.events = EventLog(self.store, s.run_id, s.host, s.boot) if s.rank == 0 else _NoEvents()
         self.heartbeat = Heartbeat(s.stall_timeout_s)
-        self.health = HealthServer(self.heartbeat, s.health_port).start() if s.health_port else None
+        # one /healthz per machine: the port is the VM's, and local ranks share it
+        serve = s.health_port and int(os.environ.get("LOCAL_RANK") or 0) == 0
+        self.health = HealthServer(self.heartbeat, s.health_port).start() if serve else None
         if s.metadata_watch is True or s.metadata_watch == "auto":
             self.watcher = MetadataWatcher(self.flag, only_if_available=s.metadata_watch == "auto").start()
         self.strategy = s.strategy if not isinstance(s.strategy, str) else make(s.strategy, **s.strategy_params)
@@ -128,6 +139,10 @@ class Session:
         self.ckpt = make_ckpt(self.store, s.checkpoint, strategy=s.strategy_name,
                               extra_meta={"host": s.host, "boot": s.boot, "run_id": s.run_id, "rank": s.rank},
                               on_commit=self.commits.put)
+        if s.distributed and _in_process_group():
+            from spotshield.distributed.stop import StopAgreement
+
+            self.agreement = StopAgreement(self.flag)
         self.opened = True
         return True
 
@@ -190,10 +205,38 @@ class Session:
 
         self.heartbeat.beat(self.step)
         self.drain_commits()
+        if self.agreement is not None:
+            return self._agreed_boundary(Progress(now=time.monotonic(), step=self.step, epoch=self.epoch,
+                                                  epoch_end=epoch_end, metric=metric))
         if self.flag.is_set():
             return EMERGENCY
         return self.strategy.should_save(Progress(now=time.monotonic(), step=self.step, epoch=self.epoch,
                                                   epoch_end=epoch_end, metric=metric))
+
+    def _agreed_boundary(self, progress) -> str | None:
+        """Every rank at the same boundary: one all-reduce carries any rank's notice and rank 0's
+        save decision, so all ranks stop, or save, at the same step."""
+        code = -1.0
+        if self.settings.rank == 0:
+            reason = self.strategy.should_save(progress)
+            code = -1.0 if reason is None else float(_REASONS.index(reason) if reason in _REASONS else _OTHER_REASON)
+        decision = self.agreement.check(self.step, value=code)
+        if decision.stop:
+            self.agreed_stop = decision
+            return EMERGENCY
+        if decision.value < 0:
+            return None
+        i = int(decision.value)
+        return _REASONS[i] if i < len(_REASONS) else "strategy"
+
+    def agree_stop(self) -> bool:
+        """check() between boundaries: True when any rank has a notice (collective under torchrun)."""
+        if self.agreement is None:
+            return self.flag.is_set()
+        decision = self.agreement.check(self.step)
+        if decision.stop:
+            self.agreed_stop = decision
+        return decision.stop
 
     def marker_meta(self, must_match: dict | None = None) -> dict:
         """What a checkpoint's marker carries besides its files: the run state that no format
@@ -271,19 +314,28 @@ class Session:
     def emergency(self, save: SaveFn, must_match: dict | None = None):
         """The emergency checkpoint within the deadline from the notice, then raise Preempted."""
         flag, ck_cfg = self.flag, self.settings.checkpoint
-        self.events.emit("preempt_notice", step=self.step, source=flag.source, notice_t=flag.notice_t,
-                         epoch=self.epoch)
+        agreed = getattr(self, "agreed_stop", None) if self.agreement is not None else None
+        notice_mono, ranks = flag.notice_mono, {}
+        if agreed is not None:
+            # the job's deadline counts from the earliest notice on any rank (maybe another node's)
+            notice_mono = time.monotonic() - max(0.0, time.time() - agreed.notice_t)
+            ranks = {"noticed_by": agreed.rank, "world_size": self.settings.world_size}
+        source = flag.source if flag.is_set() else "peer"  # a rank that only learnt it from the agreement
+        self.events.emit("preempt_notice", step=self.step, source=source,
+                         notice_t=agreed.notice_t if agreed is not None else flag.notice_t, epoch=self.epoch, **ranks)
         self.strategy.on_preemption(time.monotonic())
         if ck_cfg.emergency:
-            deadline = flag.notice_mono + ck_cfg.emergency_deadline_s
+            deadline = notice_mono + ck_cfg.emergency_deadline_s
             t0 = time.monotonic()
             ok, saved, error = self._emergency_save(deadline, save, must_match)
             self.events.emit("emergency_checkpoint", step=self.step, ok=ok, seconds=round(time.monotonic() - t0, 4),
                              saved=saved, deadline_s=ck_cfg.emergency_deadline_s,
-                             since_notice_s=round(time.monotonic() - flag.notice_mono, 4), error=error)
+                             since_notice_s=round(time.monotonic() - notice_mono, 4), error=error, **ranks)
         self.events.emit("exit", step=self.step, code=EXIT_PREEMPTED, reason="preempted")
         # the handler stays: a second SIGTERM while the process exits must not turn 75 into a kill
         self.close(keep_handler=True)
+        if self.agreement is not None:
+            _exit_hard_at_exit(EXIT_PREEMPTED)
         raise Preempted()
 
     def _emergency_save(self, deadline: float, save: SaveFn, must_match) -> tuple[bool, bool, str | None]:
@@ -314,10 +366,18 @@ class Session:
         self.drain_commits()
         self.save("final", save, block=True, must_match=must_match)
         self.drain_commits()
+        s = self.settings
+        if self.agreement is not None:
+            import torch.distributed as dist
+
+            dist.barrier()  # every rank is past its final save
+            if s.rank != 0:
+                dist.barrier()  # rank 0 writes final/model.pt and DONE meanwhile
+                self.close()
+                return
         buf = io.BytesIO()
         torch.save({k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in final_weights.items()}, buf)
         self.store.write(FINAL_KEY, buf.getvalue())
-        s = self.settings
         try:
             self.store.write(DONE_KEY, json.dumps({"step": self.step, "accuracy": self.accuracy, "t": time.time(),
                                                    "host": s.host, "boot": s.boot}).encode(), create_only=True)
@@ -326,6 +386,10 @@ class Session:
         self.events.emit("done", step=self.step, epoch=self.epoch, accuracy=self.accuracy,
                          final_path=f"{self.store.url}/{FINAL_KEY}", best_accuracy=self.best)
         self.events.emit("exit", step=self.step, code=EXIT_OK, reason="done")
+        if self.agreement is not None:
+            import torch.distributed as dist
+
+            dist.barrier()  # no rank leaves before DONE is written
         self.close()
 
     def fail(self, exc: BaseException) -> None:
@@ -351,6 +415,29 @@ class Session:
             # the handler before ours, or before catch_notice()'s: after the run SIGTERM ends the process again
             previous = _EARLY_PREVIOUS if self.flag is _EARLY and _EARLY is not None else self._previous_handler
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _in_process_group() -> bool:
+    """torch.distributed is initialised (without importing torch when the script never did)."""
+    dist = sys.modules.get("torch.distributed")
+    return bool(dist is not None and dist.is_available() and dist.is_initialized())
+
+
+def _exit_hard_at_exit(code: int) -> None:
+    """After a stop under torchrun: exit with `code` once the script has unwound, without the
+    interpreter's teardown of process groups whose peers may already be gone (which can abort:
+    SIGABRT instead of 75; spotshield.distributed.stop.exit_now). Registered last, so it runs
+    first of the exit hooks: it stops protected DataLoader workers itself."""
+    import atexit
+
+    def hook() -> None:
+        from spotshield.distributed.stop import exit_now
+        from spotshield.library.workers import shutdown_workers
+
+        shutdown_workers()
+        exit_now(code)
+
+    atexit.register(hook)
 
 
 def install_excepthook() -> None:

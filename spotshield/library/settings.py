@@ -28,6 +28,9 @@ ENV_HEALTH_PORT = "SPOTSHIELD_HEALTH_PORT"
 # torchrun's variables: a later distributed checkpointer keys its shards by rank
 ENV_RANK = "RANK"
 ENV_WORLD_SIZE = "WORLD_SIZE"
+# set by torchrun's agent in every worker: a job launched by torchrun keeps its DCP checkpoints
+# even when it re-forms at world size 1 (docs/distributed.md)
+ENV_TORCHRUN = "TORCHELASTIC_RUN_ID"
 DEFAULT_STORE = "spotshield-run"  # relative to the current folder
 
 
@@ -41,6 +44,7 @@ class Settings:
     boot: str
     rank: int = 0
     world_size: int = 1
+    torchrun: bool = False  # launched by torchrun (TORCHELASTIC_RUN_ID): distributed checkpoints
     health_port: int = 0  # 0: no /healthz server
     strategy: Any = "adaptive"  # a name from the registry, or a Strategy instance
     strategy_params: dict = field(default_factory=dict)
@@ -52,6 +56,11 @@ class Settings:
     @property
     def strategy_name(self) -> str:
         return self.strategy if isinstance(self.strategy, str) else getattr(self.strategy, "name", "custom")
+
+    @property
+    def distributed(self) -> bool:
+        """One rank of a torchrun job: the DistributedCheckpointer and the stop agreement."""
+        return self.world_size > 1 or self.torchrun
 
 
 def store_url(value: str | None = None) -> str:
@@ -144,7 +153,8 @@ def resolve(*, store: str | None = None, run_id: str | None = None, health_port:
         raise SpotShieldError(f"strategy must be a name (adaptive, naive, milestone, none), not {type(strategy).__name__}")
     host, boot = host_and_boot()
     return Settings(store=url, run_id=rid, host=host, boot=boot, rank=_env_int(ENV_RANK, 0),
-                    world_size=_env_int(ENV_WORLD_SIZE, 1), health_port=port, strategy=strategy,
+                    world_size=_env_int(ENV_WORLD_SIZE, 1), torchrun=bool(os.environ.get(ENV_TORCHRUN)),
+                    health_port=port, strategy=strategy,
                     strategy_params=params, checkpoint=checkpoint_config(checkpoint), metadata_watch=metadata_watch,
                     log_every_s=float(log_every_s), stall_timeout_s=float(stall_timeout_s))
 

@@ -31,8 +31,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from spotshield.errors import NotFoundError, StoreError
-from spotshield.layout import (FORMAT, MARKER, check_file, folder_for, list_checkpoints, parse_marker,
+from spotshield.errors import NotFoundError, SpotShieldError, StoreError
+from spotshield.layout import (DCP_BACKEND, FORMAT, MARKER, check_file, folder_for, list_checkpoints, parse_marker,
                                quarantine_folder, sha256, sha256_file, verify_files)
 from spotshield.storage import Store, join
 from spotshield.trainer.config import CheckpointConfig
@@ -276,6 +276,10 @@ class CheckpointManager:
 
     def _read_verified(self, step: int, map_location, filename: str) -> tuple[dict, dict]:
         meta = self._marker(step)
+        if meta.get("backend") == DCP_BACKEND:
+            # sound, but another format: quarantining it would throw away the job's progress
+            raise SpotShieldError(f"{self.store.url}/{folder_for(step)} is a distributed (DCP) checkpoint; "
+                                  "resume it under torchrun (docs/distributed.md) or use a new store")
         blobs = verify_files(self.store, step, meta)
         if filename not in blobs:
             raise ValueError(f"{filename} is not in this checkpoint")

@@ -166,9 +166,10 @@ def test_loop_calls_before_start_say_what_to_do(tmp_path):
         run.end_step()
 
 
-def test_a_multi_process_run_needs_the_distributed_checkpointer(tmp_path, monkeypatch):
+def test_a_multi_process_run_needs_torchrun(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    with pytest.raises(SpotShieldError, match="WORLD_SIZE=2: a multi-process run needs a distributed checkpointer"):
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(SpotShieldError, match="WORLD_SIZE=2 without a torchrun rendezvous"):
         spotshield.Run({"model": torch.nn.Linear(2, 2)}, store=f"file://{tmp_path}/s")
 
 
