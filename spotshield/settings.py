@@ -99,6 +99,9 @@ class StackSettings:
                 raise SpotShieldError(f"step_time_s must be > 0 seconds per step, not {self.step_time_s}")
             if not self.deadline_restart_s >= 0:
                 raise SpotShieldError(f"deadline_restart_s must be >= 0 seconds, not {self.deadline_restart_s}")
+        from spotshield.distributed.machines import check_gpus
+
+        check_gpus(self.machine_type, self.gpu_type, self.gpu_count)  # GCE refuses the template otherwise
         if self.spot_capacity is not None and not isinstance(self.spot_capacity, (str, dict)):
             raise SpotShieldError("spot_capacity must be a trace name or path, or a mapping of zones")
         if self.command is not None:

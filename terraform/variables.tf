@@ -54,8 +54,18 @@ variable "gpu_type" {
 
 variable "gpu_count" {
   type        = number
-  description = "Accelerators per VM."
+  description = "Accelerators per VM; a2, a3 and g2 machine types carry a fixed count (machines.tf)."
   default     = 1
+  validation {
+    condition     = var.gpu_count >= 0 && floor(var.gpu_count) == var.gpu_count
+    error_message = "gpu_count must be a whole number >= 0."
+  }
+  validation {
+    condition = local.fixed_gpus == null || (
+      var.gpu_count == local.fixed_gpus.count && coalesce(var.gpu_type, "none") == local.fixed_gpus.gpu
+    )
+    error_message = "${var.machine_type} carries exactly ${try(local.fixed_gpus.count, 0)} x ${try(local.fixed_gpus.gpu, "")}, not ${var.gpu_count} x ${coalesce(var.gpu_type, "none")}: set gpu_type and gpu_count to match."
+  }
 }
 
 variable "fleet_size" {

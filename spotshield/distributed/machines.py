@@ -69,8 +69,8 @@ def check_gpus(machine_type: str, gpu_type: str | None, gpu_count: int) -> None:
     if not wants_gpu:
         return
     if family != "n1":
-        raise SpotShieldError(f"{machine_type} cannot carry GPUs; use an n1 type with T4/V100/P100/P4, "
-                              "or an a2, a3 or g2 type")
+        raise SpotShieldError(f"{machine_type} cannot carry GPUs; set gpu_count 0 for a CPU-only VM, or use an "
+                              "n1 type with T4/V100/P100/P4, or an a2, a3 or g2 type")
     m = _N1_RE.match(machine_type)
     if not m:
         raise SpotShieldError(f"{machine_type} cannot carry GPUs; use n1-standard-N, n1-highmem-N or n1-highcpu-N")

@@ -153,3 +153,41 @@ run "a_deadline_adds_the_on_demand_group_and_the_controller" {
     error_message = "the controller gets the CLI's config plus its own group"
   }
 }
+
+run "a_gpu_count_the_machine_type_cannot_carry_is_rejected" {
+  command = plan
+
+  variables {
+    project      = "demo-project-123"
+    run_id       = "r1"
+    machine_type = "g2-standard-4"
+    gpu_count    = 2
+  }
+
+  expect_failures = [var.gpu_count]
+}
+
+run "a_gpu_model_the_machine_type_does_not_carry_is_rejected" {
+  command = plan
+
+  variables {
+    project      = "demo-project-123"
+    run_id       = "r1"
+    machine_type = "a2-highgpu-1g"
+    gpu_type     = "nvidia-l4"
+    gpu_count    = 1
+  }
+
+  expect_failures = [var.gpu_count]
+}
+
+run "a_machine_type_with_the_gpus_it_carries_plans" {
+  command = plan
+
+  variables {
+    project      = "demo-project-123"
+    run_id       = "r1"
+    machine_type = "g2-standard-24"
+    gpu_count    = 2
+  }
+}

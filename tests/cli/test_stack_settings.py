@@ -15,7 +15,7 @@ def test_defaults_pick_the_local_backend(root):
 
 def test_pyproject_section_then_yaml_wins(root):
     (root / "pyproject.toml").write_text('[tool.spotshield]\nregion = "europe-west4"\nzones = "europe-west4-a"\n'
-                                         'machine_type = "n1-standard-8"\n')
+                                         'machine_type = "n1-standard-8"\ngpu_type = "nvidia-tesla-t4"\n')
     s = load_settings({})
     assert (s.region, s.zones, s.machine_type) == ("europe-west4", ["europe-west4-a"], "n1-standard-8")
     (root / "spotshield.yaml").write_text("project: my-proj-1\nzones: [us-central1-b]\ntrainer:\n  epochs: 3\n")
@@ -59,3 +59,24 @@ def test_project_root_walks_up(root, monkeypatch):
     sub = root / "a" / "b"
     sub.mkdir(parents=True)
     assert project_root(sub) == root
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--machine-type", "g2-standard-4", "--gpu-count", "2"], "g2-standard-4 carries exactly 1 x nvidia-l4, not 2; "
+                                                               "for 2 choose g2-standard-24"),
+    (["--machine-type", "e2-standard-4"], "e2-standard-4 cannot carry GPUs; set gpu_count 0 for a CPU-only VM, or "
+                                          "use an n1 type with T4/V100/P100/P4, or an a2, a3 or g2 type"),
+    (["--machine-type", "n1-standard-8", "--gpu-type", "nvidia-tesla-t4", "--gpu-count", "3"],
+     "n1 machine types carry 1, 2, 4 x nvidia-tesla-t4, not 3"),
+])
+def test_a_gpu_count_the_machine_type_cannot_carry_is_one_line_before_anything_starts(root, cli, args, needle):
+    r = cli("plan", *args)
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines() == [f"error: {needle}"], r.stderr
+
+
+@pytest.mark.parametrize("args", [["--machine-type", "g2-standard-24", "--gpu-count", "2"],
+                                  ["--machine-type", "e2-standard-4", "--gpu-count", "0"]])
+def test_a_machine_type_and_the_gpus_it_carries_plan(root, cli, args):
+    r = cli("plan", *args)
+    assert r.exit_code == 0, r.stderr

@@ -12,7 +12,8 @@ from spotshield.settings import load_settings
 BAD = [
     (["--deadline", "2020-01-01T00:00Z"], "is already past"),
     (["--deadline", "1h"], "shorter than the 1.34 h an on-demand run needs"),
-    (["--deadline", "8h", "--machine-type", "n2-standard-8"], "no on-demand price for n2-standard-8 + 1x nvidia-l4"),
+    (["--deadline", "8h", "--machine-type", "n1-standard-16", "--gpu-type", "nvidia-tesla-t4"],
+     "no on-demand price for n1-standard-16 + 1x nvidia-tesla-t4"),
     (["--deadline", "friday"], "is not a duration"),
     (["--deadline", "8h", "--deadline-policy", "yolo"], "unknown deadline policy 'yolo'"),
     (["--deadline", "8h", "--step-time", "0"], "step_time_s must be > 0"),
