@@ -25,6 +25,10 @@ METADATA: dict[str, str] = {
     "spotshield-command": "command mode: the user's command, run in the workdir instead of `spotshield train`",
     "spotshield-workdir-url": "command mode: the packed workdir (gs://<bucket>/workdirs/<digest>.tar.gz)",
     "spotshield-workdir-sha256": "command mode: its full sha256; startup.sh refuses a download that differs",
+    "spotshield-coordinator": "a multi-node or multi-GPU job: host:port of the rendezvous coordinator; startup.sh runs torchrun",
+    "spotshield-min-nodes": "with a coordinator: the fewest nodes the job trains on (torchrun --nnodes=MIN:MAX)",
+    "spotshield-max-nodes": "with a coordinator: the most nodes, the fleet size",
+    "spotshield-nproc": "with a coordinator: worker processes per node, its GPU count (1 on a CPU-only VM)",
 }
 # The deadline controller's VM (terraform/modules/deadline-controller) boots startup-scripts/controller.sh,
 # which reads these instead (docs/deadline.md).
@@ -42,7 +46,9 @@ CONTROLLER_SCRIPT = "controller.sh"  # in startup-scripts/
 WITH_BUILD = ("spotshield-build-url", "spotshield-build-id")
 # Given together, only in command mode (`up --command`); Terraform sets them to "" otherwise.
 COMMAND_MODE = ("spotshield-command", "spotshield-workdir-url", "spotshield-workdir-sha256")
-OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s", *COMMAND_MODE)
+# Given together, only to a job under torchrun (fleet_size > 1 or gpu_count > 1, in command mode).
+DISTRIBUTED = ("spotshield-coordinator", "spotshield-min-nodes", "spotshield-max-nodes", "spotshield-nproc")
+OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s", *COMMAND_MODE, *DISTRIBUTED)
 DEFAULT_HEALTH_PORT = 8080  # terraform's health_port default, the trainer's and startup.sh's fallback
 DEFAULT_CRASH_LOOP_BOOTS = 3  # terraform's crash_loop_boots default, and startup.sh's when absent
 
@@ -52,8 +58,10 @@ def boot_metadata(*, run_id: str, store: str, trainer_config: dict, mig: str, re
                   build_id: str | None = None, build_sha256: str | None = None,
                   crash_loop_boots: int = DEFAULT_CRASH_LOOP_BOOTS,
                   preemption_notice_s: int | None = None, command: str | None = None,
-                  workdir_url: str | None = None, workdir_sha256: str | None = None) -> dict[str, str]:
-    """The attributes for one fleet, keyed exactly as METADATA. A command comes with its workdir."""
+                  workdir_url: str | None = None, workdir_sha256: str | None = None,
+                  distributed: "tuple[str, int, int, int] | None" = None) -> dict[str, str]:
+    """The attributes for one fleet, keyed exactly as METADATA. A command comes with its workdir;
+    `distributed` is (coordinator host:port, min_nodes, max_nodes, nproc) for a job under torchrun."""
     items = {
         "spotshield-run-id": run_id,
         "spotshield-store": store,
@@ -74,6 +82,9 @@ def boot_metadata(*, run_id: str, store: str, trainer_config: dict, mig: str, re
         assert workdir_url and workdir_sha256, "command mode ships a workdir"
         items.update({"spotshield-command": command, "spotshield-workdir-url": workdir_url,
                       "spotshield-workdir-sha256": workdir_sha256})
+    if distributed:
+        assert command, "a job under torchrun runs the user's command"
+        items.update(zip(DISTRIBUTED, (str(v) for v in distributed)))
     unknown = set(items) - set(METADATA)
     assert not unknown, unknown  # a key outside the contract is a bug here, not user input
     return items

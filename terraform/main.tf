@@ -19,6 +19,11 @@ locals {
   labels = merge(var.labels, { "spotshield-stack" = var.name, "spotshield-strategy" = var.strategy })
   # A deadline (the CLI's controller config, docs/deadline.md) adds the on-demand group and the controller.
   with_deadline = var.deadline_config != ""
+  # A job under torchrun (docs/distributed.md): command mode with more than one node or GPU. The
+  # coordinator VM is not in this tree yet: until it is, coordinator is "" and fleet_size stays <= 1.
+  coordinator = ""
+  max_nodes   = max(var.fleet_size, 1)
+  min_nodes   = var.min_nodes == null ? local.max_nodes : var.min_nodes
 }
 
 module "network" {
@@ -67,6 +72,9 @@ module "spot_fleet" {
   command             = var.command
   workdir_url         = var.workdir_url
   workdir_sha256      = var.workdir_sha256
+  coordinator         = local.coordinator
+  min_nodes           = local.min_nodes
+  max_nodes           = local.max_nodes
   trainer_config      = local.trainer_config
   crash_loop_boots    = var.crash_loop_boots
   preemption_notice_s = var.preemption_notice_s
@@ -101,6 +109,9 @@ module "on_demand_fleet" {
   command               = var.command
   workdir_url           = var.workdir_url
   workdir_sha256        = var.workdir_sha256
+  coordinator           = local.coordinator
+  min_nodes             = local.min_nodes
+  max_nodes             = local.max_nodes
   trainer_config        = local.trainer_config
   crash_loop_boots      = var.crash_loop_boots
   labels                = local.labels

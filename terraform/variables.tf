@@ -270,3 +270,13 @@ variable "workdir_sha256" {
     error_message = "workdir_sha256 must be empty or 64 lowercase hex digits."
   }
 }
+
+variable "min_nodes" {
+  type        = number
+  description = "A job under torchrun: the fewest nodes it trains on (torchrun --nnodes=MIN:fleet_size); null = fleet_size, a world size that never changes, so a resume is bit-identical."
+  default     = null
+  validation {
+    condition     = var.min_nodes == null || (try(var.min_nodes >= 1 && floor(var.min_nodes) == var.min_nodes, false) && (var.fleet_size == 0 || try(var.min_nodes <= var.fleet_size, false)))
+    error_message = "min_nodes must be a whole number from 1 to fleet_size."
+  }
+}

@@ -30,9 +30,12 @@ def test_boot_metadata_gives_every_required_key_and_only_contract_keys():
     full = boot_metadata(run_id="r1", store="gs://b/runs/r1", trainer_config={}, mig="m", region="r",
                          build_url="gs://b/builds/x.tar.gz", build_id="0.1+abc", build_sha256="ab" * 32,
                          preemption_notice_s=0, command="python train.py --epochs 2",
-                         workdir_url="gs://b/workdirs/0123456789abcdef.tar.gz", workdir_sha256="cd" * 32)
+                         workdir_url="gs://b/workdirs/0123456789abcdef.tar.gz", workdir_sha256="cd" * 32,
+                         distributed=("10.64.0.2:29400", 1, 2, 4))
     assert set(full) == set(METADATA) and full["spotshield-health-port"] == "8080"
     assert full["spotshield-command"] == "python train.py --epochs 2"
+    assert [full[k] for k in ("spotshield-coordinator", "spotshield-min-nodes", "spotshield-max-nodes",
+                              "spotshield-nproc")] == ["10.64.0.2:29400", "1", "2", "4"]
 
 
 def test_the_terraform_template_sets_every_key():

@@ -191,3 +191,16 @@ run "a_machine_type_with_the_gpus_it_carries_plans" {
     gpu_count    = 2
   }
 }
+
+run "min_nodes_above_the_fleet_size_is_rejected" {
+  command = plan
+
+  variables {
+    project    = "demo-project-123"
+    run_id     = "r1"
+    fleet_size = 1
+    min_nodes  = 2
+  }
+
+  expect_failures = [var.min_nodes]
+}

@@ -159,6 +159,11 @@ resource "google_compute_instance_template" "trainer" {
     "spotshield-command"             = var.command
     "spotshield-workdir-url"         = var.workdir_url
     "spotshield-workdir-sha256"      = var.workdir_sha256
+    # A job under torchrun (docs/distributed.md): empty coordinator = one process per VM, as before.
+    "spotshield-coordinator" = var.coordinator
+    "spotshield-min-nodes"   = var.min_nodes
+    "spotshield-max-nodes"   = var.max_nodes
+    "spotshield-nproc"       = local.has_gpu ? var.gpu_count : 1
   }
 
   # Templates cannot be changed in place: a new build or run is a new template (name_prefix gives

@@ -236,3 +236,33 @@ variable "workdir_sha256" {
   description = "Command mode: its sha256 (metadata spotshield-workdir-sha256)."
   default     = ""
 }
+
+variable "coordinator" {
+  type        = string
+  description = "A job under torchrun: host:port of the rendezvous coordinator (metadata spotshield-coordinator); \"\" = one process per VM."
+  default     = ""
+  validation {
+    condition     = can(regex("^([a-z0-9.-]+:[0-9]{1,5})?$", var.coordinator))
+    error_message = "coordinator must be empty or host:port."
+  }
+}
+
+variable "min_nodes" {
+  type        = number
+  description = "With a coordinator: the fewest nodes the job trains on (metadata spotshield-min-nodes)."
+  default     = 1
+  validation {
+    condition     = var.min_nodes >= 1 && floor(var.min_nodes) == var.min_nodes
+    error_message = "min_nodes must be a whole number >= 1."
+  }
+}
+
+variable "max_nodes" {
+  type        = number
+  description = "With a coordinator: the most nodes, the spot fleet's size (metadata spotshield-max-nodes)."
+  default     = 1
+  validation {
+    condition     = var.max_nodes >= 1 && floor(var.max_nodes) == var.max_nodes
+    error_message = "max_nodes must be a whole number >= 1."
+  }
+}
