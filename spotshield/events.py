@@ -78,9 +78,22 @@ class EventLog:
         self._stem = join(events_prefix(run_id), f"{host}-{boot}")
         self.base = {"run_id": run_id, "host": host, "boot": boot}
         self.segment_bytes = segment_bytes
-        self._segment = 0
+        # A second writer of the same (host, boot), the worker torchrun restarts within one VM boot
+        # after every stop of the job, goes on after the last segment there instead of overwriting it.
+        self._segment = self._first_free_segment()
         self._lines: list[str] = []
         self._dirty = False  # lines emitted since the last flush
+
+    def _first_free_segment(self) -> int:
+        head = self._stem.rsplit("/", 1)[-1]
+        taken = [-1]
+        for key in self.store.list(self._stem.rsplit("/", 1)[0]):
+            name = key.rsplit("/", 1)[-1]
+            if name == f"{head}.jsonl":
+                taken.append(0)
+            elif name.startswith(f"{head}.") and name.endswith(".jsonl") and name[len(head) + 1:-6].isdigit():
+                taken.append(int(name[len(head) + 1:-6]))
+        return max(taken) + 1
 
     @property
     def key(self) -> str:

@@ -29,9 +29,6 @@ BACKENDS = ("local", "gcp")
 TERMINATION_ACTIONS = ("STOP", "DELETE")
 _ZONE_RE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
-# Until multi-node training lands, every VM of a group trains the same run into the same store:
-# two of them race each other's checkpoints (issue 12). terraform/variables.tf holds the same limit.
-MAX_FLEET_SIZE = 1
 _TRAINER_KEY = "trainer"  # the settings file's section of trainer overrides
 
 
@@ -45,7 +42,8 @@ class StackSettings:
     machine_type: str = "g2-standard-4"
     gpu_type: str | None = "nvidia-l4"
     gpu_count: int = 1
-    fleet_size: int = 1  # target size of the managed instance group
+    fleet_size: int = 1  # target size of the managed instance group; > 1: one job under torchrun
+    min_nodes: int | None = None  # the fewest nodes that job trains on; None: fleet_size (a fixed world size)
     bucket: str | None = None  # checkpoint bucket; default "<project>-<name>-ckpt", or "spotshield-local"
     run_id: str | None = None  # default: "<strategy>-<UTC timestamp>"
     strategy: str = "adaptive"
@@ -104,6 +102,10 @@ class StackSettings:
         check_gpus(self.machine_type, self.gpu_type, self.gpu_count)  # GCE refuses the template otherwise
         if self.spot_capacity is not None and not isinstance(self.spot_capacity, (str, dict)):
             raise SpotShieldError("spot_capacity must be a trace name or path, or a mapping of zones")
+        if self.min_nodes is not None:
+            from spotshield.distributed.checks import check_nodes
+
+            check_nodes(self.min_nodes, max(self.fleet_size, 1))
         if self.command is not None:
             check_command(self.command, self.workdir_path)
         elif self.workdir is not None:
@@ -113,12 +115,31 @@ class StackSettings:
             raise SpotShieldError("the gcp backend needs a project: pass --project or set SPOTSHIELD_PROJECT")
         return self
 
+    def _check_torchrun_job(self) -> None:
+        """More than one VM is one data-parallel job under torchrun (docs/distributed.md)."""
+        from spotshield.distributed.checks import check_command as check_torchrun_command
+
+        if self.command is None:
+            raise SpotShieldError(f"fleet size {self.fleet_size} runs one job under torchrun, which needs your "
+                                  "script: pass --command 'python train.py' (spotshield train does not run under "
+                                  "torchrun yet)")
+        check_torchrun_command(self.command, self.workdir_path)
+
+    @property
+    def torchrun_nodes(self) -> tuple[int, int] | None:
+        """(min, max) nodes of the job under torchrun, or None for one process per VM."""
+        if self.fleet_size <= 1 or not self.command:
+            return None
+        return (self.min_nodes if self.min_nodes is not None else self.fleet_size), self.fleet_size
+
     def check_up(self) -> "StackSettings":
         """check(), and what only starting a fleet needs (a plan may show a larger one)."""
         self.check()
-        if self.fleet_size > MAX_FLEET_SIZE:
-            raise SpotShieldError(f"fleet size {self.fleet_size} is not supported yet: every VM would train the same "
-                                  f"run and overwrite the others' checkpoints; use --fleet-size 1")
+        if self.fleet_size > 1:
+            self._check_torchrun_job()
+        if self.fleet_size > 1 and self.backend == "gcp":
+            raise SpotShieldError(f"fleet size {self.fleet_size} on gcp needs the rendezvous coordinator VM, which "
+                                  "the Terraform does not declare yet; use --fleet-size 1, or the local backend")
         return self
 
     @property
@@ -234,11 +255,11 @@ def load_settings(cli: dict[str, Any] | None = None, root: Path | None = None) -
         settings = StackSettings(**merged)
     except TypeError as e:
         raise SpotShieldError(f"bad settings in {source}: {e}") from None
-    numbers = (("gpu_count", int), ("fleet_size", int), ("rate", float), ("time_scale", float),
+    numbers = (("gpu_count", int), ("fleet_size", int), ("min_nodes", int), ("rate", float), ("time_scale", float),
                ("step_time_s", float), ("deadline_restart_s", float))
     for name, typ in numbers:
         value = getattr(settings, name)
-        if value is None and name == "step_time_s":
+        if value is None and name in ("step_time_s", "min_nodes"):
             continue
         try:
             setattr(settings, name, typ(value))

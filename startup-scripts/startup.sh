@@ -483,7 +483,37 @@ if [ -n "$COMMAND" ]; then
   set -- -c 'cd "$SPOTSHIELD_WORKDIR" || exit 1; eval "exec $SPOTSHIELD_COMMAND"'
 fi
 
-export SPOTSHIELD_RUN_ID="$RUN_ID" SPOTSHIELD_STORE="$STORE" SPOTSHIELD_HEALTH_PORT="$HEALTH_PORT"
+# A job under torchrun (docs/distributed.md): the command goes through spotshield.distributed.launch,
+# which checks it and execs torchrun for this node; torchrun's c10d rendezvous on the coordinator
+# forms the job. The agent keeps the pid (exec), so shutdown.sh's SIGTERM reaches it, and it
+# forwards the notice to its workers, which agree on one emergency checkpoint.
+COORDINATOR=$(attr spotshield-coordinator)
+WORKER_HEALTH_PORT=$HEALTH_PORT
+if [ -n "$COORDINATOR" ]; then
+  [ -n "$COMMAND" ] || die "metadata has spotshield-coordinator but no spotshield-command: only a command runs under torchrun"
+  MIN_NODES=$(attr spotshield-min-nodes)
+  MAX_NODES=$(attr spotshield-max-nodes)
+  NPROC=$(attr spotshield-nproc)
+  case "$COORDINATOR" in
+    *[!A-Za-z0-9.:-]* | *: | :*) die "spotshield-coordinator must be host:port, not '$COORDINATOR'" ;;
+    *:*) ;;
+    *) die "spotshield-coordinator must be host:port, not '$COORDINATOR'" ;;
+  esac
+  case "$RUN_ID" in *[!A-Za-z0-9._-]*) die "run id '$RUN_ID' is not a rendezvous id (letters, digits, . _ -)" ;; esac
+  for n in "$MIN_NODES" "$MAX_NODES" "$NPROC"; do
+    case "$n" in '' | *[!0-9]*) die "spotshield-min-nodes, -max-nodes and -nproc must be whole numbers, not '$n'" ;; esac
+  done
+  export SPOTSHIELD_LAUNCH="--endpoint $COORDINATOR --run-id $RUN_ID --min-nodes $MIN_NODES --max-nodes $MAX_NODES --nproc $NPROC"
+  # shellcheck disable=SC2016  # expanded by the inner shell, from the environment
+  set -- -c 'cd "$SPOTSHIELD_WORKDIR" || exit 1; eval "exec python -m spotshield.distributed.launch $SPOTSHIELD_LAUNCH -- $SPOTSHIELD_COMMAND"'
+  # While the job re-forms no worker runs: the VM's /healthz comes from nodehealth, beside the agent
+  WORKER_HEALTH_PORT=0
+  # DCP stages each rank's shards on this VM's own disk
+  export SPOTSHIELD_DCP_STAGING="$SS_HOME/dcp-staging"
+  log "a job under torchrun: $SPOTSHIELD_LAUNCH"
+fi
+
+export SPOTSHIELD_RUN_ID="$RUN_ID" SPOTSHIELD_STORE="$STORE" SPOTSHIELD_HEALTH_PORT="$WORKER_HEALTH_PORT"
 export SPOTSHIELD_HOST="$HOST_NAME" SPOTSHIELD_BOOT="$BOOT_ID" SPOTSHIELD_HOME="$SS_HOME"
 export GCE_METADATA_HOST="$MD_HOST" SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR"
 
@@ -531,11 +561,12 @@ if use_systemd; then
     -p KillMode=mixed -p TimeoutStopSec=$((NOTICE_S + 30)) \
     -p StandardOutput=journal+console -p StandardError=journal+console \
     --setenv=SPOTSHIELD_RUN_ID="$RUN_ID" --setenv=SPOTSHIELD_STORE="$STORE" \
-    --setenv=SPOTSHIELD_HEALTH_PORT="$HEALTH_PORT" --setenv=SPOTSHIELD_HOST="$HOST_NAME" \
+    --setenv=SPOTSHIELD_HEALTH_PORT="$WORKER_HEALTH_PORT" --setenv=SPOTSHIELD_HOST="$HOST_NAME" \
     --setenv=SPOTSHIELD_BOOT="$BOOT_ID" --setenv=SPOTSHIELD_HOME="$SS_HOME" \
     --setenv=GCE_METADATA_HOST="$MD_HOST" --setenv=SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR" \
     --setenv=PYTHONUNBUFFERED=1 --setenv=PATH="$PATH" \
     --setenv=SPOTSHIELD_COMMAND="$COMMAND" --setenv=SPOTSHIELD_WORKDIR="$WORKDIR" \
+    --setenv=SPOTSHIELD_LAUNCH="$SPOTSHIELD_LAUNCH" --setenv=SPOTSHIELD_DCP_STAGING="$SPOTSHIELD_DCP_STAGING" \
     /bin/bash -c "$TEE_ERR" "$PROG" "$@" &
   RUNNER=$!
   TRAINER=""
@@ -553,6 +584,11 @@ else
   TRAINER=$RUNNER
 fi
 [ -n "$TRAINER" ] && echo "$TRAINER" >"$PIDFILE"
+NODEHEALTH=""
+if [ -n "$COORDINATOR" ] && [ -n "$TRAINER" ]; then
+  "$PY" -m spotshield.distributed.nodehealth --port "$HEALTH_PORT" --pid "$TRAINER" &
+  NODEHEALTH=$!
+fi
 # Forward a stop to the trainer, but not before it can catch it (at most HANDLER_WAIT_S of start-up,
 # as in shutdown.sh): a trainer killed before its handler exists skips its emergency checkpoint.
 HANDLER_WAIT_S=3
@@ -567,7 +603,7 @@ forward_term() {
   kill -TERM "$TRAINER" 2>/dev/null
 }
 trap forward_term TERM INT
-trap 'rm -f "$PIDFILE"; pkill -P "$WATCHER" 2>/dev/null; kill "$WATCHER" 2>/dev/null' EXIT
+trap 'rm -f "$PIDFILE"; pkill -P "$WATCHER" 2>/dev/null; kill "$WATCHER" $NODEHEALTH 2>/dev/null' EXIT
 wait "$RUNNER"
 RC=$?
 # A trapped signal interrupts wait; keep waiting until the trainer itself has exited.
@@ -581,6 +617,10 @@ event command_exit "\"code\": $RC"
 if [ "$RC" = 0 ] && store_has "$STORE" "$DONE_KEY"; then
   stop_fleet "training is DONE" || log "warning: the group could not be resized to 0; stop it with make teardown"
 elif [ "$RC" = "$EXIT_PREEMPTED" ]; then
+  crash_reset
+elif [ "$RC" != 0 ] && [ -n "$COORDINATOR" ] && { [ -s "$SS_HOME/notice.t" ] || [ "$(md instance/preempted)" = TRUE ]; }; then
+  # torchrun's agent dies by the forwarded signal (exit 1) once its workers have saved and exited 75
+  log "the torchrun agent exited $RC after this VM's preemption notice: a preemption, not a crash"
   crash_reset
 elif [ "$RC" != 0 ]; then
   crash_check "$(last_error)"

@@ -69,6 +69,18 @@ def test_two_boots_never_share_an_object(tmp_path):
     assert len(store.list("events/r1")) == 2
 
 
+def test_a_second_writer_of_one_boot_goes_on_after_the_first_and_overwrites_nothing(tmp_path):
+    """torchrun restarts its workers within one VM boot after every stop of the job: same host and boot."""
+    store = FileStore(tmp_path / "s")
+    first = EventLog(store, "r1", "vm-a", "b1", segment_bytes=300)
+    for i in range(1, 5):
+        step(first, i)  # rolls into a second segment
+    step(EventLog(store, "r1", "vm-a", "b1-other"), 99)  # a boot whose id extends this one's: not a segment of it
+    second = EventLog(store, "r1", "vm-a", "b1", segment_bytes=300)
+    step(second, 5)
+    assert [e["step"] for e in read_events(store, "r1") if e["boot"] == "b1"] == [1, 2, 3, 4, 5]
+
+
 def test_unknown_event_or_missing_field_is_refused(tmp_path):
     log = EventLog(FileStore(tmp_path / "s"), "r1", "vm-a", "b1")
     with pytest.raises(ValueError, match="unknown event"):

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from spotshield.backends import deadline
+from spotshield.backends import deadline, rendezvous
 from spotshield.backends.base import Echo, Sources, _ignore, _quiet, fleet_trainer_config, record_sources
 from spotshield.backends.record import StackRecord
 from spotshield.bootcontract import DEFAULT_HEALTH_PORT, boot_metadata
@@ -65,15 +65,18 @@ def _api(what: str, fn):
 
 
 def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None, build_id: str | None,
-                   workdir: tuple[str, str] | None = None) -> dict:
+                   workdir: tuple[str, str] | None = None, coordinator: str | None = None) -> dict:
     """The boot-contract attributes (spotshield/bootcontract.py), the keys Terraform sets.
-    workdir: (url, sha256) of the published workdir in command mode."""
+    workdir: (url, sha256) of the published workdir in command mode; coordinator: host:port of a
+    job under torchrun's rendezvous (emulated VMs are CPU-only: one worker per node, gloo)."""
+    nodes = s.torchrun_nodes
     return boot_metadata(run_id=s.run_id or trainer_config.get("run_id") or "",
                          store=trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id),
                          trainer_config=trainer_config, mig=s.mig_name, region=s.region,
                          health_port=DEFAULT_HEALTH_PORT, build_url=build_url, build_id=build_id,
                          command=s.command if workdir else None, workdir_url=workdir[0] if workdir else None,
-                         workdir_sha256=workdir[1] if workdir else None)
+                         workdir_sha256=workdir[1] if workdir else None,
+                         distributed=(coordinator, *nodes, 1) if nodes and coordinator and workdir else None)
 
 
 def template_body(s: StackSettings, items: dict) -> dict:
@@ -238,7 +241,10 @@ class LocalBackend:
         with _storage_env(storage):
             build_url, build_id = buildinfo.publish(s.bucket_name)
             shipped = workdir.upload(packed, s.bucket_name) if packed else None
-        tpl = template_body(s, metadata_items(s, tcfg, build_url, build_id, shipped))
+        coordinator = None
+        if s.torchrun_nodes:  # one job under torchrun: its rendezvous store beside the emulator
+            coordinator = rendezvous.start_local(self.state_dir)["endpoint"]
+        tpl = template_body(s, metadata_items(s, tcfg, build_url, build_id, shipped, coordinator))
         try:  # the name carries a digest of the properties: an existing one is this very template
             templates.insert_unary(project=project, instance_template_resource=compute_v1.InstanceTemplate.from_json(
                 json.dumps(tpl), ignore_unknown_fields=True), timeout=_CALL_TIMEOUT_S)
@@ -253,6 +259,8 @@ class LocalBackend:
                      "build_url": build_url}
         if shipped:
             resources.update(command=s.command, workdir_url=shipped[0], workdir_sha256=shipped[1])
+        if coordinator:
+            resources.update(coordinator=coordinator, nodes=list(s.torchrun_nodes))
         record = StackRecord.for_settings(s, project=project, time_scale=s.time_scale,
                                           endpoints=dict(rec["endpoints"]), resources=resources)
         if plan is not None:
@@ -292,6 +300,8 @@ class LocalBackend:
         deadline.stop_local(state_dir)  # first: a controller must not resize groups that are going away
         rec = daemon.read_state(state_dir)
         if rec is None:
+            rendezvous.stop_local(state_dir)
+        if rec is None:
             daemon.stop(state_dir)  # clears any orphan a crashed daemon left
             if record is None:
                 raise SpotShieldError("nothing is up on the local backend (no emulator running)")
@@ -325,6 +335,7 @@ class LocalBackend:
                         pass
             if delete_checkpoints:
                 _delete_run(rec["endpoints"]["storage"], record.bucket, record.run_id)
+        rendezvous.stop_local(state_dir)  # after the members' shutdown: their agents talk to it until then
         daemon.stop(state_dir)
         return None
 

@@ -140,11 +140,11 @@ def test_the_stack_is_recorded_before_the_apply_that_waits_for_vms(cli, gcp, mon
 
 
 @pytest.mark.parametrize("backend", ["gcp", "local"])
-def test_up_rejects_a_fleet_of_two_with_one_line(cli, fake_terraform, root, backend):
+def test_up_rejects_a_fleet_of_two_without_a_command_with_one_line(cli, fake_terraform, root, backend):
     r = cli("up", "--backend", backend, "--project", PROJECT, "--fleet-size", "2", "--detach")
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert r.stderr.strip() == ("error: fleet size 2 is not supported yet: every VM would train the same run and "
-                                "overwrite the others' checkpoints; use --fleet-size 1")
+    assert r.stderr.strip() == ("error: fleet size 2 runs one job under torchrun, which needs your script: pass "
+                                "--command 'python train.py' (spotshield train does not run under torchrun yet)")
     assert fake_terraform.argvs() == [] and not record_path().exists()
 
 

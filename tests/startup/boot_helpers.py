@@ -44,7 +44,11 @@ if args[:2] == ["-m", "venv"]:  # command mode's requirements venv: its python i
     with open(out / "venv.log", "a") as f:
         f.write(json.dumps(args[2:]) + "\n")
     sys.exit(0)
-if args and args[0].endswith(".py"):  # command mode: `python train.py ...` run in the workdir
+if args[:2] == ["-m", "spotshield.distributed.nodehealth"]:  # a torchrun job's /healthz: recorded only
+    (out / "nodehealth.json").write_text(json.dumps(args[2:]))
+    sys.exit(0)
+if args and (args[0].endswith(".py") or args[:2] == ["-m", "spotshield.distributed.launch"]):
+    # command mode: `python train.py ...` run in the workdir (under torchrun: through the launcher)
     record = {"argv": args, "cwd": os.getcwd(), "python": sys.argv[0], "pid": os.getpid(),
               "env": {k: v for k, v in os.environ.items() if k.startswith(("SPOTSHIELD_", "GCE_", "STORAGE_"))},
               "files": sorted(os.listdir("."))}
