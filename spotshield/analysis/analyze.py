@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spotshield import youngdaly
-from spotshield.analysis import figures, report, tables, verify
+from spotshield.analysis import advice_check, figures, report, stats, tables, verify
 from spotshield.analysis.runs import load_runs
 from spotshield.billing import DEFAULT_GPU, DEFAULT_MACHINE, resolve_rate
 from spotshield.errors import SpotShieldError
 
 MEASURED_JSON = "measured.json"  # median C and R in emulated seconds, for `spotshield advise --from`
+INTERVALS_CSV = "metrics_intervals.csv"  # per condition: mean and 95% interval bounds over seeds
 
 
 @dataclass
@@ -63,7 +64,12 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
     (out / MEASURED_JSON).write_text(json.dumps({"checkpoint_s": C, "restart_s": R, "spot_price": spot,
                                                  "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be},
                                                 indent=1))
-    figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od)
+    ci = stats.condition_intervals(df)
+    ci.to_csv(out / INTERVALS_CSV, index=False, float_format="%.6g")
+    figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od, ci)
+    # advise replayed on the real traces at this study's C and R (about a second of CPU)
+    trace_checks = advice_check.shipped_trace_checks(C, R) if C > 0 else []
     rep = report.write_report(out, df, agg, figs, C=C, R=R, break_even=be, spot=spot, od=od,
-                              warnings=warnings, source=str(source), spot_estimated=rate.spot_estimated)
+                              warnings=warnings, source=str(source), spot_estimated=rate.spot_estimated,
+                              ci=ci, trace_checks=trace_checks)
     return Analysis(out, len(runs), s_csv, c_csv, rep, figs, warnings, C, R, be)

@@ -30,41 +30,49 @@ def _save(fig, out: Path, name: str) -> str:
     return f"{name}.png"
 
 
-def _grouped(ax, agg, col, err=None):
-    """Bars: x = pattern, one bar per strategy."""
+def _grouped(ax, agg, col, ci=None, scale=1.0):
+    """Bars: x = pattern, one bar per strategy; with `ci` (stats.condition_intervals) the
+    error bars are each condition's 95% Student-t interval over seeds."""
     patterns = sorted(agg["pattern"].unique())
     strategies = [s for s in STRATEGY_COLORS if s in set(agg["strategy"])] or sorted(agg["strategy"].unique())
     width = 0.8 / max(1, len(strategies))
     for i, s in enumerate(strategies):
         sub = agg[agg["strategy"] == s].set_index("pattern")
         xs = [j + (i - (len(strategies) - 1) / 2) * width for j in range(len(patterns))]
-        ys = [sub[col].get(p, math.nan) for p in patterns]
-        es = [sub[err].get(p, 0.0) for p in patterns] if err and err in sub else None
+        ys = [sub[col].get(p, math.nan) * scale for p in patterns]
+        es = None
+        if ci is not None and f"{col}_low" in ci:
+            c = ci[ci["strategy"] == s].set_index("pattern")
+            lo = [c[f"{col}_low"].get(p, math.nan) * scale for p in patterns]
+            hi = [c[f"{col}_high"].get(p, math.nan) * scale for p in patterns]
+            # an undefined interval (one seed) draws no bar; matplotlib needs non-negative lengths
+            es = [[0.0 if math.isnan(l) else max(0.0, y - l) for y, l in zip(ys, lo)],
+                  [0.0 if math.isnan(h) else max(0.0, h - y) for y, h in zip(ys, hi)]]
         ax.bar(xs, ys, width, label=s, color=STRATEGY_COLORS.get(s), yerr=es, capsize=3)
     ax.set_xticks(range(len(patterns)), patterns)
     ax.set_xlabel("preemption pattern")
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
-def cost_by_condition(df, agg, out):
+def cost_by_condition(df, agg, out, ci=None):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    _grouped(ax, agg, "cost_spot")
+    _grouped(ax, agg, "cost_spot", ci)
     base = df[df["baseline"]]
     if len(base):
         ax.axhline(float(base["cost_ondemand"].mean()), color="k", ls="--", lw=1, label="on-demand baseline")
         ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_ylabel("cost of the run (USD)")
-    ax.set_title("Spot cost by condition vs on-demand")
+    ax.set_title("Spot cost by condition vs on-demand (mean, 95% CI over seeds)")
     return _save(fig, out, "cost_by_condition")
 
 
-def wasted_by_condition(df, agg, out):
+def wasted_by_condition(df, agg, out, ci=None):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    _grouped(ax, agg, "wasted_s", "wasted_s_std")
-    ax.set_ylabel("wasted compute (s, re-done work)")
-    ax.set_title("Wasted compute by condition (mean ± sd over seeds)")
+    _grouped(ax, agg, "wasted_s", ci)
+    ax.set_ylabel("wasted compute (real s, re-done work)")
+    ax.set_title("Wasted compute by condition (mean, 95% CI over seeds)")
     return _save(fig, out, "wasted_by_condition")
 
 
@@ -86,11 +94,10 @@ def accuracy_vs_baseline(df, agg, out):
     return _save(fig, out, "accuracy_vs_baseline")
 
 
-def checkpoint_overhead(df, agg, out):
+def checkpoint_overhead(df, agg, out, ci=None):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    agg = agg.assign(overhead_pct=agg["checkpoint_overhead"] * 100)
-    _grouped(ax, agg, "overhead_pct")
+    _grouped(ax, agg, "checkpoint_overhead", ci, scale=100.0)
     ax.set_ylabel("checkpoint stall (% of wall time)")
     ax.set_title("Checkpoint overhead by condition")
     return _save(fig, out, "checkpoint_overhead")
@@ -110,7 +117,7 @@ def recovery_distribution(df, agg, out):
         ax.set_xticks(range(1, len(names) + 1), names)
     else:
         ax.text(0.5, 0.5, "no preemptions in these runs", ha="center", transform=ax.transAxes)
-    ax.set_ylabel("notice -> next training step (s)")
+    ax.set_ylabel("notice -> next training step (real s)")
     ax.set_title("Recovery time per preemption")
     return _save(fig, out, "recovery_distribution")
 
@@ -171,14 +178,53 @@ def break_even(df, out, C: float, R: float, spot: float, od: float):
     return _save(fig, out, "break_even")
 
 
-def all_figures(runs, df, agg, out: Path, C: float, R: float, spot: float, od: float) -> dict[str, str]:
+def break_even_vs_restart(out, C: float, spot: float, od: float, measured_r: float | None = None):
+    """Break-even preemption rate and expected savings as R varies (restart_curve's model)."""
+    from spotshield.analysis import restart_curve
+
+    plt = _plt()
+    pts = restart_curve.dense(C, spot, od)
+    rs = [p.restart_s for p in pts]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8.4, 3.6))
+    a1.plot(rs, [p.break_even_per_h for p in pts], color="k", lw=1.5)
+    a1.set_xscale("log")
+    a1.set_yscale("log")
+    a1.set_xlabel("restart R (s of the VM's clock)")
+    a1.set_ylabel("break-even (preemptions per hour)")
+    a1.set_title("Spot stops paying off above", fontsize=9)
+    for lam in restart_curve.RATES_PER_H:
+        a2.plot(rs, [p.savings[lam] * 100 for p in pts], lw=1.5, label=f"{lam:g} preemptions/h")
+    a2.axhline((1 - spot / od) * 100, color="gray", ls=":", lw=1, label="price discount")
+    a2.axhline(0, color="k", lw=0.5)
+    a2.set_xscale("log")
+    a2.set_xlabel("restart R (s of the VM's clock)")
+    a2.set_ylabel("expected savings vs on-demand (%)")
+    a2.set_title(f"Savings at the optimal interval (C = {C:.3g} s)", fontsize=9)
+    a2.legend(frameon=False, fontsize=7)
+    lowest = min(p.savings[lam] for p in pts for lam in restart_curve.RATES_PER_H) * 100
+    a2.set_ylim(max(lowest, -60.0) - 5, (1 - spot / od) * 100 + 5)  # below -60% only says "far worse"
+    from matplotlib.ticker import NullFormatter
+
+    for ax in (a1, a2):
+        ticks = (30, 60, 120, 300, 600)  # seconds: 30 s to 10 min
+        ax.set_xticks(ticks, [f"{r:g}" for r in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if measured_r:
+            ax.axvline(measured_r, color="#d62728", ls="--", lw=1)
+    if measured_r:
+        a1.text(measured_r, a1.get_ylim()[1], " this study's R", color="#d62728", fontsize=7, va="top")
+    return _save(fig, out, "break_even_vs_restart")
+
+
+def all_figures(runs, df, agg, out: Path, C: float, R: float, spot: float, od: float, ci=None) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     return {
-        "cost": cost_by_condition(df, agg, out),
-        "wasted": wasted_by_condition(df, agg, out),
+        "cost": cost_by_condition(df, agg, out, ci),
+        "wasted": wasted_by_condition(df, agg, out, ci),
         "accuracy": accuracy_vs_baseline(df, agg, out),
         "timeline": timeline(runs, df, out),
-        "overhead": checkpoint_overhead(df, agg, out),
+        "overhead": checkpoint_overhead(df, agg, out, ci),
         "recovery": recovery_distribution(df, agg, out),
         "break_even": break_even(df, out, C, R, spot, od),
+        "break_even_vs_restart": break_even_vs_restart(out, C, spot, od, R if R > 0 else None),
     }

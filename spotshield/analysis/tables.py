@@ -11,6 +11,7 @@ from pathlib import Path
 
 from spotshield.analysis.metrics import run_metrics
 from spotshield.analysis.runs import Run
+from spotshield.analysis.stats import paired_accuracy_delta
 from spotshield.billing import Bill, Rate
 
 SUMMARY_CSV = "metrics_summary.csv"
@@ -36,9 +37,7 @@ def summary_frame(runs: list[Run], rate: Rate):
         rows.append({**m, "cost_spot": bill.spot_usd, "cost_ondemand": float("nan") if od is None else od,
                      "savings": float("nan") if bill.savings_pct is None else bill.savings_pct / 100.0})
     df = pd.DataFrame(rows)
-    base = df[df["baseline"]]
-    base_acc = float(base["final_accuracy"].mean()) if len(base) else float("nan")
-    df["accuracy_delta"] = df["final_accuracy"] - base_acc
+    df["accuracy_delta"] = paired_accuracy_delta(df)  # against the same seed's baseline
     df["spot_price"] = rate.spot
     df["ondemand_price"] = rate.on_demand
     df["price_discount"] = rate.price_discount_pct / 100.0
