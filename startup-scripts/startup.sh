@@ -460,11 +460,17 @@ if [ -n "$COMMAND" ]; then
   WD_ERR=$("$PY" -m spotshield.workdir fetch "$WD_URL" "$WD_SHA" "$WORKDIR" 2>&1 >/dev/null) ||
     die "cannot fetch the workdir: $(printf '%s' "$WD_ERR" | tail -n 1 | sed 's/^error: //')"
   log "workdir $WD_URL (sha256 $WD_SHA) in $WORKDIR"
-  # `python` in the command is the interpreter spotshield is installed for (or the venv over it)
-  if ! { mkdir -p "$SS_HOME/bin" && ln -sf "$(command -v "$PY")" "$SS_HOME/bin/python" &&
-    ln -sf "$(command -v "$PY")" "$SS_HOME/bin/python3"; }; then
-    die "cannot link python into $SS_HOME/bin"
-  fi
+  # `python` in the command is the interpreter spotshield is installed for (or the venv over it):
+  # scripts that exec it by its own path, not symlinks, since a python started through a symlink
+  # to a venv's python does not see the venv (pyvenv.cfg is looked for beside the path it was
+  # started by), so a venv image's packages (torch) would be missing. rm first: a symlink an older
+  # boot left on this disk would be written through, onto the interpreter itself.
+  PY_PATH=$(command -v "$PY") || die "python $PY not found"
+  for name in python python3; do
+    { mkdir -p "$SS_HOME/bin" && rm -f "$SS_HOME/bin/$name" &&
+      printf '#!/bin/bash\nexec %q "$@"\n' "$PY_PATH" >"$SS_HOME/bin/$name" && chmod +x "$SS_HOME/bin/$name"; } ||
+      die "cannot write $SS_HOME/bin/$name"
+  done
   CMD_PATH="$SS_HOME/bin:$PATH"
   if [ -f "$WORKDIR/requirements.txt" ]; then
     VENV_BIN=$(prepare_venv "$WORKDIR/requirements.txt") || exit 1  # prepare_venv said why (and counted it)

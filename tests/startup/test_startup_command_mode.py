@@ -3,6 +3,7 @@ venv cached across boots, the user's command under the trainer's environment and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from servers import ComputeRecorder, MetadataServer
 from boot_helpers import REPO, STARTUP, boot_env, gcs_put, run_script
@@ -47,7 +48,8 @@ def test_the_command_runs_in_the_verified_workdir_with_the_trainers_environment(
     home = tmp_path / "home"
     assert rec["argv"] == ["train.py", "--epochs", "2"]
     assert rec["cwd"] == str(home / "workdir") and rec["files"] == ["lib", "train.py"]
-    assert rec["python"] == str(home / "bin" / "python")  # `python` is the interpreter spotshield runs on
+    assert rec["python"] == str(fake_python)  # `python` is the interpreter spotshield runs on
+    assert not (home / "bin" / "python").is_symlink()  # exec'd by its own path (see the venv test below)
     store = f"gs://{gcs_bucket}/runs/adaptive-1"
     env = rec["env"]
     assert (env["SPOTSHIELD_STORE"], env["SPOTSHIELD_RUN_ID"], env["SPOTSHIELD_HEALTH_PORT"]) == \
@@ -96,3 +98,19 @@ def test_a_command_that_is_not_found_exits_127_and_feeds_the_breaker(tmp_path, f
         proc = boot(tmp_path, md, gcs_server, fake_python)
     assert proc.returncode == 127, proc.stderr
     assert "failed boot 1 of 3" in proc.stderr
+
+
+def test_python_in_the_command_is_a_venv_interpreter_with_its_venv(tmp_path, gcs_server, gcs_bucket):
+    """SPOTSHIELD_PYTHON a venv's python (the emulator's guest image, a venv VM image): `python` in the
+    command must start that venv, with its packages, not the bare interpreter behind it."""
+    from spotshield.local.guest import guest_python
+
+    venv = Path(guest_python(tmp_path / "emulator")).parents[1]  # the emulator's guest image: a venv
+    probe = "import json, sys; open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable]))\n"
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"probe.py": probe})
+    attrs_ = command_attrs(gcs_bucket, url, sha, command="python probe.py && python3 probe.py")
+    with MetadataServer({**attrs_, "spotshield-build-id": ""}) as md:
+        proc = boot(tmp_path, md, gcs_server, venv / "bin" / "python")
+    assert proc.returncode == 0, proc.stderr
+    prefix, executable = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
+    assert prefix == str(venv) and executable == str(venv / "bin" / "python")
