@@ -1,5 +1,6 @@
-"""The crash-loop breaker on the emulator: the real startup.sh boots the real trainer, which fails
-at every boot (a config it refuses). After K boots the group is at 0, STOPPED says why, and no VM
+"""The crash-loop breaker on the emulator: the real startup.sh boots the real trainer (a config it
+refuses), or in command mode the user's own script from a shipped workdir (which exits 1 at
+start), and it fails at every boot. After K boots the group is at 0, STOPPED says why, and no VM
 boots again. Each boot has a fresh disk (the controller recreates the instance), so only the run
 store can carry the count from one boot to the next."""
 from __future__ import annotations
@@ -18,20 +19,40 @@ pytestmark = pytest.mark.slow
 region = local_region_fixture(time_scale=60.0, fleet={"notice_floor_s": 3.0, "health_initial_floor_s": 60.0})
 BUCKET = "crash-bucket"
 K = 3
+TRAINER_ERROR = "error: unknown model 'no-such-model'; choose one of tiny-cnn, resnet18, resnet50"
+COMMAND_ERROR = "error: no training data in /data/train.csv"
+# the user's script fails before it trains, as a missing data file or a typo would
+FAILING_SCRIPT = f"import sys\nsys.exit({COMMAND_ERROR!r})\n"
 
 
-def test_a_trainer_that_always_fails_is_stopped_after_k_boots(region):
+def trainer_attrs(tmp_path) -> dict:
+    return {"spotshield-config": json.dumps({"model": "no-such-model", "data": "digits"})}
+
+
+def command_attrs(tmp_path) -> dict:
+    """`up --command "python train.py --epochs 5"` with a workdir whose train.py always exits 1."""
+    from spotshield import workdir
+
+    (tmp_path / "userdir").mkdir()
+    (tmp_path / "userdir" / "train.py").write_text(FAILING_SCRIPT)
+    url, sha = workdir.upload(workdir.pack(tmp_path / "userdir"), BUCKET)
+    return {"spotshield-command": "python train.py --epochs 5", "spotshield-workdir-url": url,
+            "spotshield-workdir-sha256": sha}
+
+
+@pytest.mark.parametrize("mode,error", [(trainer_attrs, TRAINER_ERROR), (command_attrs, COMMAND_ERROR)],
+                         ids=["built-in trainer", "command"])
+def test_a_trainer_that_always_fails_is_stopped_after_k_boots(region, tmp_path, mode, error):
     from spotshield import layout
     from spotshield.events import read_events
     from spotshield.storage import open_store
 
     region.gcs.create_bucket(BUCKET)
     store_url = layout.runs_store_url(BUCKET, "crash-1")
-    c = make_fleet(region, attrs={"spotshield-run-id": "crash-1", "spotshield-store": store_url,
-                                  "spotshield-config": json.dumps({"model": "no-such-model", "data": "digits"}),
-                                  "spotshield-crash-loop-boots": str(K)})
     os.environ["STORAGE_EMULATOR_HOST"] = region.storage_url
     try:
+        c = make_fleet(region, attrs={"spotshield-run-id": "crash-1", "spotshield-store": store_url,
+                                      "spotshield-crash-loop-boots": str(K), **mode(tmp_path)})
         store = open_store(store_url)
         wait_for(lambda: store.exists(layout.STOPPED_KEY), 180, interval_s=0.5, what="STOPPED in the run store")
         mig = wait_for(lambda: (m := c["migs"].get(project=region.project, region=R, instance_group_manager="fleet"))
@@ -47,7 +68,7 @@ def test_a_trainer_that_always_fails_is_stopped_after_k_boots(region):
         del os.environ["STORAGE_EMULATOR_HOST"]
 
     assert stopped["reason"] == "crash loop" and stopped["boots"] == K
-    assert stopped["error"] == "error: unknown model 'no-such-model'; choose one of tiny-cnn, resnet18, resnet50"
+    assert stopped["error"] == error
     assert len(boots) == K  # exactly K boots, each on a fresh disk
     assert len({e["boot"] for e in boots}) == K
     exits = [e for e in events if e["event"] == "command_exit"]
