@@ -11,8 +11,10 @@
 #    requirements.txt installed into a venv cached by the file's hash): as a transient systemd unit of its own where systemd runs the
 #    machine (GCE), else as a child (the emulator); pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
 #    forwarded; exits with the trainer's code (0 done, 75 preempted, anything else an error);
-# 5. on 0 with DONE present resizes to 0; on the K-th consecutive failing boot without a new
-#    committed checkpoint (the crash-loop breaker) writes STOPPED and resizes to 0.
+# 5. on 0 with DONE present resizes to 0; on 0 without DONE (a command without the library) writes
+#    STOPPED and resizes to 0, since a recreated VM would run it again; on the K-th consecutive
+#    failing boot without a new committed checkpoint (the crash-loop breaker) writes STOPPED and
+#    resizes to 0.
 #
 # Every cloud address comes from an environment variable whose default is GCP's, so the
 # emulator runs this file unchanged. Terraform renders it with templatefile(): it must hold
@@ -580,9 +582,17 @@ event command_exit "\"code\": $RC"
 
 if [ "$RC" = 0 ] && store_has "$STORE" "$DONE_KEY"; then
   stop_fleet "training is DONE" || log "warning: the group could not be resized to 0; stop it with make teardown"
+elif [ "$RC" = 0 ]; then
+  # Finished by its own account, yet no DONE: a command that does not use the library (or did not
+  # finish its Run). The group would recreate this VM and run it again, forever: stop it instead.
+  why="the command exited 0 but $STORE holds no $DONE_KEY (a script without the spotshield library never writes it)"
+  printf '{"reason": "exited 0 without DONE", "error": %s, "boots": 1, "t": %s}\n' "$(json_str "$why")" \
+    "$(date +%s)" >"$SS_HOME/stopped.json"
+  store_put "$STORE" "$STOPPED_KEY" "$SS_HOME/stopped.json" || log "warning: cannot write $STORE/$STOPPED_KEY"
+  stop_fleet "$why" || log "warning: the group could not be resized to 0; stop it with make teardown"
 elif [ "$RC" = "$EXIT_PREEMPTED" ]; then
   crash_reset
-elif [ "$RC" != 0 ]; then
+else
   crash_check "$(last_error)"
 fi
 exit "$RC"

@@ -29,12 +29,13 @@ def trainer_attrs(tmp_path) -> dict:
     return {"spotshield-config": json.dumps({"model": "no-such-model", "data": "digits"})}
 
 
-def command_attrs(tmp_path) -> dict:
-    """`up --command "python train.py --epochs 5"` with a workdir whose train.py always exits 1."""
+def command_attrs(tmp_path, script: str = FAILING_SCRIPT) -> dict:
+    """`up --command "python train.py --epochs 5"` with a workdir whose train.py is `script`
+    (by default one that always exits 1)."""
     from spotshield import workdir
 
     (tmp_path / "userdir").mkdir()
-    (tmp_path / "userdir" / "train.py").write_text(FAILING_SCRIPT)
+    (tmp_path / "userdir" / "train.py").write_text(script)
     url, sha = workdir.upload(workdir.pack(tmp_path / "userdir"), BUCKET)
     return {"spotshield-command": "python train.py --epochs 5", "spotshield-workdir-url": url,
             "spotshield-workdir-sha256": sha}
@@ -75,3 +76,27 @@ def test_a_trainer_that_always_fails_is_stopped_after_k_boots(region, tmp_path, 
     assert [e["code"] for e in exits] == [1] * K
     assert [e["event"] for e in events if e["event"] in ("vm_boot", "crash_loop")] == ["vm_boot"] * K + ["crash_loop"]
     assert {e["boot"] for e in events if e["event"] == "vm_boot"} == {e["boot"] for e in boots}
+
+
+def test_a_command_that_exits_0_without_done_boots_once(region, tmp_path):
+    """A script without the library ends well (0) but never writes DONE: one boot, then STOPPED and
+    the group at 0, not the same script again on every recreated VM."""
+    from spotshield import layout
+    from spotshield.storage import open_store
+
+    region.gcs.create_bucket(BUCKET)
+    store_url = layout.runs_store_url(BUCKET, "plain-1")
+    os.environ["STORAGE_EMULATOR_HOST"] = region.storage_url
+    try:
+        c = make_fleet(region, attrs={"spotshield-run-id": "plain-1", "spotshield-store": store_url,
+                                      **command_attrs(tmp_path, "print('trained, saved my own way')\n")})
+        store = open_store(store_url)
+        wait_for(lambda: store.exists(layout.STOPPED_KEY), 60, interval_s=0.5, what="STOPPED in the run store")
+        wait_for(lambda: not managed(c, region), 60, what="the last member deleted")
+        time.sleep(3)  # three repair delays: a group at 0 must not boot anything more
+        stopped = json.loads(store.read(layout.STOPPED_KEY))
+    finally:
+        del os.environ["STORAGE_EMULATOR_HOST"]
+    assert stopped["reason"] == "exited 0 without DONE"
+    assert c["migs"].get(project=region.project, region=R, instance_group_manager="fleet").target_size == 0
+    assert [e["what"] for e in region.fleet.events].count("boot") == 1

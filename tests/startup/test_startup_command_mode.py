@@ -106,11 +106,36 @@ def test_python_in_the_command_is_a_venv_interpreter_with_its_venv(tmp_path, gcs
     from spotshield.local.guest import guest_python
 
     venv = Path(guest_python(tmp_path / "emulator")).parents[1]  # the emulator's guest image: a venv
-    probe = "import json, sys; open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable]))\n"
+    probe = ("import json, subprocess, sys\n"  # `python`, then `python3` as the script's subprocess would
+             "py3 = subprocess.run(['python3', '-c', 'import sys; print(sys.prefix)'], capture_output=True, text=True)\n"
+             "open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable, py3.stdout.strip()]))\n")
     url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"probe.py": probe})
-    attrs_ = command_attrs(gcs_bucket, url, sha, command="python probe.py && python3 probe.py")
+    attrs_ = command_attrs(gcs_bucket, url, sha, command="python probe.py")
     with MetadataServer({**attrs_, "spotshield-build-id": ""}) as md:
         proc = boot(tmp_path, md, gcs_server, venv / "bin" / "python")
     assert proc.returncode == 0, proc.stderr
-    prefix, executable = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
-    assert prefix == str(venv) and executable == str(venv / "bin" / "python")
+    prefix, executable, py3_prefix = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
+    assert prefix == py3_prefix == str(venv) and executable == str(venv / "bin" / "python")
+
+
+def test_a_command_that_exits_0_without_done_is_not_run_again(tmp_path, fake_python, gcs_server, gcs_bucket):
+    """A script without the library finishes (0) but never writes DONE: the group would recreate the
+    VM and run it again forever. The boot writes STOPPED and resizes to 0; a later boot does not run it."""
+    from spotshield.storage import open_store
+
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"train.py": ""})
+    with MetadataServer(command_attrs(gcs_bucket, url, sha)) as md, ComputeRecorder() as compute:
+        proc = boot(tmp_path, md, gcs_server, fake_python, compute.url, FAKE_TRAIN_RC="0")
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "fake" / "command.json").exists()
+        store = open_store(f"gs://{gcs_bucket}/runs/adaptive-1")
+        stopped = json.loads(store.read("STOPPED"))
+        assert stopped["reason"] == "exited 0 without DONE" and "holds no DONE" in stopped["error"]
+        assert not store.exists("DONE") and not store.exists("crashes.json")  # not a crash, not finished
+        resize = "/compute/v1/projects/demo-project-123/regions/us-central1/instanceGroupManagers/ss-mig/resize"
+        assert [(r["path"], r["query"]) for r in compute.requests] == [(resize, "size=0")]
+        (tmp_path / "fake" / "command.json").unlink()
+        again = boot(tmp_path, md, gcs_server, fake_python, compute.url, boot_id="boot-2", FAKE_TRAIN_RC="0")
+    assert again.returncode == 0 and "holds STOPPED" in again.stderr
+    assert not (tmp_path / "fake" / "command.json").exists()
+    assert len(compute.requests) == 2
