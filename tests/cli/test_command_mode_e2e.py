@@ -61,6 +61,7 @@ def test_command_mode_survives_preemptions_bit_identical(cli, root, tmp_path):
     check_events(evs)
     assert status["progress"]["state"] == "DONE" and status["progress"]["step"] == TOTAL_STEPS
     assert status["progress"]["final_accuracy"] >= 0.9
+    assert not status.get("stopped"), status["stopped"]  # finished with DONE: no STOPPED
     p = status["preemptions"]
     assert (p["count"], p["resumes"], p["emergency_ok"], p["emergency_missed"], p["steps_lost"]) == \
         (len(PREEMPT_AFTER_STEPS), len(PREEMPT_AFTER_STEPS), len(PREEMPT_AFTER_STEPS), 0, 0), p
