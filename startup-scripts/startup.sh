@@ -442,7 +442,15 @@ prepare_venv() {
   else
     rm -rf "$venv"
     log "installing requirements.txt $hash into $venv"
-    "$PY" -m venv --system-site-packages "$venv" >&2 || die "cannot create a venv in $venv"
+    # $PY's packages come through a .pth, in $PY's own order, not --system-site-packages: that
+    # would add the base interpreter's only, so when $PY is itself a venv (the emulator's guest
+    # image, a venv VM image) torch and spotshield would be missing or shadowed. No pip of its own
+    # either (ensurepip's old setuptools would shadow the one torch needs): $PY's pip installs
+    # into the venv; ensurepip only where $PY has none.
+    "$PY" -m venv --without-pip "$venv" >&2 || die "cannot create a venv in $venv"
+    "$PY" -m spotshield.venvlayer "$venv" >&2 || die "cannot layer $venv over the packages of $PY"
+    "$venv/bin/python" -m pip --version >/dev/null 2>&1 || "$venv/bin/python" -m ensurepip --default-pip >&2 ||
+      die "no pip for $venv (neither $PY's nor ensurepip)"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" >&2 ||
       die "pip install -r requirements.txt (workdir) failed"
     touch "$venv/.installed"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from servers import ComputeRecorder, MetadataServer
 from boot_helpers import REPO, STARTUP, boot_env, gcs_put, run_script
 from test_startup import attrs
@@ -100,22 +102,30 @@ def test_a_command_that_is_not_found_exits_127_and_feeds_the_breaker(tmp_path, f
     assert "failed boot 1 of 3" in proc.stderr
 
 
-def test_python_in_the_command_is_a_venv_interpreter_with_its_venv(tmp_path, gcs_server, gcs_bucket):
+@pytest.mark.parametrize("requirements", [None, "--no-index\ntorch\n"], ids=["bare", "requirements"])
+def test_python_in_the_command_is_a_venv_interpreter_with_its_venv(tmp_path, gcs_server, gcs_bucket, requirements):
     """SPOTSHIELD_PYTHON a venv's python (the emulator's guest image, a venv VM image): `python` in the
-    command must start that venv, with its packages, not the bare interpreter behind it."""
+    command must start that venv, with its packages (torch), not the bare interpreter behind it; so
+    must the requirements venv made from it (pip finds torch already there: no index needed)."""
     from spotshield.local.guest import guest_python
 
-    venv = Path(guest_python(tmp_path / "emulator")).parents[1]  # the emulator's guest image: a venv
-    probe = ("import json, subprocess, sys\n"  # `python`, then `python3` as the script's subprocess would
+    image = Path(guest_python(tmp_path / "emulator")).parents[1]  # the emulator's guest image: a venv
+    probe = ("import importlib.util, json, subprocess, sys\n"  # `python3` as the script's subprocess would
              "py3 = subprocess.run(['python3', '-c', 'import sys; print(sys.prefix)'], capture_output=True, text=True)\n"
-             "open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable, py3.stdout.strip()]))\n")
-    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"probe.py": probe})
+             "open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable, py3.stdout.strip(),\n"
+             "                                           importlib.util.find_spec('torch') is not None]))\n")
+    files = {"probe.py": probe, **({"requirements.txt": requirements} if requirements else {})}
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, files)
     attrs_ = command_attrs(gcs_bucket, url, sha, command="python probe.py")
-    with MetadataServer({**attrs_, "spotshield-build-id": ""}) as md:
-        proc = boot(tmp_path, md, gcs_server, venv / "bin" / "python")
+    store = f"gs://{gcs_bucket}/runs/{'req' if requirements else 'bare'}"  # both cases share the bucket
+    with MetadataServer({**attrs_, "spotshield-build-id": "", "spotshield-store": store}) as md, \
+            ComputeRecorder() as compute:
+        proc = boot(tmp_path, md, gcs_server, image / "bin" / "python", compute.url)
     assert proc.returncode == 0, proc.stderr
-    prefix, executable, py3_prefix = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
+    prefix, executable, py3_prefix, has_torch = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
+    venv = next((tmp_path / "home" / "venvs").iterdir()) if requirements else image
     assert prefix == py3_prefix == str(venv) and executable == str(venv / "bin" / "python")
+    assert has_torch
 
 
 def test_a_command_that_exits_0_without_done_is_not_run_again(tmp_path, fake_python, gcs_server, gcs_bucket):
