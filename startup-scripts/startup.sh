@@ -11,7 +11,8 @@
 #    requirements.txt installed into a venv cached by the file's hash): as a transient systemd unit of its own where systemd runs the
 #    machine (GCE), else as a child (the emulator); pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
 #    forwarded; exits with the trainer's code (0 done, 75 preempted, anything else an error);
-# 5. on 0 with DONE present resizes to 0; on 0 without DONE (a command without the library) writes
+# 5. on 0 with DONE present resizes to 0; on 75 or any code after a preemption notice (a command
+#    without the library dies of the SIGTERM: 143) ends any crash streak; on 0 without DONE (a command without the library) writes
 #    STOPPED and resizes to 0, since a recreated VM would run it again; on the K-th consecutive
 #    failing boot without a new committed checkpoint (the crash-loop breaker) writes STOPPED and
 #    resizes to 0.
@@ -590,6 +591,10 @@ event command_exit "\"code\": $RC"
 
 if [ "$RC" = 0 ] && store_has "$STORE" "$DONE_KEY"; then
   stop_fleet "training is DONE" || log "warning: the group could not be resized to 0; stop it with make teardown"
+elif [ "$RC" = "$EXIT_PREEMPTED" ] || [ "$(md instance/preempted)" = TRUE ]; then
+  # Preempted. A command without the library has no SIGTERM handler and ends with 143, not 75: a
+  # preemption is still not a crash, or K preemptions in a row would stop a healthy run for good.
+  crash_reset
 elif [ "$RC" = 0 ]; then
   # Finished by its own account, yet no DONE: a command that does not use the library (or did not
   # finish its Run). The group would recreate this VM and run it again, forever: stop it instead.
@@ -598,8 +603,6 @@ elif [ "$RC" = 0 ]; then
     "$(date +%s)" >"$SS_HOME/stopped.json"
   store_put "$STORE" "$STOPPED_KEY" "$SS_HOME/stopped.json" || log "warning: cannot write $STORE/$STOPPED_KEY"
   stop_fleet "$why" || log "warning: the group could not be resized to 0; stop it with make teardown"
-elif [ "$RC" = "$EXIT_PREEMPTED" ]; then
-  crash_reset
 else
   crash_check "$(last_error)"
 fi
