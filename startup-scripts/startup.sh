@@ -11,8 +11,11 @@
 #    requirements.txt installed into a venv cached by the file's hash): as a transient systemd unit of its own where systemd runs the
 #    machine (GCE), else as a child (the emulator); pid in $SPOTSHIELD_HOME/trainer.pid, SIGTERM
 #    forwarded; exits with the trainer's code (0 done, 75 preempted, anything else an error);
-# 5. on 0 with DONE present resizes to 0; on the K-th consecutive failing boot without a new
-#    committed checkpoint (the crash-loop breaker) writes STOPPED and resizes to 0.
+# 5. on 0 with DONE present resizes to 0; on 75 or any code after a preemption notice (a command
+#    without the library dies of the SIGTERM: 143) ends any crash streak; on 0 without DONE (a command without the library) writes
+#    STOPPED and resizes to 0, since a recreated VM would run it again; on the K-th consecutive
+#    failing boot without a new committed checkpoint (the crash-loop breaker) writes STOPPED and
+#    resizes to 0.
 #
 # Every cloud address comes from an environment variable whose default is GCP's, so the
 # emulator runs this file unchanged. Terraform renders it with templatefile(): it must hold
@@ -440,7 +443,15 @@ prepare_venv() {
   else
     rm -rf "$venv"
     log "installing requirements.txt $hash into $venv"
-    "$PY" -m venv --system-site-packages "$venv" >&2 || die "cannot create a venv in $venv"
+    # $PY's packages come through a .pth, in $PY's own order, not --system-site-packages: that
+    # would add the base interpreter's only, so when $PY is itself a venv (the emulator's guest
+    # image, a venv VM image) torch and spotshield would be missing or shadowed. No pip of its own
+    # either (ensurepip's old setuptools would shadow the one torch needs): $PY's pip installs
+    # into the venv; ensurepip only where $PY has none.
+    "$PY" -m venv --without-pip "$venv" >&2 || die "cannot create a venv in $venv"
+    "$PY" -m spotshield.venvlayer "$venv" >&2 || die "cannot layer $venv over the packages of $PY"
+    "$venv/bin/python" -m pip --version >/dev/null 2>&1 || "$venv/bin/python" -m ensurepip --default-pip >&2 ||
+      die "no pip for $venv (neither $PY's nor ensurepip)"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$reqs" >&2 ||
       die "pip install -r requirements.txt (workdir) failed"
     touch "$venv/.installed"
@@ -616,13 +627,21 @@ event command_exit "\"code\": $RC"
 
 if [ "$RC" = 0 ] && store_has "$STORE" "$DONE_KEY"; then
   stop_fleet "training is DONE" || log "warning: the group could not be resized to 0; stop it with make teardown"
-elif [ "$RC" = "$EXIT_PREEMPTED" ]; then
+elif [ "$RC" = "$EXIT_PREEMPTED" ] || [ -s "$SS_HOME/notice.t" ] || [ "$(md instance/preempted)" = TRUE ]; then
+  # Preempted. A command without the library has no SIGTERM handler and ends with 143, not 75, and
+  # torchrun's agent dies by the signal it forwarded (1) once its workers saved and exited 75: a
+  # preemption is still not a crash, or K preemptions in a row would stop a healthy run for good.
+  [ "$RC" = "$EXIT_PREEMPTED" ] || log "exit $RC after this VM's preemption notice: a preemption, not a crash"
   crash_reset
-elif [ "$RC" != 0 ] && [ -n "$COORDINATOR" ] && { [ -s "$SS_HOME/notice.t" ] || [ "$(md instance/preempted)" = TRUE ]; }; then
-  # torchrun's agent dies by the forwarded signal (exit 1) once its workers have saved and exited 75
-  log "the torchrun agent exited $RC after this VM's preemption notice: a preemption, not a crash"
-  crash_reset
-elif [ "$RC" != 0 ]; then
+elif [ "$RC" = 0 ]; then
+  # Finished by its own account, yet no DONE: a command that does not use the library (or did not
+  # finish its Run). The group would recreate this VM and run it again, forever: stop it instead.
+  why="the command exited 0 but $STORE holds no $DONE_KEY (a script without the spotshield library never writes it)"
+  printf '{"reason": "exited 0 without DONE", "error": %s, "boots": 1, "t": %s}\n' "$(json_str "$why")" \
+    "$(date +%s)" >"$SS_HOME/stopped.json"
+  store_put "$STORE" "$STOPPED_KEY" "$SS_HOME/stopped.json" || log "warning: cannot write $STORE/$STOPPED_KEY"
+  stop_fleet "$why" || log "warning: the group could not be resized to 0; stop it with make teardown"
+else
   crash_check "$(last_error)"
 fi
 exit "$RC"

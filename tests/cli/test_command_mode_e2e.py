@@ -24,7 +24,7 @@ TOTAL_STEPS = 40 * 45
 # (later ones in later boots): known points of the run, not wall-clock delays. Each boot costs
 # ~20-30 real s on two busy cores (mostly the script's imports), so two keep the test near 1.5 min.
 PREEMPT_AFTER_STEPS = (400, 1100)
-RUN_TIMEOUT_S = 240  # real s
+RUN_TIMEOUT_S = 360  # real s: ~60-90 s at a load average of 3, ~190 s at 9
 
 
 def test_command_mode_survives_preemptions_bit_identical(cli, root, tmp_path):
@@ -61,6 +61,7 @@ def test_command_mode_survives_preemptions_bit_identical(cli, root, tmp_path):
     check_events(evs)
     assert status["progress"]["state"] == "DONE" and status["progress"]["step"] == TOTAL_STEPS
     assert status["progress"]["final_accuracy"] >= 0.9
+    assert not status.get("stopped"), status["stopped"]  # finished with DONE: no STOPPED
     p = status["preemptions"]
     assert (p["count"], p["resumes"], p["emergency_ok"], p["emergency_missed"], p["steps_lost"]) == \
         (len(PREEMPT_AFTER_STEPS), len(PREEMPT_AFTER_STEPS), len(PREEMPT_AFTER_STEPS), 0, 0), p
@@ -132,8 +133,10 @@ def check_events(evs: list[dict]) -> None:
             em = next(e for e in b if e["event"] == "emergency_checkpoint")
             assert em["ok"] and em["step"] == notice["step"], em
             assert [e["code"] for e in b if e["event"] == "exit"] == [EXIT_PREEMPTED]
-            # the boot script's own record of it races the power-off that follows the shutdown script
-            assert code in ([], [EXIT_PREEMPTED]), code
+            # the boot script's own record of it races the power-off that follows the shutdown script;
+            # 143: the interpreter was still finalizing (seconds on a loaded box) after its exit event
+            # when the notice window ended, and the ACPI stop's SIGTERM ended it
+            assert code in ([], [EXIT_PREEMPTED], [128 + 15]), code
             resume = next(e for e in boots[i + 1] if e["event"] == "resume")
             assert (resume["from_step"], resume["steps_lost"], resume["checkpoint_reason"]) == \
                 (notice["step"], 0, "emergency"), resume

@@ -20,8 +20,9 @@ SHUTDOWN = REPO / "startup-scripts" / "shutdown.sh"
 # and plays `spotshield train` (records argv, env and config; exits with FAKE_TRAIN_RC, or
 # waits for SIGTERM and exits 75 like the real trainer after its emergency checkpoint; FAKE_TRAIN_LATE_S
 # delays its handler like the real trainer's interpreter start-up; FAKE_TRAIN_ERR is printed on stderr);
-# `-m spotshield.layout` and `-m spotshield.workdir` run the real modules; command mode: `-m venv DIR`
-# makes DIR/bin/python this fake again, and `<script>.py args` records argv, cwd and env in command.json.
+# `-m spotshield.layout`, `-m spotshield.workdir` and `-m spotshield.venvlayer` run the real modules;
+# command mode: `-m venv DIR` makes DIR/bin/python this fake again, and `<script>.py args` records
+# argv, cwd and env in command.json.
 FAKE_PYTHON = r'''#!{python}
 import json, os, signal, sys, time
 from pathlib import Path
@@ -37,9 +38,12 @@ if args[:2] == ["-m", "spotshield.layout"]:  # the real module (the crash-loop b
     os.execv("{python}", ["{python}", *args])
 if args[:2] == ["-m", "spotshield.workdir"]:  # the real module (command mode fetches the workdir)
     os.execv("{python}", ["{python}", *args])
+if args[:2] == ["-m", "spotshield.venvlayer"]:  # the real module (layers the requirements venv)
+    os.execv("{python}", ["{python}", *args])
 if args[:2] == ["-m", "venv"]:  # command mode's requirements venv: its python is this fake again
     venv = Path(args[-1])
     (venv / "bin").mkdir(parents=True)
+    (venv / "lib" / "python3" / "site-packages").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(os.path.realpath(sys.argv[0]))
     with open(out / "venv.log", "a") as f:
         f.write(json.dumps(args[2:]) + "\n")
@@ -54,6 +58,9 @@ if args and (args[0].endswith(".py") or args[:2] == ["-m", "spotshield.distribut
               "files": sorted(os.listdir("."))}
     (out / "command.json").write_text(json.dumps(record))
     sys.exit(int(os.environ.get("FAKE_TRAIN_RC", "0")))
+if args[:3] == ["-m", "pip", "--version"]:
+    print("pip 24.0 (fake)")
+    sys.exit(0)
 if args[:3] == ["-m", "pip", "install"]:
     with open(out / "pip.log", "a") as f:
         f.write(json.dumps(args[3:]) + "\n")

@@ -70,6 +70,22 @@ def test_a_new_checkpoint_or_a_preempted_boot_ends_the_streak(tmp_path, fake_pyt
         assert not (store / layout.STOPPED_KEY).exists() and resizes(compute) == 0
 
 
+def test_a_command_killed_by_the_preemption_is_not_a_crash(tmp_path, fake_python, gcs_server):
+    """A script without the library dies of the stop's SIGTERM (143, not 75): preempted boots in a row
+    must not trip the breaker; a real failure afterwards starts the count at 1."""
+    store = tmp_path / "store"
+    with MetadataServer(attrs(store, k="2")) as md, ComputeRecorder() as compute:
+        assert boot(tmp_path, 1, md, gcs_server, fake_python, compute).returncode == 1  # one real crash first
+        md.values["instance/preempted"] = "TRUE"
+        for n in (2, 3, 4):
+            assert boot(tmp_path, n, md, gcs_server, fake_python, compute, rc="143").returncode == 143
+            assert json.loads((store / layout.CRASHES_KEY).read_text())["failures"] == 0
+        assert not (store / layout.STOPPED_KEY).exists() and resizes(compute) == 0
+        md.values["instance/preempted"] = "FALSE"
+        assert boot(tmp_path, 5, md, gcs_server, fake_python, compute, rc="143").returncode == 143  # killed, not preempted
+        assert json.loads((store / layout.CRASHES_KEY).read_text())["failures"] == 1
+
+
 def test_a_failing_install_counts_and_its_error_stays_the_last_line(tmp_path, fake_python, gcs_server, gcs_bucket):
     url = f"gs://{gcs_bucket}/runs/r1"  # the counter goes to GCS this time
     a = {**attrs("x", k="1"), "spotshield-store": url, "spotshield-build-id": "0.1.0+3f2a9c1d2e4b",

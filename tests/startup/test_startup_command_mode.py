@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from servers import ComputeRecorder, MetadataServer
 from boot_helpers import REPO, STARTUP, boot_env, gcs_put, run_script
 from test_startup import attrs
@@ -100,17 +102,50 @@ def test_a_command_that_is_not_found_exits_127_and_feeds_the_breaker(tmp_path, f
     assert "failed boot 1 of 3" in proc.stderr
 
 
-def test_python_in_the_command_is_a_venv_interpreter_with_its_venv(tmp_path, gcs_server, gcs_bucket):
+@pytest.mark.parametrize("requirements", [None, "--no-index\ntorch\n"], ids=["bare", "requirements"])
+def test_python_in_the_command_is_a_venv_interpreter_with_its_venv(tmp_path, gcs_server, gcs_bucket, requirements):
     """SPOTSHIELD_PYTHON a venv's python (the emulator's guest image, a venv VM image): `python` in the
-    command must start that venv, with its packages, not the bare interpreter behind it."""
+    command must start that venv, with its packages (torch), not the bare interpreter behind it; so
+    must the requirements venv made from it (pip finds torch already there: no index needed)."""
     from spotshield.local.guest import guest_python
 
-    venv = Path(guest_python(tmp_path / "emulator")).parents[1]  # the emulator's guest image: a venv
-    probe = "import json, sys; open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable]))\n"
-    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"probe.py": probe})
-    attrs_ = command_attrs(gcs_bucket, url, sha, command="python probe.py && python3 probe.py")
-    with MetadataServer({**attrs_, "spotshield-build-id": ""}) as md:
-        proc = boot(tmp_path, md, gcs_server, venv / "bin" / "python")
+    image = Path(guest_python(tmp_path / "emulator")).parents[1]  # the emulator's guest image: a venv
+    probe = ("import importlib.util, json, subprocess, sys\n"  # `python3` as the script's subprocess would
+             "py3 = subprocess.run(['python3', '-c', 'import sys; print(sys.prefix)'], capture_output=True, text=True)\n"
+             "open('prefix.json', 'w').write(json.dumps([sys.prefix, sys.executable, py3.stdout.strip(),\n"
+             "                                           importlib.util.find_spec('torch') is not None]))\n")
+    files = {"probe.py": probe, **({"requirements.txt": requirements} if requirements else {})}
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, files)
+    attrs_ = command_attrs(gcs_bucket, url, sha, command="python probe.py")
+    store = f"gs://{gcs_bucket}/runs/{'req' if requirements else 'bare'}"  # both cases share the bucket
+    with MetadataServer({**attrs_, "spotshield-build-id": "", "spotshield-store": store}) as md, \
+            ComputeRecorder() as compute:
+        proc = boot(tmp_path, md, gcs_server, image / "bin" / "python", compute.url)
     assert proc.returncode == 0, proc.stderr
-    prefix, executable = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
-    assert prefix == str(venv) and executable == str(venv / "bin" / "python")
+    prefix, executable, py3_prefix, has_torch = json.loads((tmp_path / "home" / "workdir" / "prefix.json").read_text())
+    venv = next((tmp_path / "home" / "venvs").iterdir()) if requirements else image
+    assert prefix == py3_prefix == str(venv) and executable == str(venv / "bin" / "python")
+    assert has_torch
+
+
+def test_a_command_that_exits_0_without_done_is_not_run_again(tmp_path, fake_python, gcs_server, gcs_bucket):
+    """A script without the library finishes (0) but never writes DONE: the group would recreate the
+    VM and run it again forever. The boot writes STOPPED and resizes to 0; a later boot does not run it."""
+    from spotshield.storage import open_store
+
+    url, sha = ship(tmp_path, gcs_server, gcs_bucket, {"train.py": ""})
+    with MetadataServer(command_attrs(gcs_bucket, url, sha)) as md, ComputeRecorder() as compute:
+        proc = boot(tmp_path, md, gcs_server, fake_python, compute.url, FAKE_TRAIN_RC="0")
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "fake" / "command.json").exists()
+        store = open_store(f"gs://{gcs_bucket}/runs/adaptive-1")
+        stopped = json.loads(store.read("STOPPED"))
+        assert stopped["reason"] == "exited 0 without DONE" and "holds no DONE" in stopped["error"]
+        assert not store.exists("DONE") and not store.exists("crashes.json")  # not a crash, not finished
+        resize = "/compute/v1/projects/demo-project-123/regions/us-central1/instanceGroupManagers/ss-mig/resize"
+        assert [(r["path"], r["query"]) for r in compute.requests] == [(resize, "size=0")]
+        (tmp_path / "fake" / "command.json").unlink()
+        again = boot(tmp_path, md, gcs_server, fake_python, compute.url, boot_id="boot-2", FAKE_TRAIN_RC="0")
+    assert again.returncode == 0 and "holds STOPPED" in again.stderr
+    assert not (tmp_path / "fake" / "command.json").exists()
+    assert len(compute.requests) == 2

@@ -59,5 +59,5 @@ def test_an_agent_killed_by_the_notice_is_a_preemption_not_a_crash(tmp_path, fak
         md.values["instance/preempted"] = "TRUE"
         proc = boot(tmp_path, md, gcs_server, fake_python, FAKE_TRAIN_RC="1")
     assert proc.returncode == 1
-    assert "a preemption, not a crash" in proc.stderr
+    assert "exit 1 after this VM's preemption notice: a preemption, not a crash" in proc.stderr
     assert "failed boot" not in proc.stderr
