@@ -229,6 +229,11 @@ def check_network(stack: Stack) -> list[str]:
         for name, sub in mod.resources_of("google_compute_subnetwork"):
             if sub.get("private_ip_google_access") is not True:
                 problems.append(f"{rel(stack, mod)}: subnet {name} needs private_ip_google_access = true")
+        # an internal rule (VM to VM by tag; contract.check_health_port holds the ranged ones)
+        for name, fw in mod.resources_of("google_compute_firewall"):
+            if fw.get("source_tags") and not fw.get("target_tags"):
+                problems.append(f"{rel(stack, mod)}: firewall {name} admits its source tags to every VM of the "
+                                "network: it needs target_tags")
     return problems
 
 
