@@ -291,7 +291,11 @@ variable "compact_placement" {
   description = "A job on several VMs: place the Spot VMs close together in one zone (compact placement policy; the group's target shape becomes ANY_SINGLE_ZONE). Fewer zones, less Spot capacity."
   default     = false
   validation {
-    condition     = !var.compact_placement || (contains(local.compact_families, local.machine_family) && contains(["ANY", "ANY_SINGLE_ZONE"], var.target_shape))
-    error_message = "compact_placement needs a machine family that takes a compact placement policy (${join(", ", local.compact_families)}), not ${var.machine_type}, and target_shape ANY or ANY_SINGLE_ZONE (the VMs share one zone), not ${var.target_shape}."
+    condition     = !var.compact_placement || contains(local.compact_families, local.machine_family)
+    error_message = "compact_placement needs a machine family that takes a compact placement policy (${join(", ", local.compact_families)}), not ${var.machine_type}."
+  }
+  validation {
+    condition     = !var.compact_placement || contains(["ANY", "ANY_SINGLE_ZONE"], var.target_shape)
+    error_message = "compact_placement puts every VM in one zone (target shape ANY_SINGLE_ZONE): target_shape must be ANY or ANY_SINGLE_ZONE, not ${var.target_shape}."
   }
 }
