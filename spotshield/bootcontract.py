@@ -42,6 +42,18 @@ CONTROLLER_METADATA: dict[str, str] = {
     "spotshield-region": "the groups' region",
 }
 CONTROLLER_SCRIPT = "controller.sh"  # in startup-scripts/
+# The rendezvous coordinator's VM (terraform/modules/coordinator, a job under torchrun) boots
+# startup-scripts/coordinator.sh, which reads these (docs/distributed.md).
+COORDINATOR_METADATA: dict[str, str] = {
+    "spotshield-build-url": "the build that `up` published, installed into the coordinator's virtualenv",
+    "spotshield-build-id": "its id; required (the coordinator runs spotshield.distributed.coordinator from it)",
+    "spotshield-build-sha256": "optional pin: the archive's full sha256",
+    "spotshield-coordinator-port": "TCP port of the rendezvous store (the port in the trainers' spotshield-coordinator)",
+    "spotshield-torch-requirement": "pip requirement of the trainers' torch (e.g. torch==2.7.*), installed as CPU wheels",
+}
+COORDINATOR_SCRIPT = "coordinator.sh"  # in startup-scripts/
+# The half both service scripts share; Terraform puts it in front of each (one metadata value each).
+SERVICE_LIB = "install-build.sh"  # in startup-scripts/
 # Given only with a published build (the local backend always publishes one; sha256 is optional).
 WITH_BUILD = ("spotshield-build-url", "spotshield-build-id")
 # Given together, only in command mode (`up --command`); Terraform sets them to "" otherwise.

@@ -17,4 +17,9 @@ locals {
   )
   # What the chosen machine type carries, or null for a type outside the table.
   fixed_gpus = lookup(local.gpu_machines, var.machine_type, null)
+  # Machine families a compact placement policy takes (no maximum distance): Google's "Placement
+  # policies overview" lists A2, A3, C2, C2D, C3, C3D, C4, G2, H3, N2, N2D; A3 is left out because
+  # Google asks groups of A3 High and later for a workload policy instead. Documentation only.
+  compact_families = ["a2", "c2", "c2d", "c3", "c3d", "c4", "g2", "h3", "n2", "n2d"]
+  machine_family   = split("-", var.machine_type)[0]
 }

@@ -19,11 +19,17 @@ locals {
   labels = merge(var.labels, { "spotshield-stack" = var.name, "spotshield-strategy" = var.strategy })
   # A deadline (the CLI's controller config, docs/deadline.md) adds the on-demand group and the controller.
   with_deadline = var.deadline_config != ""
-  # A job under torchrun (docs/distributed.md): command mode with more than one node or GPU. The
-  # coordinator VM is not in this tree yet: until it is, coordinator is "" and fleet_size stays <= 1.
-  coordinator = ""
-  max_nodes   = max(var.fleet_size, 1)
-  min_nodes   = var.min_nodes == null ? local.max_nodes : var.min_nodes
+  # A job under torchrun (docs/distributed.md): command mode with more than one node or GPU, on a
+  # running fleet (a stopped one, fleet_size 0, needs no coordinator, and up's first apply of a new
+  # bucket is one: the build it would install is not published yet).
+  distributed = var.command != "" && var.fleet_size >= 1 && (var.fleet_size > 1 || var.gpu_count > 1)
+  coordinator = local.distributed ? module.coordinator[0].endpoint : ""
+  # The coordinator runs the trainers' torch: a Deep Learning VM family names it (pytorch-2-7-...).
+  torch_requirement = try("torch==${join(".", regex("pytorch-(\\d+)-(\\d+)", var.image))}.*", "torch")
+  # torchrun's default port, spotshield.distributed.coordinator's DEFAULT_PORT (tests/terraform hold them equal)
+  rendezvous_port = 29400
+  max_nodes       = max(var.fleet_size, 1)
+  min_nodes       = var.min_nodes == null ? local.max_nodes : var.min_nodes
 }
 
 module "network" {
@@ -33,6 +39,8 @@ module "network" {
   name        = var.name
   subnet_cidr = var.subnet_cidr
   health_port = var.health_port
+  # a job under torchrun: the trainers reach each other and the coordinator (internal rules only)
+  rendezvous_port = local.distributed ? local.rendezvous_port : null
 }
 
 module "checkpoint_bucket" {
@@ -64,6 +72,7 @@ module "spot_fleet" {
   health_port         = var.health_port
   initial_delay_sec   = var.initial_delay_sec
   target_shape        = var.target_shape
+  compact_placement   = var.compact_placement
   run_id              = var.run_id
   store_url           = local.store_url
   build_url           = var.build_url
@@ -136,5 +145,25 @@ module "deadline_controller" {
   build_url         = var.build_url
   build_id          = var.build_id
   build_sha256      = var.build_sha256
+  labels            = local.labels
+}
+
+# A job under torchrun: the rendezvous on an on-demand VM that no preemption takes away.
+module "coordinator" {
+  source            = "./modules/coordinator"
+  count             = local.distributed ? 1 : 0
+  project           = var.project
+  region            = var.region
+  zone              = var.zones[0]
+  name              = var.name
+  subnetwork_id     = module.network.subnetwork_id
+  subnet_cidr       = var.subnet_cidr
+  network_tag       = module.network.coordinator_tag
+  port              = module.network.rendezvous_port
+  bucket_name       = module.checkpoint_bucket.name
+  build_url         = var.build_url
+  build_id          = var.build_id
+  build_sha256      = var.build_sha256
+  torch_requirement = local.torch_requirement
   labels            = local.labels
 }

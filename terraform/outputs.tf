@@ -37,3 +37,8 @@ output "deadline_controller_mig_name" {
   description = "The deadline controller's group (null without a deadline)."
   value       = local.with_deadline ? module.deadline_controller[0].mig_name : null
 }
+
+output "coordinator_endpoint" {
+  description = "A job under torchrun: host:port of the rendezvous coordinator (null otherwise)."
+  value       = local.distributed ? module.coordinator[0].endpoint : null
+}

@@ -61,8 +61,9 @@ variable "gpu_count" {
     error_message = "gpu_count must be a whole number >= 0."
   }
   validation {
-    condition = local.fixed_gpus == null || (
-      var.gpu_count == local.fixed_gpus.count && coalesce(var.gpu_type, "none") == local.fixed_gpus.gpu
+    # try(): Terraform's || evaluates both sides, and a type outside the table (N1) has no .count
+    condition = local.fixed_gpus == null || try(
+      var.gpu_count == local.fixed_gpus.count && coalesce(var.gpu_type, "none") == local.fixed_gpus.gpu, false
     )
     error_message = "${var.machine_type} carries exactly ${try(local.fixed_gpus.count, 0)} x ${try(local.fixed_gpus.gpu, "")}, not ${var.gpu_count} x ${coalesce(var.gpu_type, "none")}: set gpu_type and gpu_count to match."
   }
@@ -70,11 +71,15 @@ variable "gpu_count" {
 
 variable "fleet_size" {
   type        = number
-  description = "Target size of the managed instance group: 1, or 0 to stop the VM and keep the stack. Larger fleets would train the same run twice until multi-node training lands."
+  description = "Target size of the managed instance group; 0 stops the VMs and keeps the stack. More than 1 is one job under torchrun across the VMs (docs/distributed.md), in command mode only."
   default     = 1
   validation {
-    condition     = contains([0, 1], var.fleet_size)
-    error_message = "fleet_size must be 0 or 1: two VMs would train the same run and overwrite each other's checkpoints (multi-node training is not there yet)."
+    condition     = var.fleet_size >= 0 && floor(var.fleet_size) == var.fleet_size
+    error_message = "fleet_size must be a whole number >= 0."
+  }
+  validation {
+    condition     = var.fleet_size <= 1 || var.command != ""
+    error_message = "fleet_size > 1 needs command mode (up --command): the VMs then run your command as one job under torchrun; the built-in spotshield train does not run under torchrun yet, so its VMs would train the same run twice."
   }
 }
 
@@ -278,5 +283,19 @@ variable "min_nodes" {
   validation {
     condition     = var.min_nodes == null || (try(var.min_nodes >= 1 && floor(var.min_nodes) == var.min_nodes, false) && (var.fleet_size == 0 || try(var.min_nodes <= var.fleet_size, false)))
     error_message = "min_nodes must be a whole number from 1 to fleet_size."
+  }
+}
+
+variable "compact_placement" {
+  type        = bool
+  description = "A job on several VMs: place the Spot VMs close together in one zone (compact placement policy; the group's target shape becomes ANY_SINGLE_ZONE). Fewer zones, less Spot capacity."
+  default     = false
+  validation {
+    condition     = !var.compact_placement || contains(local.compact_families, local.machine_family)
+    error_message = "compact_placement needs a machine family that takes a compact placement policy (${join(", ", local.compact_families)}), not ${var.machine_type}."
+  }
+  validation {
+    condition     = !var.compact_placement || contains(["ANY", "ANY_SINGLE_ZONE"], var.target_shape)
+    error_message = "compact_placement puts every VM in one zone (target shape ANY_SINGLE_ZONE): target_shape must be ANY or ANY_SINGLE_ZONE, not ${var.target_shape}."
   }
 }

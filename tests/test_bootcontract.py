@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from spotshield.bootcontract import METADATA, OPTIONAL, WITH_BUILD, boot_metadata
+from spotshield.bootcontract import COORDINATOR_METADATA, METADATA, OPTIONAL, WITH_BUILD, boot_metadata
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "boot-contract.md"
+DISTRIBUTED_DOC = DOC.parent / "distributed.md"
 
 
 def documented_keys() -> set[str]:
@@ -45,3 +46,18 @@ def test_the_terraform_template_sets_every_key():
     fleet = load_stack(repo).module_dir("modules/spot-fleet")
     (_, tpl), = fleet.resources_of("google_compute_instance_template")
     assert set(METADATA) <= set(tpl["metadata"])
+
+
+def test_the_coordinators_attributes_are_documented_exactly():
+    text = DISTRIBUTED_DOC.read_text()
+    table = text[text.index("The coordinator VM reads these instance attributes"):].split("\n\n")[1]
+    keys = {k for line in table.splitlines() for k in re.findall(r"^\| `(spotshield-[a-z0-9-]+)`", line)}
+    assert keys == set(COORDINATOR_METADATA)
+
+
+def test_the_coordinator_template_sets_every_key():
+    from spotshield.validate.hcl import load_stack
+
+    mod = load_stack(DOC.parents[1]).module_dir("modules/coordinator")
+    (_, vm), = mod.resources_of("google_compute_instance")
+    assert set(COORDINATOR_METADATA) <= set(vm["metadata"])

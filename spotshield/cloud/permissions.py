@@ -1,7 +1,8 @@
 """What the VMs' service account must be allowed to do: every API call the VM side makes.
 
 One home for three facts, checked against terraform/modules/spot-fleet (and the deadline's
-on-demand-fleet and deadline-controller modules: ON_DEMAND_CALLS, CONTROLLER_CALLS) by
+on-demand-fleet and deadline-controller modules: ON_DEMAND_CALLS, CONTROLLER_CALLS; the
+rendezvous coordinator's module: COORDINATOR_CALLS) by
 tests/terraform/test_permissions.py (the module's IAM grants every call; no grant is unused):
   VM_CALLS      each call a VM makes (boot scripts, trainer, guest agent), the permission it needs,
                 where it is checked (the bucket, the group, the project) and the role granting it;
@@ -98,6 +99,19 @@ CONTROLLER_CALLS: tuple[Call, ...] = (
          "storage.objects.create", "record", _OBJECTS),
     Call("deadline controller", "overwrite runs/<run>/deadline.json", "storage.objects.delete", "record", _OBJECTS),
     Call("google_metadata_script_runner", "entries:write (controller.sh output)",
+         "logging.logEntries.create", "project", "roles/logging.logWriter"),
+)
+# The rendezvous coordinator's VM (terraform/modules/coordinator), its own service account: the scope
+# "builds" is a bucket binding conditioned on the builds/ prefix. Its coordinator serves the TCPStore
+# to the trainers over the VPC and calls no Google API at all.
+COORDINATOR_SCOPES = {
+    "builds": "google_storage_bucket_iam_member",
+    "project": "google_project_iam_member",
+}
+COORDINATOR_CALLS: tuple[Call, ...] = (
+    Call("coordinator.sh (install-build.sh)", "GET storage/v1/b/<bucket>/o/builds/<archive>?alt=media (the build archive)",
+         "storage.objects.get", "builds", _VIEW),
+    Call("google_metadata_script_runner", "entries:write (coordinator.sh output)",
          "logging.logEntries.create", "project", "roles/logging.logWriter"),
 )
 # The on-demand group's VMs (terraform/modules/on-demand-fleet) run as the spot fleet's account and

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
-from spotshield.bootcontract import CONTROLLER_METADATA, CONTROLLER_SCRIPT, METADATA
+from spotshield.bootcontract import (CONTROLLER_METADATA, CONTROLLER_SCRIPT, COORDINATOR_METADATA, COORDINATOR_SCRIPT,
+                                     METADATA, SERVICE_LIB)
 from spotshield.trainer.config import TrainConfig  # no torch: the trainer's config is plain dataclasses
-from spotshield.validate.hcl import Stack, block, rel
+from spotshield.validate.hcl import Module, Stack, block, rel
 
 HEALTH_CHECK_RANGES = {"35.191.0.0/16", "130.211.0.0/22"}
 IAP_RANGES = {"35.235.240.0/20"}
@@ -18,22 +19,40 @@ def trainer_default_health_port() -> int:
     return TrainConfig.__dataclass_fields__["health_port"].default
 
 
-def is_controller_template(body: dict) -> bool:
+# The service VMs' boot scripts (not the trainer's startup.sh) and the contract each reads.
+SERVICE_CONTRACTS = {CONTROLLER_SCRIPT: CONTROLLER_METADATA, COORDINATOR_SCRIPT: COORDINATOR_METADATA}
+# What boots the VMs: their templates (the groups) and plain instances (the coordinator).
+VM_TYPES = ("google_compute_instance_template", "google_compute_instance")
+
+
+def startup_script(mod: Module, body: dict) -> str:
+    """The metadata startup-script expression of a template or instance, a local followed."""
+    return str(mod.resolve((body.get("metadata") or {}).get("startup-script", "")))
+
+
+def service_script(mod: Module, body: dict) -> str | None:
+    """The service boot script (controller.sh, coordinator.sh) this VM boots, or None for a trainer."""
+    text = startup_script(mod, body)
+    return next((name for name in SERVICE_CONTRACTS if f"startup-scripts/{name}" in text), None)
+
+
+def is_controller_template(mod: Module, body: dict) -> bool:
     """The deadline controller's template boots controller.sh, not the trainer's startup.sh."""
-    return f"startup-scripts/{CONTROLLER_SCRIPT}" in str((body.get("metadata") or {}).get("startup-script", ""))
+    return service_script(mod, body) == CONTROLLER_SCRIPT
 
 
 def check_template_metadata(stack: Stack) -> list[str]:
-    """Every instance template tells its VMs every key of its boot contract (the trainer's, or the
-    deadline controller's)."""
+    """Every instance template or instance tells its VMs every key of its boot contract (the
+    trainer's, the deadline controller's or the coordinator's)."""
     problems = []
     for mod in stack.modules.values():
-        for name, body in mod.resources_of("google_compute_instance_template"):
-            meta = body.get("metadata") or {}
-            contract = CONTROLLER_METADATA if is_controller_template(body) else METADATA
-            for key in sorted(set(contract) - set(meta)):
-                problems.append(f"{rel(stack, mod)}: google_compute_instance_template.{name}: metadata lacks {key} "
-                                "(the boot contract, spotshield/bootcontract.py)")
+        for rtype in VM_TYPES:
+            for name, body in mod.resources_of(rtype):
+                meta = body.get("metadata") or {}
+                contract = SERVICE_CONTRACTS.get(service_script(mod, body), METADATA)
+                for key in sorted(set(contract) - set(meta)):
+                    problems.append(f"{rel(stack, mod)}: {rtype}.{name}: metadata lacks {key} "
+                                    "(the boot contract, spotshield/bootcontract.py)")
     return problems
 
 
@@ -48,6 +67,8 @@ def check_health_port(stack: Stack) -> list[str]:
                     problems.append(f"{rel(stack, mod)}: health check {name} probes {port!r} but VMs are told "
                                     f"spotshield-health-port {meta_port!r}")
         for fname, fw in mod.resources_of("google_compute_firewall"):
+            if fw.get("source_tags") and "source_ranges" not in fw:
+                continue  # internal, VM to VM by network tag (policy.check_network holds these)
             ranges = set(fw.get("source_ranges") if isinstance(fw.get("source_ranges"), list) else [])
             resolved = mod.resolve(fw.get("source_ranges"))
             if isinstance(resolved, list):
@@ -76,7 +97,7 @@ def check_health_port(stack: Stack) -> list[str]:
 
 def check_boot_scripts(stack: Stack) -> list[str]:
     problems = []
-    for name in ("startup.sh", "shutdown.sh", CONTROLLER_SCRIPT):
+    for name in ("startup.sh", "shutdown.sh", SERVICE_LIB, *SERVICE_CONTRACTS):
         path = stack.repo / "startup-scripts" / name
         if not path.is_file():
             problems.append(f"startup-scripts/{name} is missing")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import re
 
-from spotshield.bootcontract import CONTROLLER_SCRIPT
+from spotshield.bootcontract import SERVICE_LIB
 from spotshield.cloud.permissions import CONTROLLER_CUSTOM_ROLE
 from spotshield.cloud.tfvars import TFVARS_SCHEMA
 from spotshield.settings import STRATEGIES, TERMINATION_ACTIONS
-from spotshield.validate.contract import is_controller_template
+from spotshield.validate.contract import VM_TYPES, service_script, startup_script
 from spotshield.validate.hcl import (MODULE_META_ARGS, Module, Stack, block, bodies_using_vars, has_key,
                                      module_output_refs, refs, rel, tf_type)
 
@@ -73,22 +73,24 @@ def _var_allows_only(mod: Module, var: str, allowed: set[str]) -> bool:
 
 
 def check_spot_templates(stack: Stack) -> list[str]:
+    """Every VM's template or instance: Spot (the trainers), or STANDARD for the deadline's on-demand
+    trainers and the service VMs (deadline controller, coordinator); shielded, its own account, OS
+    Login, and the boot scripts of its kind."""
     problems = []
-    templates = [(mod, n, b) for mod in stack.modules.values()
-                 for n, b in mod.resources_of("google_compute_instance_template")]
-    if not templates:
+    vms = [(mod, t, n, b) for mod in stack.modules.values() for t in VM_TYPES for n, b in mod.resources_of(t)]
+    if not any(t == "google_compute_instance_template" for _, t, _, _ in vms):
         return ["terraform/: no google_compute_instance_template found"]
-    for mod, name, body in templates:
-        where = f"{rel(stack, mod)}: google_compute_instance_template.{name}"
+    for mod, rtype, name, body in vms:
+        where = f"{rel(stack, mod)}: {rtype}.{name}"
         sched = block(body, "scheduling")
         if sched is None:
             problems.append(f"{where} has no scheduling block")
             continue
-        controller = is_controller_template(body)
+        service = service_script(mod, body)
         # a preemptible template is a Spot one, whatever else it says
-        standard = controller or (mod.resolve(sched.get("provisioning_model")) == "STANDARD"
-                                  and mod.resolve(sched.get("preemptible")) is False)
-        if standard:  # the deadline's on-demand trainer (modules/on-demand-fleet) or its controller
+        standard = service is not None or (mod.resolve(sched.get("provisioning_model")) == "STANDARD"
+                                           and mod.resolve(sched.get("preemptible")) is False)
+        if standard:  # the deadline's on-demand trainer (modules/on-demand-fleet) or a service VM
             expect = {"provisioning_model": "STANDARD", "preemptible": False}
         else:
             expect = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
@@ -101,25 +103,30 @@ def check_spot_templates(stack: Stack) -> list[str]:
         if not standard and not (isinstance(action, tuple) and _var_allows_only(mod, action[1], {"STOP", "DELETE"})):
             problems.append(f"{where}: scheduling.instance_termination_action must be a variable validated to STOP|DELETE")
         gpu = block(body, "guest_accelerator") or has_key(body.get("dynamic", []), "guest_accelerator")
-        if not gpu and not controller:
+        if not gpu and service is None:
             problems.append(f"{where}: no guest_accelerator (GPU) block")
-        if gpu and controller:
-            problems.append(f"{where}: the deadline controller needs no accelerator")
+        if gpu and service is not None:
+            problems.append(f"{where}: a service VM ({service}) needs no accelerator")
         shielded = block(body, "shielded_instance_config") or {}
         if shielded.get("enable_vtpm") is not True or shielded.get("enable_integrity_monitoring") is not True:
             problems.append(f"{where}: shielded VM needs enable_vtpm and enable_integrity_monitoring = true")
         sa = str((block(body, "service_account") or {}).get("email", ""))
         # the on-demand trainer runs as the spot fleet's account, which its module is handed
-        if "google_service_account." not in sa and not (standard and not controller and "var.service_account_email" in sa):
+        if "google_service_account." not in sa and not (standard and service is None and "var.service_account_email" in sa):
             problems.append(f"{where}: VMs must run as the dedicated google_service_account, not the default one")
         meta = body.get("metadata") or {}
         if str(mod.resolve(meta.get("block-project-ssh-keys"))).lower() != "true":
             problems.append(f"{where}: metadata block-project-ssh-keys must be true")
         if str(mod.resolve(meta.get("enable-oslogin"))).upper() != "TRUE":
             problems.append(f"{where}: metadata enable-oslogin must be TRUE")
-        scripts = ((("startup-script", CONTROLLER_SCRIPT),) if controller
-                   else (("startup-script", "startup.sh"), ("shutdown-script", "shutdown.sh")))
-        for key, script in scripts:
+        if service is not None:  # one value: the shared half first, then the service's own script
+            text = startup_script(mod, body)
+            lib, own = text.find(f"startup-scripts/{SERVICE_LIB}"), text.find(f"startup-scripts/{service}")
+            if "templatefile(" not in text or not 0 <= lib < own:
+                problems.append(f"{where}: metadata startup-script must be templatefile() of startup-scripts/"
+                                f"{SERVICE_LIB} joined before startup-scripts/{service}")
+            continue
+        for key, script in (("startup-script", "startup.sh"), ("shutdown-script", "shutdown.sh")):
             value = str(meta.get(key, ""))
             if "templatefile(" not in value or f"startup-scripts/{script}" not in value:
                 problems.append(f"{where}: metadata {key} must be templatefile() of startup-scripts/{script}")
@@ -222,6 +229,11 @@ def check_network(stack: Stack) -> list[str]:
         for name, sub in mod.resources_of("google_compute_subnetwork"):
             if sub.get("private_ip_google_access") is not True:
                 problems.append(f"{rel(stack, mod)}: subnet {name} needs private_ip_google_access = true")
+        # an internal rule (VM to VM by tag; contract.check_health_port holds the ranged ones)
+        for name, fw in mod.resources_of("google_compute_firewall"):
+            if fw.get("source_tags") and not fw.get("target_tags"):
+                problems.append(f"{rel(stack, mod)}: firewall {name} admits its source tags to every VM of the "
+                                "network: it needs target_tags")
     return problems
 
 

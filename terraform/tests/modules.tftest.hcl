@@ -187,6 +187,121 @@ run "network_nat_and_firewall" {
     condition     = toset(google_compute_firewall.iap_ssh.source_ranges) == toset(["35.235.240.0/20"])
     error_message = "SSH only through IAP"
   }
+
+  assert {
+    condition     = length(google_compute_firewall.collectives) == 0 && length(google_compute_firewall.rendezvous) == 0
+    error_message = "no job under torchrun: no internal rules"
+  }
+}
+
+run "network_rules_of_a_job_under_torchrun" {
+  command = plan
+
+  module {
+    source = "./modules/network"
+  }
+
+  variables {
+    project         = "demo-project-123"
+    region          = "us-central1"
+    name            = "spotshield"
+    health_port     = 8080
+    rendezvous_port = 29400
+  }
+
+  assert {
+    condition     = google_compute_firewall.collectives[0].source_tags == toset(["spotshield-trainer"]) && google_compute_firewall.collectives[0].target_tags == toset(["spotshield-trainer"]) && google_compute_firewall.collectives[0].source_ranges == null
+    error_message = "collectives: trainer to trainer by tag, no source range (internal only)"
+  }
+
+  assert {
+    condition     = [for a in google_compute_firewall.collectives[0].allow : "${a.protocol}:${a.ports == null ? "" : join(",", a.ports)}"] == ["tcp:"]
+    error_message = "collectives: every TCP port (gloo and NCCL pick theirs per round), nothing else"
+  }
+
+  assert {
+    condition     = google_compute_firewall.rendezvous[0].source_tags == toset(["spotshield-trainer"]) && google_compute_firewall.rendezvous[0].target_tags == toset(["spotshield-coordinator"]) && google_compute_firewall.rendezvous[0].source_ranges == null
+    error_message = "rendezvous: trainers to the coordinator by tag, no source range"
+  }
+
+  assert {
+    condition     = [for a in google_compute_firewall.rendezvous[0].allow : "${a.protocol}:${join(",", a.ports)}"] == ["tcp:29400"] && output.coordinator_tag == "spotshield-coordinator"
+    error_message = "rendezvous: the coordinator's one port"
+  }
+}
+
+run "coordinator_vm" {
+  command = plan
+
+  module {
+    source = "./modules/coordinator"
+  }
+
+  variables {
+    project       = "demo-project-123"
+    region        = "us-central1"
+    zone          = "us-central1-b"
+    name          = "spotshield"
+    subnetwork_id = "projects/demo-project-123/regions/us-central1/subnetworks/spotshield-subnet"
+    subnet_cidr   = "10.64.0.0/20"
+    network_tag   = "spotshield-coordinator"
+    bucket_name   = "demo-ckpt"
+    build_url     = "gs://demo-ckpt/builds/spotshield-0.1.0.tar.gz"
+    build_id      = "0.1.0+3f2a9c1d2e4b"
+  }
+
+  assert {
+    condition     = output.endpoint == "10.64.15.253:29400" && google_compute_address.coordinator.address == "10.64.15.253" && google_compute_address.coordinator.address_type == "INTERNAL"
+    error_message = "a reserved internal address, the subnet's highest usable one, and the default rendezvous port"
+  }
+
+  assert {
+    condition     = google_compute_instance.coordinator.network_interface[0].network_ip == "10.64.15.253" && length(google_compute_instance.coordinator.network_interface[0].access_config) == 0
+    error_message = "the VM takes the reserved address and has no external IP"
+  }
+
+  assert {
+    condition     = google_compute_instance.coordinator.scheduling[0].provisioning_model == "STANDARD" && google_compute_instance.coordinator.scheduling[0].preemptible == false && google_compute_instance.coordinator.scheduling[0].automatic_restart == true && google_compute_instance.coordinator.scheduling[0].on_host_maintenance == "MIGRATE"
+    error_message = "on-demand, live-migrated on maintenance, restarted by GCE after a host failure"
+  }
+
+  assert {
+    condition     = google_compute_instance.coordinator.machine_type == "e2-small" && google_compute_instance.coordinator.zone == "us-central1-b" && google_compute_instance.coordinator.tags == toset(["spotshield-coordinator"])
+    error_message = "a small VM in the given zone, with the tag the rendezvous rule targets"
+  }
+
+  assert {
+    condition     = google_compute_instance.coordinator.metadata["startup-script"] == join("\n", [file("../startup-scripts/install-build.sh"), file("../startup-scripts/coordinator.sh")])
+    error_message = "the startup script is install-build.sh, then coordinator.sh, unchanged"
+  }
+
+  assert {
+    condition     = google_storage_bucket_iam_member.coordinator_builds.role == "roles/storage.objectViewer" && google_storage_bucket_iam_member.coordinator_builds.condition[0].expression == "resource.name.startsWith(\"projects/_/buckets/demo-ckpt/objects/builds/\")"
+    error_message = "the coordinator reads the builds, nothing else of the bucket"
+  }
+}
+
+run "coordinator_without_a_published_build_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/coordinator"
+  }
+
+  variables {
+    project       = "demo-project-123"
+    region        = "us-central1"
+    zone          = "us-central1-a"
+    name          = "spotshield"
+    subnetwork_id = "projects/demo-project-123/regions/us-central1/subnetworks/spotshield-subnet"
+    subnet_cidr   = "10.64.0.0/20"
+    network_tag   = "spotshield-coordinator"
+    bucket_name   = "demo-ckpt"
+    build_url     = "gs://another-bucket/builds/spotshield-0.1.0.tar.gz"
+    build_id      = "0.1.0+3f2a9c1d2e4b"
+  }
+
+  expect_failures = [google_compute_instance.coordinator]
 }
 
 run "bucket_settings" {
@@ -256,5 +371,41 @@ run "spot_fleet_longer_notice" {
   assert {
     condition     = google_compute_instance_template.trainer.metadata["spotshield-crash-loop-boots"] == "5"
     error_message = "crash_loop_boots reaches the boot script"
+  }
+}
+
+run "spot_fleet_compact_placement" {
+  command = plan
+
+  module {
+    source = "./modules/spot-fleet"
+  }
+
+  variables {
+    project           = "demo-project-123"
+    region            = "us-central1"
+    zones             = ["us-central1-a", "us-central1-b"]
+    name              = "compact"
+    machine_type      = "a2-highgpu-1g"
+    gpu_type          = "nvidia-tesla-a100"
+    fleet_size        = 2
+    image             = "debian-cloud/debian-12"
+    subnetwork_id     = "projects/demo-project-123/regions/us-central1/subnetworks/s"
+    network_tag       = "t"
+    bucket_name       = "demo-ckpt"
+    health_port       = 8080
+    run_id            = "r"
+    store_url         = "gs://demo-ckpt/runs/r"
+    compact_placement = true
+  }
+
+  assert {
+    condition     = google_compute_resource_policy.compact[0].group_placement_policy[0].collocation == "COLLOCATED" && google_compute_resource_policy.compact[0].group_placement_policy[0].vm_count == null
+    error_message = "a compact (collocated) policy, with no fixed VM count: the group's size changes"
+  }
+
+  assert {
+    condition     = length(google_compute_instance_template.trainer.resource_policies) == 1 && google_compute_region_instance_group_manager.fleet.distribution_policy_target_shape == "ANY_SINGLE_ZONE"
+    error_message = "the policy is on the template and the group puts every VM in one zone"
   }
 }

@@ -60,7 +60,7 @@ run "longer_notice_sets_the_emergency_deadline" {
   }
 }
 
-run "a_fleet_of_two_is_rejected" {
+run "a_fleet_of_two_without_command_mode_is_rejected" {
   command = plan
 
   variables {
@@ -70,6 +70,124 @@ run "a_fleet_of_two_is_rejected" {
   }
 
   expect_failures = [var.fleet_size]
+}
+
+run "a_fleet_of_two_in_command_mode_is_one_job_under_torchrun" {
+  command = plan
+
+  variables {
+    project        = "demo-project-123"
+    run_id         = "r1"
+    fleet_size     = 2
+    min_nodes      = 1
+    command        = "python train.py --epochs 3"
+    workdir_url    = "gs://demo-project-123-spotshield-ckpt/workdirs/0123456789abcdef.tar.gz"
+    workdir_sha256 = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+    build_url      = "gs://demo-project-123-spotshield-ckpt/builds/spotshield-0.1.0.tar.gz"
+    build_id       = "0.1.0+3f2a9c1d2e4b"
+  }
+
+  assert {
+    condition     = output.coordinator_endpoint == "10.64.15.253:29400" && module.spot_fleet.run_metadata["spotshield-coordinator"] == output.coordinator_endpoint
+    error_message = "the trainers rendezvous at the coordinator's reserved address, the subnet's highest usable one, known at plan time"
+  }
+
+  assert {
+    condition     = [for k in ["spotshield-min-nodes", "spotshield-max-nodes", "spotshield-nproc"] : module.spot_fleet.run_metadata[k]] == ["1", "2", "1"]
+    error_message = "torchrun --nnodes=1:2 with one process per single-GPU VM"
+  }
+
+  assert {
+    condition     = module.coordinator[0].boot_metadata["spotshield-torch-requirement"] == "torch==2.7.*" && module.coordinator[0].boot_metadata["spotshield-coordinator-port"] == "29400" && module.coordinator[0].boot_metadata["spotshield-build-id"] == "0.1.0+3f2a9c1d2e4b"
+    error_message = "the coordinator installs the trainers' torch (the image family's) and the published build, and listens on the port the trainers dial"
+  }
+
+  assert {
+    condition     = module.network.rendezvous_port == 29400
+    error_message = "the network opens the job's internal rules for the coordinator's port"
+  }
+}
+
+run "one_vm_with_two_gpus_in_command_mode_is_a_job_under_torchrun" {
+  command = plan
+
+  variables {
+    project        = "demo-project-123"
+    run_id         = "r1"
+    machine_type   = "g2-standard-24"
+    gpu_count      = 2
+    command        = "python train.py"
+    workdir_url    = "gs://demo-project-123-spotshield-ckpt/workdirs/0123456789abcdef.tar.gz"
+    workdir_sha256 = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+    build_url      = "gs://demo-project-123-spotshield-ckpt/builds/spotshield-0.1.0.tar.gz"
+    build_id       = "0.1.0+3f2a9c1d2e4b"
+  }
+
+  assert {
+    condition     = output.coordinator_endpoint != null && module.spot_fleet.run_metadata["spotshield-nproc"] == "2" && module.spot_fleet.run_metadata["spotshield-max-nodes"] == "1"
+    error_message = "one node, two workers: torchrun through the coordinator"
+  }
+}
+
+run "one_process_on_one_gpu_has_no_coordinator" {
+  command = plan
+
+  variables {
+    project        = "demo-project-123"
+    run_id         = "r1"
+    command        = "python train.py"
+    workdir_url    = "gs://demo-project-123-spotshield-ckpt/workdirs/0123456789abcdef.tar.gz"
+    workdir_sha256 = "cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd"
+  }
+
+  assert {
+    condition     = output.coordinator_endpoint == null && module.spot_fleet.run_metadata["spotshield-coordinator"] == "" && module.network.rendezvous_port == null
+    error_message = "no torchrun job: no coordinator, no internal rules, an empty spotshield-coordinator (one process, as before)"
+  }
+}
+
+run "compact_placement_puts_the_policy_on_the_spot_template" {
+  command = plan
+
+  variables {
+    project           = "demo-project-123"
+    run_id            = "r1"
+    machine_type      = "a2-highgpu-1g"
+    gpu_type          = "nvidia-tesla-a100"
+    compact_placement = true
+  }
+
+  assert {
+    condition     = module.spot_fleet.placement_policy == "spotshield-compact"
+    error_message = "compact_placement adds the spot fleet's placement policy"
+  }
+}
+
+run "compact_placement_on_a_family_without_it_is_rejected" {
+  command = plan
+
+  variables {
+    project           = "demo-project-123"
+    run_id            = "r1"
+    machine_type      = "n1-standard-8"
+    gpu_type          = "nvidia-tesla-t4"
+    compact_placement = true
+  }
+
+  expect_failures = [var.compact_placement]
+}
+
+run "compact_placement_across_zones_is_rejected" {
+  command = plan
+
+  variables {
+    project           = "demo-project-123"
+    run_id            = "r1"
+    compact_placement = true
+    target_shape      = "EVEN"
+  }
+
+  expect_failures = [var.compact_placement]
 }
 
 run "bad_crash_loop_boots_is_rejected" {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -124,3 +125,66 @@ def vm_events(store_root: Path, run_id: str, host: str = "ss-vm-1", boot: str = 
 
     path = store_root / vm_events_key(run_id, host, boot)
     return parse_lines(path.read_text()) if path.exists() else []
+
+
+# ---- the service VMs' boot scripts (controller.sh, coordinator.sh) ---------------------------------
+SERVICE_LIB = REPO / "startup-scripts" / "install-build.sh"
+# Their virtualenv's python: answers buildinfo once "installed", `-c "import torch"` once torch is,
+# records pip installs (pip.log, one JSON list per call) and each service's argv (+ its config file).
+SERVICE_VENV_PYTHON = r'''#!{python}
+import json, os, sys
+from pathlib import Path
+out = Path(os.environ["FAKE_DIR"])
+args = sys.argv[1:]
+if args[:2] == ["-m", "spotshield.buildinfo"]:
+    f = out / "installed"
+    sys.exit(print(f.read_text()) if f.exists() else "No module named spotshield")
+if args[:2] == ["-c", "import torch"]:
+    sys.exit(0 if (out / "torch").exists() else "No module named torch")
+if args[:3] == ["-m", "pip", "install"]:
+    with open(out / "pip.log", "a") as f:
+        f.write(json.dumps(args[3:]) + "\n")
+    if "--index-url" in args:
+        (out / "torch").write_text(args[-1])
+    else:
+        (out / "installed").write_text(os.environ["FAKE_BUILD_ID"])
+    sys.exit(0)
+if args[:2] in (["-m", "spotshield.deadline.service"], ["-m", "spotshield.distributed.coordinator"]):
+    record = {"argv": args}
+    if "--config" in args:
+        record["config"] = json.loads(Path(args[args.index("--config") + 1]).read_text())
+    (out / "service.json").write_text(json.dumps(record))
+    sys.exit(0)
+sys.exit(f"fake venv python: unexpected {args}")
+'''
+
+
+def service_home(tmp_path: Path, installed: str | None = None, torch: bool = False) -> Path:
+    """$SPOTSHIELD_HOME with the fake virtualenv in it (optionally with a build and torch installed)."""
+    home = tmp_path / "home"
+    (home / "venv" / "bin").mkdir(parents=True)
+    py = home / "venv" / "bin" / "python"
+    py.write_text(SERVICE_VENV_PYTHON.replace("{python}", sys.executable))
+    py.chmod(0o755)
+    (tmp_path / "fake").mkdir()
+    if installed:
+        (tmp_path / "fake" / "installed").write_text(installed)
+    if torch:
+        (tmp_path / "fake" / "torch").write_text("torch")
+    return home
+
+
+def service_env(tmp_path: Path, metadata_host: str, gcs_url: str, build_id: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOTSHIELD_", "GCE_", "FAKE_"))}
+    env.update(GCE_METADATA_HOST=metadata_host, STORAGE_EMULATOR_HOST=gcs_url, SPOTSHIELD_HOME=str(tmp_path / "home"),
+               FAKE_DIR=str(tmp_path / "fake"), FAKE_BUILD_ID=build_id)
+    return env
+
+
+def rendered(script: Path, folder: Path) -> Path:
+    """The service script as its Terraform module renders the metadata startup-script
+    (join("\\n", [install-build.sh, script])), written alone into `folder`: no sibling to source."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"rendered-{script.name}"
+    out.write_text("\n".join([SERVICE_LIB.read_text(), script.read_text()]))
+    return out

@@ -11,6 +11,7 @@ from spotshield.validate.invariants import check_stack
 FLEET = "terraform/modules/spot-fleet/main.tf"
 BUCKET = "terraform/modules/checkpoint-bucket/main.tf"
 NETWORK = "terraform/modules/network/main.tf"
+COORDINATOR = "terraform/modules/coordinator/main.tf"
 
 
 def test_real_stack_holds_every_invariant(repo):
@@ -20,14 +21,16 @@ def test_real_stack_holds_every_invariant(repo):
 def test_stack_loads_root_modules_and_examples(repo):
     stack = load_stack(repo)
     rels = sorted(p.relative_to(repo.resolve()).as_posix() for p in stack.modules)
-    assert rels == ["terraform", "terraform/examples/multi-zone-a100", "terraform/examples/single-l4",
-                    "terraform/modules/checkpoint-bucket", "terraform/modules/deadline-controller",
+    assert rels == ["terraform", "terraform/examples/multi-node-l4", "terraform/examples/multi-zone-a100",
+                    "terraform/examples/single-l4", "terraform/modules/checkpoint-bucket",
+                    "terraform/modules/coordinator", "terraform/modules/deadline-controller",
                     "terraform/modules/network", "terraform/modules/on-demand-fleet", "terraform/modules/spot-fleet"]
-    # the examples call the root module, which composes the concern modules (the deadline's two behind a count)
+    # the examples call the root module, which composes the concern modules (the deadline's two and the
+    # coordinator behind a count)
     assert {a["source"] for a in stack.root.modules.values()} == {
         "./modules/network", "./modules/checkpoint-bucket", "./modules/spot-fleet", "./modules/on-demand-fleet",
-        "./modules/deadline-controller"}
-    for ex in ("single-l4", "multi-zone-a100"):
+        "./modules/deadline-controller", "./modules/coordinator"}
+    for ex in ("single-l4", "multi-zone-a100", "multi-node-l4"):
         assert stack.module_dir(f"examples/{ex}").modules["spotshield"]["source"] == "../.."
 
 
@@ -75,6 +78,21 @@ MUTATIONS = {
                     'variable "fleet_size" {\n  type        = string', "fleet_size is string"),
     "tfvars_strategy": ("terraform/variables.tf", '["naive", "adaptive", "milestone", "none"]',
                         '["naive", "adaptive", "none"]', "strategy accepts"),
+    "coordinator_spot": (COORDINATOR, 'provisioning_model  = "STANDARD"', 'provisioning_model  = "SPOT"',
+                         "provisioning_model must be 'STANDARD', not 'SPOT'"),
+    "coordinator_contract": (COORDINATOR, '"spotshield-torch-requirement" =', '"spotshield-torch-req"        =',
+                             "google_compute_instance.coordinator: metadata lacks spotshield-torch-requirement"),
+    "coordinator_without_lib": (COORDINATOR,
+                                'templatefile("${path.module}/../../../startup-scripts/install-build.sh", {}),\n', "",
+                                "install-build.sh joined before startup-scripts/coordinator.sh"),
+    "coordinator_external_ip": (COORDINATOR, "    network_ip = google_compute_address.coordinator.address\n",
+                                "    network_ip = google_compute_address.coordinator.address\n    access_config {}\n",
+                                "google_compute_instance.coordinator has an access_config"),
+    "internal_rule_opened": (NETWORK, "  source_tags = [local.trainer_tag]\n  target_tags = [local.coordinator_tag]\n",
+                             "  source_tags   = [local.trainer_tag]\n  source_ranges = [\"0.0.0.0/0\"]\n"
+                             "  target_tags   = [local.coordinator_tag]\n", "firewall rendezvous admits ['0.0.0.0/0']"),
+    "internal_rule_untargeted": (NETWORK, "  source_tags = [local.trainer_tag]\n  target_tags = [local.trainer_tag]\n",
+                                 "  source_tags = [local.trainer_tag]\n", "firewall collectives admits its source tags"),
     "template_sequence": ("startup-scripts/startup.sh", 'log() { echo "spotshield-startup: $*" >&2; }',
                           'log() { echo "spotshield-startup: ${*}" >&2; }', "templatefile() would interpolate"),
 }
@@ -106,3 +124,11 @@ def test_syntax_error_is_one_line_spotshield_error(stack_copy):
 def test_health_port_matches_the_trainer_default(repo):
     default = load_stack(repo).root.variables["health_port"]["default"]
     assert default == contract.trainer_default_health_port() == 8080
+
+
+def test_the_rendezvous_port_is_the_coordinators_default(repo):
+    from spotshield.distributed.coordinator import DEFAULT_PORT
+
+    stack = load_stack(repo)
+    assert stack.root.locals["rendezvous_port"] == DEFAULT_PORT
+    assert stack.module_dir("modules/coordinator").variables["port"]["default"] == DEFAULT_PORT

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from spotshield.cloud.permissions import (CONTROLLER_CALLS, CONTROLLER_CUSTOM_ROLE, CONTROLLER_SCOPES, CUSTOM_ROLE,
-                                          ON_DEMAND_CALLS, ROLE_FACTS, SCOPES, VM_CALLS)
+from spotshield.cloud.permissions import (CONTROLLER_CALLS, CONTROLLER_CUSTOM_ROLE, CONTROLLER_SCOPES,
+                                          COORDINATOR_CALLS, COORDINATOR_SCOPES, CUSTOM_ROLE, ON_DEMAND_CALLS,
+                                          ROLE_FACTS, SCOPES, VM_CALLS)
 from spotshield.validate.invariants import load_stack
 
 FLEET = "terraform/modules/spot-fleet/main.tf"
 CONTROLLER = "terraform/modules/deadline-controller/main.tf"
 ON_DEMAND = "terraform/modules/on-demand-fleet/main.tf"
+COORDINATOR = "terraform/modules/coordinator/main.tf"
 
 
 def grants(repo) -> tuple[dict[str, set[str]], set[str]]:
@@ -188,4 +190,62 @@ def test_a_changed_controller_grant_is_caught(stack_copy, case):
     old, new, expect = CONTROLLER_MUTATIONS[case]
     stack_copy.edit(CONTROLLER, old, new)
     found = controller_problems(stack_copy.root)
+    assert any(expect in p for p in found), found
+
+
+# ---- the rendezvous coordinator ---------------------------------------------------------
+def coordinator_problems(repo) -> list[str]:
+    """modules/coordinator grants its account exactly what COORDINATOR_CALLS need: builds/ read, logs."""
+    mod = load_stack(repo).module_dir("modules/coordinator")
+    at: dict[str, set[str]] = {scope: set() for scope in COORDINATOR_SCOPES}
+    out = []
+    for rtype in set(COORDINATOR_SCOPES.values()):
+        for name, b in mod.resources_of(rtype):
+            if "google_service_account.coordinator." not in str(b.get("member")):
+                out.append(f"{rtype}.{name} grants to another account than the coordinator's")
+                continue
+            cond = str(mod.resolve(_condition(b)))
+            if rtype == "google_storage_bucket_iam_member":
+                prefix = str(mod.locals.get("builds_prefix", ""))
+                if not (cond.startswith("resource.name.startsWith(") and "local.builds_prefix" in cond
+                        and prefix.endswith("/objects/builds/")):
+                    out.append(f"bucket binding {name} is not conditioned on the builds/ prefix: the coordinator "
+                               "could read checkpoints and events")
+                    continue
+                at["builds"].add(str(b.get("role")))
+            else:
+                at["project"].add(str(b.get("role")))
+    for call in COORDINATOR_CALLS:
+        if call.role not in at[call.scope]:
+            out.append(f"{call.caller}: {call.api} needs {call.permission}: no {call.role} at {call.scope} scope")
+        elif call.permission not in ROLE_FACTS[call.role].permissions:
+            out.append(f"{call.caller}: {call.api} needs {call.permission}, which {call.role} does not hold")
+    used = {(c.scope, c.role) for c in COORDINATOR_CALLS}
+    out += [f"the coordinator gets {r} at {scope} scope, which no call needs"
+            for scope, roles in at.items() for r in sorted(roles) if (scope, r) not in used]
+    if mod.resources_of("google_project_iam_custom_role"):
+        out.append("the coordinator has a custom role; it calls no Compute API")
+    return out
+
+
+def test_the_coordinator_module_grants_every_coordinator_call_and_nothing_else(repo):
+    assert coordinator_problems(repo) == []
+    assert all(c.role in ROLE_FACTS for c in COORDINATOR_CALLS)
+
+
+COORDINATOR_MUTATIONS = {
+    "read the whole bucket": ('    expression  = "resource.name.startsWith(\\"${local.builds_prefix}\\")"\n', "",
+                              "not conditioned on the builds/ prefix"),
+    "write access": ('role   = "roles/storage.objectViewer"', 'role   = "roles/storage.objectUser"',
+                     "gets roles/storage.objectUser at builds scope, which no call needs"),
+    "no log writer": ('role    = "roles/logging.logWriter"', 'role    = "roles/monitoring.metricWriter"',
+                      "needs logging.logEntries.create: no roles/logging.logWriter"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COORDINATOR_MUTATIONS))
+def test_a_changed_coordinator_grant_is_caught(stack_copy, case):
+    old, new, expect = COORDINATOR_MUTATIONS[case]
+    stack_copy.edit(COORDINATOR, old, new)
+    found = coordinator_problems(stack_copy.root)
     assert any(expect in p for p in found), found

@@ -1,5 +1,5 @@
 # One Spot VM with one A100, placed in whichever of three zones has capacity (shape ANY).
-# fleet_size stays 1 until multi-node training lands: two VMs would train the same run.
+# fleet_size 1: the built-in trainer is one process per VM (several VMs: examples/multi-node-l4).
 provider "google" {
   project = var.project
   region  = "us-central1"

@@ -15,6 +15,11 @@ locals {
     self_mig    = local.mig_name
     health_port = var.health_port
   }))
+  # One metadata value: the half shared with the coordinator's script first (it defines functions only).
+  startup_script = join("\n", [
+    templatefile("${path.module}/../../../startup-scripts/install-build.sh", {}),
+    templatefile("${path.module}/../../../startup-scripts/controller.sh", {}),
+  ])
   # A shared-core VM: the controller ticks once a minute and needs no accelerator.
   on_host_maintenance = "MIGRATE"
   max_unavailable     = length(var.zones)
@@ -129,7 +134,7 @@ resource "google_compute_instance_template" "controller" {
     "enable-oslogin"             = "TRUE"
     "block-project-ssh-keys"     = true
     "serial-port-enable"         = false
-    "startup-script"             = templatefile("${path.module}/../../../startup-scripts/controller.sh", {})
+    "startup-script"             = local.startup_script
     "spotshield-deadline-config" = local.service_config
     "spotshield-build-url"       = var.build_url
     "spotshield-build-id"        = var.build_id

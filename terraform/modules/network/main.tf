@@ -5,6 +5,10 @@ locals {
   iap_ranges = ["35.235.240.0/20"]
   # Firewall rules select trainer VMs by this network tag (the fleet puts it on its template).
   trainer_tag = "${var.name}-trainer"
+  # ... and the rendezvous coordinator of a job under torchrun by this one (modules/coordinator).
+  coordinator_tag = "${var.name}-coordinator"
+  # How many of each of the job's internal rules: one for a job under torchrun, else none.
+  job_rules = var.rendezvous_port == null ? 0 : 1
 }
 
 resource "google_compute_network" "this" {
@@ -84,6 +88,49 @@ resource "google_compute_firewall" "iap_ssh" {
   allow {
     protocol = "tcp"
     ports    = ["22"]
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+# A job under torchrun (docs/distributed.md), VM to VM inside the VPC only: no source range, so
+# nothing outside the stack's tagged VMs matches. Gradients and the stop agreement (gloo, NCCL)
+# run between the trainers on ports each round picks, hence every TCP port between trainers...
+resource "google_compute_firewall" "collectives" {
+  count       = local.job_rules
+  project     = var.project
+  name        = "${var.name}-allow-collectives"
+  description = "SpotShield job under torchrun: gloo/NCCL and the per-round worker store between trainer VMs"
+  network     = google_compute_network.this.id
+  direction   = "INGRESS"
+  source_tags = [local.trainer_tag]
+  target_tags = [local.trainer_tag]
+
+  allow {
+    protocol = "tcp"
+  }
+
+  log_config {
+    metadata = "INCLUDE_ALL_METADATA"
+  }
+}
+
+# ... and the rendezvous itself: from the trainers to the coordinator's one port.
+resource "google_compute_firewall" "rendezvous" {
+  count       = local.job_rules
+  project     = var.project
+  name        = "${var.name}-allow-rendezvous"
+  description = "SpotShield job under torchrun: the trainers' torchrun agents to the rendezvous coordinator"
+  network     = google_compute_network.this.id
+  direction   = "INGRESS"
+  source_tags = [local.trainer_tag]
+  target_tags = [local.coordinator_tag]
+
+  allow {
+    protocol = "tcp"
+    ports    = [tostring(var.rendezvous_port)]
   }
 
   log_config {

@@ -13,6 +13,16 @@ output "trainer_tag" {
   value       = local.trainer_tag
 }
 
+output "coordinator_tag" {
+  description = "Network tag of the rendezvous coordinator VM (modules/coordinator)."
+  value       = local.coordinator_tag
+}
+
+output "rendezvous_port" {
+  description = "The port the rendezvous rule opens to the trainers (null: no job under torchrun)."
+  value       = var.rendezvous_port
+}
+
 output "nat_name" {
   description = "Name of the Cloud NAT that gives the VMs outbound access to PyPI."
   value       = google_compute_router_nat.this.name

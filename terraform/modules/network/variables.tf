@@ -39,3 +39,13 @@ variable "health_port" {
     error_message = "health_port must be an integer between 1 and 65535."
   }
 }
+
+variable "rendezvous_port" {
+  type        = number
+  description = "A job under torchrun: the coordinator's rendezvous port, opened to the trainers, and all TCP between the trainers (both internal only); null = no such job, no such rules."
+  default     = null
+  validation {
+    condition     = var.rendezvous_port == null || try(var.rendezvous_port >= 1 && var.rendezvous_port <= 65535 && floor(var.rendezvous_port) == var.rendezvous_port, false)
+    error_message = "rendezvous_port must be null or an integer between 1 and 65535."
+  }
+}

@@ -21,6 +21,30 @@ locals {
   max_unavailable = length(var.zones)
   # A longer preemption notice (beta in the Compute API; 0 = GCE's plain 30 s) as the API's Duration.
   notice_duration = var.preemption_notice_s > 0 ? [var.preemption_notice_s] : []
+  # A compact placement policy keeps the VMs of one zone close together, so the group must put them
+  # all in one zone: Google recommends ANY_SINGLE_ZONE with it (regional-mig-distribution-shape docs).
+  target_shape = var.compact_placement ? "ANY_SINGLE_ZONE" : var.target_shape
+}
+
+# A job under torchrun on several VMs (docs/distributed.md): the VMs close together for the
+# collectives' latency. No vm_count: the group's size changes (preemptions, an elastic minimum).
+resource "google_compute_resource_policy" "compact" {
+  count       = var.compact_placement ? 1 : 0
+  project     = var.project
+  name        = "${var.name}-compact"
+  description = "SpotShield: the Spot trainers of one job close together"
+  region      = var.region
+
+  group_placement_policy {
+    collocation = "COLLOCATED"
+  }
+
+  lifecycle {
+    precondition {
+      condition     = local.on_host_maintenance == "TERMINATE"
+      error_message = "a compact placement policy takes VMs that terminate on host maintenance (no live migration): on_host_maintenance must be TERMINATE."
+    }
+  }
 }
 
 # The creation time of this stack's fleet-stop role, recorded once: see local.stop_role_id.
@@ -85,6 +109,8 @@ resource "google_compute_instance_template" "trainer" {
   machine_type = var.machine_type
   tags         = [var.network_tag]
   labels       = merge(var.labels, { "spotshield-run" = local.run_label })
+  # the compact placement policy, when asked for (self links; the provider sends their names)
+  resource_policies = google_compute_resource_policy.compact[*].self_link
 
   disk {
     source_image = var.image
@@ -199,7 +225,7 @@ resource "google_compute_region_instance_group_manager" "fleet" {
   base_instance_name               = "${var.name}-vm"
   target_size                      = var.fleet_size
   distribution_policy_zones        = var.zones
-  distribution_policy_target_shape = var.target_shape
+  distribution_policy_target_shape = local.target_shape
   # The old template can be deleted only once no member uses it: apply waits until every member
   # runs the new version (UPDATED), so create_before_destroy then removes an unused template.
   wait_for_instances        = true

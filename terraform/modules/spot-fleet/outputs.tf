@@ -32,3 +32,8 @@ output "fleet_stop_role" {
   description = "The one-permission custom role (resize) that VMs get on their own group only; the deadline's on-demand group binds it too."
   value       = google_project_iam_custom_role.fleet_stop.name
 }
+
+output "placement_policy" {
+  description = "Name of the compact placement policy on the template (null without compact_placement)."
+  value       = one(google_compute_resource_policy.compact[*].name)
+}

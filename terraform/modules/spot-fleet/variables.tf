@@ -139,6 +139,12 @@ variable "target_shape" {
   }
 }
 
+variable "compact_placement" {
+  type        = bool
+  description = "Place the VMs close together in one zone (a compact placement policy; the group's target shape becomes ANY_SINGLE_ZONE). The root module checks the machine family supports it."
+  default     = false
+}
+
 variable "enable_secure_boot" {
   type        = bool
   description = "Shielded VM Secure Boot; off by default because it refuses unsigned NVIDIA kernel modules."
