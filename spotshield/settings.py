@@ -137,9 +137,6 @@ class StackSettings:
         self.check()
         if self.fleet_size > 1:
             self._check_torchrun_job()
-        if self.fleet_size > 1 and self.backend == "gcp":
-            raise SpotShieldError(f"fleet size {self.fleet_size} on gcp needs the rendezvous coordinator VM, which "
-                                  "the Terraform does not declare yet; use --fleet-size 1, or the local backend")
         return self
 
     @property

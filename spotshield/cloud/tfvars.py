@@ -39,6 +39,7 @@ TFVARS_SCHEMA: dict[str, str] = {
     "command": "string",  # command mode: the user's command; "" = spotshield train
     "workdir_url": "string",  # command mode: gs://bucket/workdirs/<digest>.tar.gz
     "workdir_sha256": "string",  # command mode: the archive's full sha256
+    "min_nodes": "number",  # a job under torchrun: the fewest nodes; null = fleet_size
 }
 
 # Variables the CLI must always write (the others have defaults in variables.tf).
@@ -104,6 +105,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "command": settings.command or "",
         "workdir_url": workdir[0] if settings.command and workdir else "",
         "workdir_sha256": workdir[1] if settings.command and workdir else "",
+        "min_nodes": settings.min_nodes,
     }
     return check_tfvars(values)
 

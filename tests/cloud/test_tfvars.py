@@ -55,3 +55,13 @@ def test_command_mode_renders_the_command_and_workdir(root):
     s, tcfg = settings()  # the built-in trainer: empty, as the variables' defaults
     values = tfvars.render(s, build_url="", build_id="", trainer_config=tcfg, workdir=("gs://x", "y"))
     assert (values["command"], values["workdir_url"], values["workdir_sha256"]) == ("", "", "")
+
+
+def test_a_torchrun_job_writes_its_node_range(root):
+    (root / "train.py").write_text("")
+    s, tcfg = settings(fleet_size=3, min_nodes=2, command="python train.py", workdir=str(root))
+    values = tfvars.render(s, build_url="", build_id="", trainer_config=tcfg,
+                           workdir=("gs://b/workdirs/0123456789abcdef.tar.gz", "cd" * 32))
+    assert (values["fleet_size"], values["min_nodes"], values["command"]) == (3, 2, "python train.py")
+    s, tcfg = settings()
+    assert tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)["min_nodes"] is None  # = fleet_size
