@@ -1,5 +1,5 @@
 """`spotshield up --command "python train.py ..." --workdir examples/pytorch` end to end on the local
-emulator: the real startup.sh ships the workdir and runs the user's script, two preemptions are
+emulator: the real startup.sh ships the workdir and runs the user's script, three preemptions are
 injected, each at a known point (once the boot has committed a checkpoint at or past a chosen step),
 and the run ends DONE with final/model.pt bit-identical to `python train.py` run uninterrupted on
 a laptop (a file:// store)."""
@@ -22,9 +22,10 @@ ARGS = ["--epochs", "40", "--strategy", "naive", "--save-every", "37"]
 TOTAL_STEPS = 40 * 45
 # A preemption is injected once the boot has committed a checkpoint at or past each of these steps
 # (later ones in later boots): known points of the run, not wall-clock delays. Each boot costs
-# ~20-30 real s on two busy cores (mostly the script's imports), so two keep the test near 1.5 min.
-PREEMPT_AFTER_STEPS = (400, 1100)
-RUN_TIMEOUT_S = 360  # real s: ~60-90 s at a load average of 3, ~190 s at 9
+# ~20-30 real s on two busy cores (mostly the script's imports): three (the issue asks for at least
+# three) keep the test near 2 min.
+PREEMPT_AFTER_STEPS = (400, 900, 1400)
+RUN_TIMEOUT_S = 420  # real s: ~80-120 s at a load average of 3, ~250 s at 9
 
 
 def test_command_mode_survives_preemptions_bit_identical(cli, root, tmp_path):
