@@ -81,7 +81,7 @@ def _print(res: dict) -> None:
                   f"{s['spotshield_vs_torch_save']:.3f}x torch.save"
                   + (f", {s['spotshield_vs_dcp_cached']:.2f}x DCP with cached staging" if s.get("spotshield_vs_dcp_cached") else ""))
     t = Table(title="Training while a save persists: step time with and without a persist in flight (real ms)")
-    for c in ("method", "step ms, none in flight", "step ms, persist in flight", "slowdown",
+    for c in ("method", "step ms, none in flight", "step ms, persist in flight", "slowdown x (per save, paired)",
               "steps in flight per save", "training lost per save ms"):
         t.add_column(c)
     for name, m in s.get("training", {}).items():
@@ -89,7 +89,7 @@ def _print(res: dict) -> None:
             t.add_row(name, m["error"][:70], "", "", "", "")
             continue
         t.add_row(name, spread.text(m["step_base"]), spread.text(m["step_inflight"]) if m["step_inflight"] else "none",
-                  f"{m['slowdown']:.2f}x" if m["slowdown"] else "-",
+                  spread.text(m["slowdown_per_save"], 2) if m["slowdown"] else "-",
                   f"{m['inflight_steps_per_save']['median']:g} ({m['inflight_steps_per_save']['min']:g}-"
                   f"{m['inflight_steps_per_save']['max']:g})", spread.text(m["lost_per_save"]))
     con.print(t)

@@ -29,16 +29,16 @@ def markdown(res: dict) -> str:
                        else "") + "."]
     if s.get("training"):
         out += ["", "Training while a save persists (real ms; a step is *in flight* when a persist was running at its "
-                    "start; lost per save = stall + the overlapped steps' time beyond the median step with none "
-                    "in flight):", "",
-                "| method | step ms, none in flight | step ms, persist in flight | slowdown | steps in flight per save "
+                    "start; slowdown = median in-flight step / median of the steps just before that save; lost per save = "
+                    "stall + the overlapped steps' time beyond that median):", "",
+                "| method | step ms, none in flight | step ms, persist in flight | slowdown x (per save, paired) | steps in flight per save "
                 "(min-max) | training lost per save ms |", "|---|---|---|---|---|---|"]
         for name, v in s["training"].items():
             if "error" in v:
                 out.append(f"| {name} | {v['error']} | | | | |")
                 continue
             n = v["inflight_steps_per_save"]
-            slow = f"{v['slowdown']:.2f}x" if v["slowdown"] else "-"
+            slow = spread.text(v["slowdown_per_save"], 2) if v["slowdown"] else "-"
             inflight = spread.text(v["step_inflight"]) if v["step_inflight"] else "none"
             out.append(f"| {name} | {spread.text(v['step_base'])} | {inflight} | {slow} | "
                        f"{n['median']:g} ({n['min']:g}-{n['max']:g}) | {spread.text(v['lost_per_save'])} |")

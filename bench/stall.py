@@ -19,10 +19,12 @@ Two measurements:
              that later saves reuse) and the later ones as a median with spread.
   training   the background methods while a training loop runs: steps are timed back to back;
              a step counts as "in flight" when a persist was still running at its start. Each
-             save is preceded by BASE_STEPS steps with nothing in flight, so both kinds of step
-             alternate and a drift of the shared machine's load hits both. Reported: median step
-             time with and without a persist in flight, their ratio, and the training time lost
-             per save = its stall + the extra time of the steps it overlapped.
+             save is preceded by BASE_STEPS steps with nothing in flight and compared with them
+             (paired). Reported: median step time with and without a persist in flight, the
+             slowdown (median over saves of in-flight / preceding step time), and the training
+             time lost per save = its stall + the extra time of the steps it overlapped.
+In both, the methods take turns save by save (round robin), so that the load of a shared
+machine, which drifts over minutes, hits every method alike.
 """
 from __future__ import annotations
 
@@ -196,24 +198,47 @@ METHODS = {"spotshield": _SpotShield, "torch.save": _TorchSave,
 TRAINING_METHODS = ("spotshield", "dcp_cached_staging", "dcp_async_save")
 
 
-def isolated(saver: _Saver, state, device: str, repeats: int) -> dict:
-    """repeats + 1 saves, each alone: the first one, then the median and spread of the others."""
-    stalls, persists = [], []
-    for _ in range(repeats + 1):
-        _sync(device)
-        t0 = time.perf_counter()
-        saver.save(state)
-        stalls.append(time.perf_counter() - t0)
-        p = saver.wait()
-        if p is not None:
-            persists.append(p)
-    later = spread.summary(stalls[1:])
-    out = {"first_ms": stalls[0] * 1000, "stall": later, "stall_ms": later["median"],
-           "all_saves": spread.summary(stalls), "samples": len(stalls)}
-    if persists:
-        out["persist"] = spread.summary(persists[1:])
-        out["persist_ms"] = out["persist"]["median"]
-        out["first_persist_ms"] = persists[0] * 1000
+def _rotated(names: list[str], i: int) -> list[str]:
+    """Round i's order: each method takes each position in turn, so none always follows the slowest."""
+    k = i % len(names) if names else 0
+    return names[k:] + names[:k]
+
+
+def _error(e: Exception) -> dict:
+    return {"error": f"{type(e).__name__}: {str(e)[:200]}"}
+
+
+def isolated(savers: dict, state, device: str, repeats: int) -> dict:
+    """repeats + 1 saves per method, each alone, the methods taking turns (round robin) so that
+    the shared machine's load drift hits all of them: the first save, then the others' spread."""
+    stalls = {n: [] for n in savers}
+    persists = {n: [] for n in savers}
+    failed = {}
+    for i in range(repeats + 1):
+        for name in _rotated([n for n in savers if n not in failed], i):
+            try:
+                _sync(device)
+                t0 = time.perf_counter()
+                savers[name].save(state)
+                stalls[name].append(time.perf_counter() - t0)
+                p = savers[name].wait()
+            except Exception as e:  # one failing method must not hide the others' numbers
+                failed[name] = _error(e)
+                continue
+            if p is not None:
+                persists[name].append(p)
+    out = {}
+    for name in savers:
+        if name in failed:
+            out[name] = failed[name]
+            continue
+        xs = stalls[name]
+        later = spread.summary(xs[1:])
+        out[name] = {"first_ms": xs[0] * 1000, "stall": later, "stall_ms": later["median"],
+                     "all_saves": spread.summary(xs), "samples": len(xs)}
+        if persists[name]:
+            out[name] |= {"persist": spread.summary(persists[name][1:]), "first_persist_ms": persists[name][0] * 1000}
+            out[name]["persist_ms"] = out[name]["persist"]["median"]
     return out
 
 
@@ -223,29 +248,52 @@ def _timed_step(model, opt, device: str, batch: int) -> float:
     return time.perf_counter() - t0
 
 
-def under_training(saver: _Saver, model, opt, device: str, repeats: int) -> dict:
-    """Step times with and without a persist in flight, and the training time each save costs."""
+def _one_save_under_training(saver: _Saver, model, opt, device: str, batch: int) -> tuple[list[float], float, list[float]]:
+    """BASE_STEPS steps with nothing in flight, a save, then steps until its persist is done."""
+    base = [_timed_step(model, opt, device, batch) for _ in range(BASE_STEPS)]
+    t0 = time.perf_counter()
+    saver.save(bstate.state_of(model, opt))
+    stall = time.perf_counter() - t0
+    steps = []
+    while saver.busy() and len(steps) < MAX_INFLIGHT_STEPS:
+        steps.append(_timed_step(model, opt, device, batch))
+    saver.wait()
+    return base, stall, steps
+
+
+def under_training(savers: dict, model, opt, device: str, repeats: int) -> dict:
+    """Per method: step times with and without a persist in flight, and what each save costs training.
+
+    The methods take turns save by save. Each save is compared with the BASE_STEPS steps just
+    before it (paired): its slowdown = median of its in-flight steps / median of those, and the
+    training it lost = its stall + its in-flight steps' time beyond that median. Pairing keeps
+    a load change of the shared machine between saves out of the comparison.
+    """
     batch = TRAIN_BATCH["cuda" if device.startswith("cuda") else "cpu"]
     _timed_step(model, opt, device, batch)  # the batch size's first step (allocator, kernels) is not a sample
-    base, inflight, per_save = [], [], []
-    for _ in range(repeats):
-        base += [_timed_step(model, opt, device, batch) for _ in range(BASE_STEPS)]
-        t0 = time.perf_counter()
-        saver.save(bstate.state_of(model, opt))
-        stall = time.perf_counter() - t0
-        steps = []
-        while saver.busy() and len(steps) < MAX_INFLIGHT_STEPS:
-            steps.append(_timed_step(model, opt, device, batch))
-        saver.wait()
-        inflight += steps
-        per_save.append((stall, steps))
-    base_med = statistics.median(base)
-    # lost per save: the stall, plus what the overlapped steps took beyond a step with nothing in flight
-    lost = [stall + sum(s - base_med for s in steps) for stall, steps in per_save]
-    out = {"batch": batch, "step_base": spread.summary(base), "lost_per_save": spread.summary(lost),
-           "inflight_steps_per_save": spread.summary([len(s) for _, s in per_save], scale=1.0),
-           "step_inflight": spread.summary(inflight) if inflight else None}
-    out["slowdown"] = out["step_inflight"]["median"] / out["step_base"]["median"] if inflight else None
+    runs = {n: [] for n in savers}
+    failed = {}
+    for i in range(repeats):
+        for name in _rotated([n for n in savers if n not in failed], i):
+            try:
+                runs[name].append(_one_save_under_training(savers[name], model, opt, device, batch))
+            except Exception as e:
+                failed[name] = _error(e)
+    out = {}
+    for name, per_save in runs.items():
+        if name in failed:
+            out[name] = failed[name]
+            continue
+        base = [b for bs, _, _ in per_save for b in bs]
+        inflight = [s for _, _, steps in per_save for s in steps]
+        lost = [stall + sum(s - statistics.median(bs) for s in steps) for bs, stall, steps in per_save]
+        ratios = [statistics.median(steps) / statistics.median(bs) for bs, _, steps in per_save if steps]
+        m = {"batch": batch, "step_base": spread.summary(base), "lost_per_save": spread.summary(lost),
+             "inflight_steps_per_save": spread.summary([len(s) for _, _, s in per_save], scale=1.0),
+             "step_inflight": spread.summary(inflight) if inflight else None,
+             "slowdown_per_save": spread.summary(ratios, scale=1.0) if ratios else None}
+        m["slowdown"] = m["slowdown_per_save"]["median"] if ratios else None
+        out[name] = m
     return out
 
 
@@ -260,20 +308,18 @@ def run(size: str, device: str, repeats: int, workdir: Path) -> dict:
     for name, make in METHODS.items():
         try:
             savers[name] = make(workdir, device)
-            out["methods"][name] = isolated(savers[name], state, device, repeats)
-        except Exception as e:  # one failing method must not hide the others' numbers
-            out["methods"][name] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
-            print(f"note: {name} not measured: {out['methods'][name]['error']}")
+        except Exception as e:  # e.g. no cached DCP stager in this torch: say so, measure the rest
+            out["methods"][name] = _error(e)
         if isinstance(savers.get(name), _DCP):
             out["notes"][name] = savers[name].note
-    for name in TRAINING_METHODS:  # after the isolated saves: every buffer is already allocated
-        if "error" in out["methods"].get(name, {"error": ""}):
-            continue
-        try:
-            out["training"][name] = under_training(savers[name], model, opt, device, repeats)
-        except Exception as e:
-            out["training"][name] = {"error": f"{type(e).__name__}: {str(e)[:200]}"}
-            print(f"note: {name} under training not measured: {out['training'][name]['error']}")
+    out["methods"] = {n: out["methods"].get(n) for n in METHODS} | isolated(savers, state, device, repeats)
+    # after the isolated saves: every method's buffers are already allocated
+    trainable = {n: savers[n] for n in TRAINING_METHODS if n in savers and "error" not in out["methods"][n]}
+    out["training"] = under_training(trainable, model, opt, device, repeats)
+    for group in ("methods", "training"):
+        for name, m in out[group].items():
+            if "error" in m:
+                print(f"note: {name} ({group}) not measured: {m['error']}")
     for s in savers.values():
         s.close()
     out["torch"] = torch.__version__
@@ -289,6 +335,6 @@ def bench_spotshield(state, device: str, repeats: int, root: Path) -> dict:
     """SpotShield's isolated saves alone (the distributed benchmark's single-process reference)."""
     saver = _SpotShield(root, device)
     try:
-        return isolated(saver, state, device, repeats)
+        return isolated({"spotshield": saver}, state, device, repeats)["spotshield"]
     finally:
         saver.close()
