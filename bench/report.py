@@ -67,7 +67,29 @@ def markdown(res: dict) -> str:
                    f"{row['optimum_excess_pts']:.2f} / {row['daly_excess_pts']:.2f} | "
                    + " | ".join(cell(row, k) for k in ("adaptive", "naive", "milestone", "fixed_4x", "adaptive+emergency"))
                    + f" | {row['adaptive_waste']:.2%} ({row['adaptive_vs_optimal']:.2f}x) |")
+    if res.get("distributed"):
+        out += ["", *_distributed(res["distributed"])]
     return "\n".join(out) + "\n"
+
+
+def _distributed(d: dict) -> list[str]:
+    from bench import spread
+
+    s = d["save"]
+    out = [f"Distributed save, {s['world']} gloo ranks each holding the same {s['state_mb']:.0f} MB data-parallel state "
+           f"({s['written_mb']:.0f} MB written), against CheckpointManager's save of it in one process (real ms):", "",
+           "| path | first save ms | later saves ms |", "|---|---|---|",
+           f"| DistributedCheckpointer (slowest rank) | {s['dcp_first_stall_ms']:.1f} | {spread.text(s['dcp_stall'])} |",
+           f"| CheckpointManager | {s['single_first_ms']:.1f} | {spread.text(s['single_stall'])} |", "",
+           f"Ratio of medians {s['dcp_vs_single']:.2f}x; stop agreement {s['stop_check_us']:.0f} us per check (median, "
+           f"p90 {s['stop_check_p90_us']:.0f} us).", "",
+           "Notice -> first step after torchrun re-forms the job (real s, one run each):", "",
+           "| re-formed at | total s | emergency checkpoint s | exits + rendezvous + spawn s | Python + torch import s "
+           "| group + load s | first step s |", "|---|---|---|---|---|---|---|"]
+    for name, r in d.get("reform", {}).items():
+        out.append(f"| {name} | {r['total_s']:.1f} | {r['emergency_s']:.2f} | {r['rendezvous_s']:.1f} | "
+                   f"{r['import_s']:.1f} | {r['init_load_s']:.1f} | {r['first_step_s']:.2f} |")
+    return out
 
 
 if __name__ == "__main__":

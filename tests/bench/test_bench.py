@@ -129,7 +129,8 @@ def test_markdown_report_renders_every_section(results, tmp_path):
     assert p.returncode == 0, p.stderr
     md = p.stdout
     for needle in ("| spotshield |", "| torch.save |", "| dcp_async_save |", "| dcp_cached_staging |", "| copy |",
-                   "| bare |", "| rate/h |", "persist in flight", "excess waste over the R floor", "IQR", "first save ms"):
+                   "| bare |", "| rate/h |", "persist in flight", "excess waste over the R floor", "IQR", "first save ms",
+                   "| DistributedCheckpointer (slowest rank) |", "| world 1 |"):
         assert needle in md
     assert md.count("\n| ") >= 5 + 3 + 2 + len(res["goodput"]["rows"])
 
