@@ -1,13 +1,14 @@
 """`python -m bench` (make bench): SpotShield's own speed, printed as a table and written as JSON.
 
   python -m bench                       full size (ResNet-50/100-class state), device auto
-  python -m bench --device cuda         on a GPU (one run stays under 5 minutes)
+  python -m bench --device cuda         on a GPU
   python -m bench --size tiny           seconds; what the test suite runs
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -25,7 +26,8 @@ def _machine(device: str) -> dict:
     import torch
 
     info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "device": device}
+            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "device": device,
+            "loadavg_start": os.getloadavg()}  # a shared host: how busy it was tells how far to trust the times
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     res["goodput"] = goodput.run(args.size, C, res["recovery"]["spotshield"]["total_s"],
                                  persist_s=ss["persist_ms"] / 1000.0) | {"checkpoint_source": source}
     res["seconds"] = time.time() - t0
+    res["machine"]["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2))
     _print(res)

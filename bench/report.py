@@ -10,7 +10,9 @@ def markdown(res: dict) -> str:
 
     m, s, r, g = res["machine"], res["stall"], res["recovery"], res["goodput"]
     where = f"{m.get('gpu') or m['cpu']} ({m['cpu_count']} CPUs), torch {m['torch']}, device {m['device']}"
-    out = [f"Machine: {where}; size {res['size']}; started {res['started']}; {res['seconds']:.0f} s in all.", "",
+    load = (f"; load average (1/5/15 min) {'/'.join(f'{x:.1f}' for x in m['loadavg_start'])} at the start, "
+            f"{'/'.join(f'{x:.1f}' for x in m['loadavg_end'])} at the end") if "loadavg_end" in m else ""
+    out = [f"Machine: {where}; size {res['size']}; started {res['started']}; {res['seconds']:.0f} s in all{load}.", "",
            f"Checkpoint stall per save, each save alone, {s['state_mb']:.0f} MB state (real ms; later saves as "
            "median (IQR p25-p75, min-max, n)):", "",
            "| method | first save ms | later saves ms | persist ms (background) |", "|---|---|---|---|"]
