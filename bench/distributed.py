@@ -52,6 +52,7 @@ def _ranks(size: str, repeats: int, root: Path, world: int = 2) -> list[dict]:
 
 
 def save_stall(size: str, repeats: int, workdir: Path) -> dict:
+    from bench import spread
     from bench import state as bstate
     from bench.stall import bench_spotshield
 
@@ -64,6 +65,7 @@ def save_stall(size: str, repeats: int, workdir: Path) -> dict:
     dist_ms = _median_ms(stalls)
     return {"state_mb": bstate.state_bytes(state) / 1e6, "world": len(ranks),
             "single_stall_ms": single["stall_ms"], "dcp_stall_ms": dist_ms,
+            "single_stall": single["stall"], "dcp_stall": spread.summary(stalls), "single_first_ms": single["first_ms"],
             "dcp_first_stall_ms": max(r["first_stall_s"] for r in ranks) * 1000,
             "dcp_persist_ms": _median_ms([max(r["persists_s"][i] for r in ranks) for i in range(repeats)]),
             "dcp_vs_single": dist_ms / single["stall_ms"], "written_mb": ranks[0]["bytes"] / 1e6,
@@ -124,10 +126,14 @@ def show(res: dict) -> None:
 
     con = Console(width=130)
     s = res["save"]
+    from bench import spread
+
     con.print(f"Distributed save ({s['world']} gloo ranks, each {s['state_mb']:.0f} MB of data-parallel state, "
-              f"{s['written_mb']:.0f} MB written): stall {s['dcp_stall_ms']:.1f} ms vs single-process "
-              f"{s['single_stall_ms']:.1f} ms = {s['dcp_vs_single']:.2f}x; stop check {s['stop_check_us']:.0f} us per step")
-    t = Table(title="Notice -> first step after torchrun re-forms the job (real seconds)")
+              f"{s['written_mb']:.0f} MB written): stall {spread.text(s['dcp_stall'])} ms vs single-process "
+              f"{spread.text(s['single_stall'])} ms = {s['dcp_vs_single']:.2f}x (medians); first save "
+              f"{s['dcp_first_stall_ms']:.0f} ms vs {s['single_first_ms']:.0f} ms; "
+              f"stop check {s['stop_check_us']:.0f} us per step (median, p90 {s['stop_check_p90_us']:.0f} us)")
+    t = Table(title="Notice -> first step after torchrun re-forms the job (real seconds, one run each)")
     for c in ("re-formed at", "total s", "emergency ckpt s", "exit + rendezvous + spawn s", "python + torch import s",
               "group + load s", "first step s"):
         t.add_column(c)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import spread
 from bench import state as bstate
 
 CHILD_TIMEOUT_S = 240  # a cold CUDA init plus a ResNet-50 load stays well under this
@@ -48,5 +49,7 @@ def run(size: str, device: str, repeats: int, workdir: Path) -> dict:
     out = {}
     for mode, rs in runs.items():
         out[mode] = {k: statistics.median(r[k] for r in rs) for k in rs[0]} | {"samples": len(rs)}
+        out[mode]["total"] = spread.summary([r["total_s"] for r in rs], scale=1.0)  # seconds
+        out[mode]["load"] = spread.summary([r["load_s"] for r in rs], scale=1.0)
     out["spotshield_minus_bare_s"] = out["spotshield"]["total_s"] - out["bare"]["total_s"]
     return out
