@@ -20,11 +20,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spotshield.errors import SpotShieldError
 from spotshield.local.clock import EmulatedClock
 from spotshield.local.compute.models import Instance
 from spotshield.local.metadata import MetadataServer
@@ -45,6 +47,7 @@ NOTICE_FLOOR_S = 10.0
 HEALTH_TIMEOUT_S = 2.0  # one /healthz probe (real seconds)
 # torch imports alone take seconds on a busy CI box: auto-healing may not start before this (real s).
 HEALTH_INITIAL_FLOOR_S = 60.0
+GUEST_STARTUP = ("scaled", "real")
 
 
 @dataclass
@@ -55,6 +58,10 @@ class FleetConfig:
     startup_script: Path = DEFAULT_STARTUP
     shutdown_script: Path | None = DEFAULT_SHUTDOWN
     python: str = sys.executable
+    # "scaled": every real second of the guest is time_scale emulated seconds; "real": the clock
+    # runs at 1x from a VM's power-on until its trainer reports a first step on /healthz (its own
+    # start-up, which the emulator does not model), docs/emulator.md "Time"
+    guest_startup: str = "scaled"
     boot_delay_s: float = 40.0  # emulated: PROVISIONING + STAGING (GPU VMs take ~30-60 s on GCE)
     repair_delay_s: float = 60.0  # emulated: a stopped member waits this long before it is recreated
     notice_s: float = NOTICE_S
@@ -62,6 +69,10 @@ class FleetConfig:
     health_initial_floor_s: float = HEALTH_INITIAL_FLOOR_S
     emulator_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     extra_env: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.guest_startup not in GUEST_STARTUP:
+            raise SpotShieldError(f"guest_startup must be {' or '.join(GUEST_STARTUP)}, not {self.guest_startup!r}")
 
 
 class Runtime:
@@ -76,6 +87,8 @@ class Runtime:
         self.failures = 0
         self.next_probe = 0.0
         self.helpers: list[subprocess.Popen] = []  # shutdown.sh runs
+        self.starting = False  # the region's clock is held at 1x for this boot's start-up
+        self.next_startup_poll = 0.0
 
     @property
     def pgid(self) -> int:
@@ -157,6 +170,21 @@ class Hypervisor:
                 return r.status == 200
         except OSError:
             return False
+
+    def health(self, rt: Runtime, timeout_s: float = HEALTH_TIMEOUT_S) -> dict | None:
+        """What the guest's /healthz says (its JSON, a 503's too); None while nothing answers."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{rt.health_port}/healthz", timeout=timeout_s) as r:
+                body = r.read()
+        except urllib.error.HTTPError as e:
+            body = e.read()
+        except (OSError, ValueError):
+            return None
+        try:
+            out = json.loads(body)
+        except ValueError:
+            return None
+        return out if isinstance(out, dict) else None
 
     # ---- stopping --------------------------------------------------------------
     def shutdown(self, rt: Runtime) -> tuple[int | None, bool]:
