@@ -31,9 +31,10 @@ class Analysis:
 
 
 def measured_c_r(df) -> tuple[float, float]:
-    """Median stall per checkpoint and median recovery, in emulated seconds."""
-    cs = [v * s for v, s in zip(df["stall_per_checkpoint_s"], df["time_scale"]) if not math.isnan(v)]
-    rs = [v * s for lst, s in zip(df["recoveries_s"], df["time_scale"]) for v in lst]
+    """Median stall per checkpoint and median recovery, in emulated seconds under each run's time
+    model (metrics.py: a guest's start-up at 1x when startup_clock is real)."""
+    cs = [v for v in df["stall_per_checkpoint_emulated_s"] if not math.isnan(v)]
+    rs = [v for lst in df["recoveries_emulated_s"] for v in lst]
     return (statistics.median(cs) if cs else 0.0), (statistics.median(rs) if rs else 0.0)
 
 

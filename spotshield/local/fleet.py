@@ -16,14 +16,9 @@ import time
 
 from spotshield.local.clock import EmulatedClock
 from spotshield.local.compute.models import ComputeBackend, Instance
-from spotshield.local.hypervisor import FleetConfig, Hypervisor, Runtime
+from spotshield.local.hypervisor import FleetConfig, Hypervisor, Runtime, StartupHold
 
 TICK_S = 0.1  # controller loop period (real seconds): fast enough for scaled boot delays
-STARTUP_POLL_S = 0.25  # guest_startup "real": how often /healthz is asked whether training began (real s)
-STARTUP_POLL_TIMEOUT_S = 0.5  # one such GET (real s): the tick loop must not stall on a busy guest
-# guest_startup "real": a guest that never reports a first step (a command without spotshield's
-# /healthz) gets the clock back at its scale after this many real seconds
-STARTUP_HOLD_MAX_S = 120.0
 HEALTH_INTERVAL_S = 10.0  # emulated seconds between probes (GCE health check default checkIntervalSec=5..10)
 HEALTH_INTERVAL_FLOOR_S = 1.0  # never probe faster than once a real second
 UNHEALTHY_THRESHOLD = 3  # consecutive failures before a repair (GCE default unhealthyThreshold is 2; one spare)
@@ -144,29 +139,19 @@ class FleetController:
         rt = self.vms.boot(inst)
         self.backend.transition(inst, "RUNNING")
         if self.cfg.guest_startup == "real":
-            rt.starting = True
-            self.clock.hold(("startup", rt.boot_id))
+            rt.startup = StartupHold(self.clock, ("startup", rt.boot_id), rt.health_port)
         self._log("boot", inst, boot=rt.boot_id, pid=rt.proc.pid, health_port=rt.health_port)
 
     def _startup(self, inst: Instance, rt: Runtime, now: float) -> None:
         """guest_startup "real": the clock stays at 1x until the guest's /healthz reports a phase
-        past "starting" (the trainer's first step), or STARTUP_HOLD_MAX_S real seconds."""
-        if not rt.starting or now < rt.next_startup_poll:
-            return
-        rt.next_startup_poll = now + STARTUP_POLL_S
-        if now - rt.started >= STARTUP_HOLD_MAX_S:
-            self._end_startup(rt, "no first step reported")
-            return
-        h = self.vms.health(rt, timeout_s=STARTUP_POLL_TIMEOUT_S)
-        if h is not None and h.get("phase") not in (None, "starting"):
-            self._end_startup(rt, "first step")
+        past "starting" (hypervisor.StartupHold)."""
+        why = rt.startup.poll(now) if rt.startup is not None else None
+        if why:
+            self._log("startup", inst, boot=rt.boot_id, real_s=round(rt.startup.real_s, 3), why=why)
 
     def _end_startup(self, rt: Runtime, why: str) -> None:
-        if not rt.starting:
-            return
-        rt.starting = False
-        self.clock.release(("startup", rt.boot_id))
-        self._log("startup", rt.inst, boot=rt.boot_id, real_s=round(time.monotonic() - rt.started, 3), why=why)
+        if rt.startup is not None and rt.startup.end():
+            self._log("startup", rt.inst, boot=rt.boot_id, real_s=round(rt.startup.real_s, 3), why=why)
 
     def _guest_exit(self, inst: Instance, rt: Runtime, code: int) -> None:
         """The startup script ended: the guest shut itself down."""

@@ -209,9 +209,9 @@ def test_a_guests_start_up_runs_the_clock_at_1x_until_its_first_step(tmp_path):
 
 
 def test_a_guest_that_never_reports_a_step_gets_the_scale_back(tmp_path, monkeypatch):
-    from spotshield.local import fleet as fleet_mod
+    from spotshield.local.hypervisor import StartupHold
 
-    monkeypatch.setattr(fleet_mod, "STARTUP_HOLD_MAX_S", 1.0)
+    monkeypatch.setattr(StartupHold, "MAX_S", 1.0)
     with _startup_region(tmp_path) as region:
         make_fleet(region, size=1, attrs={"test-mode": "unhealthy"})  # no /healthz at all
         ev = wait_for(lambda: startup_events(region), 20, what="the hold's end")[0]
