@@ -8,10 +8,11 @@ events under <run_dir>/events/<run-id>/ and a DONE marker in <run_dir>.
            schedule delivered as SIGTERM (what GCE's ACPI shutdown becomes), each preempted
            process replaced after `restart_s` emulated seconds: no emulator needed
 
-Time (grid key startup_clock, spotshield/analysis/emulated.py): under "real" (the default) a
-guest's start-up runs the run's emulated clock at 1x, in the emulator (fleet guest_startup) and
-in the process driver alike (spotshield/local/hypervisor.StartupHold: until the trainer's
-/healthz reports a first step), so preemptions meet start-ups as often as on a real VM.
+Time (grid key guest_time, spotshield/analysis/emulated.py): under "real" (the default) a
+guest's own start-up and shutdown run the run's emulated clock at 1x, in the emulator (fleet
+guest_time) and in the process driver alike (spotshield/local/hypervisor.StartupHold: until the
+trainer's /healthz reports a first step; from the notice until the guest exits), so
+preemptions meet start-ups as often as on a real VM.
 A baseline runs on a STANDARD (on-demand) VM on both stack backends.
 """
 from __future__ import annotations
@@ -77,7 +78,7 @@ class ProcessDriver:
             while True:
                 env = {**os.environ, "SPOTSHIELD_HOST": f"{spec.run_id}-vm", "SPOTSHIELD_BOOT": f"boot{boot}"}
                 env.pop("GCE_METADATA_HOST", None)
-                port = free_port() if grid.startup_clock == "real" else 0  # /healthz says when training began
+                port = free_port() if grid.guest_time == "real" else 0  # /healthz says when training began
                 proc = subprocess.Popen([*cmd, "--set", f"health_port={port}"], stdout=logf,
                                         stderr=subprocess.STDOUT, env=env)
                 hold = StartupHold(clock, ("startup", boot), port) if port else None
@@ -95,12 +96,15 @@ class ProcessDriver:
                             if hold is not None:
                                 hold.end()  # the notice ends the start-up: stopping is on the scaled clock
                             log(f"{spec.run_id}: preempting boot {boot} at {next_ev.t:.0f} emulated s")
+                            if hold is not None:  # the guest's shutdown is its own work too: 1x
+                                clock.hold(("stop", boot))
                             proc.send_signal(signal.SIGTERM)
                             try:
                                 proc.wait(timeout=NOTICE_S)
                             except subprocess.TimeoutExpired:
                                 proc.kill()
                                 proc.wait()
+                            clock.release(("stop", boot))
                             preempted = True
                             next_ev = next(events, None)
                             break
@@ -183,7 +187,7 @@ class LocalDriver(_StackDriver):
         from spotshield import backends
 
         return backends.make("local", state_dir=self.state_dir(run_dir), seed=spec.seed,
-                             fleet={"guest_startup": grid.startup_clock})
+                             fleet={"guest_time": grid.guest_time})
 
 
 class GcpDriver(_StackDriver):

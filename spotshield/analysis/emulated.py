@@ -2,21 +2,25 @@
 
 The events carry real unix seconds; every duration the study reports (R and its parts, wasted
 compute, billed hours) is in emulated seconds. How real seconds become emulated ones is the run's
-time model, its label `startup_clock` (grid.json; spotshield/analysis/grid.py):
+time model, its label `guest_time` (grid.json; spotshield/analysis/grid.py):
 
-  real     (the local driver's default) a guest's own start-up counts at 1x: from its VM's
-           power-on (the boot script's vm_boot, else the trainer process's start) to its first
-           training step (boots.Boot.first_step_time), or to its stop when it never trained,
-           real seconds are emulated seconds. That is Python, torch, data and the checkpoint's
-           download and load, which take the same real seconds on a VM and which the emulator
-           does not model. Everything else counts time_scale emulated seconds per real second:
-           the gaps the emulator models (notice window, repair delay, VM boot), training paced
-           like an accelerator (the trainer's pace_step_s) and the wind-down. The emulator runs
-           its clock the same way (guest_startup real: spotshield/local/fleet.py holds it at 1x
-           until the trainer's /healthz reports a first step), so preemptions meet start-ups as
-           often as on a real VM.
-  scaled   every real second is time_scale emulated seconds, start-up included (the process
-           driver, whose schedule runs that way; grids from before the split).
+  real     (the default of grids) a guest's own work that the emulator does not model counts
+           at 1x, real seconds as emulated seconds, as it takes the same real seconds on a VM:
+             start-up   from its VM's power-on (the boot script's vm_boot: its script_start_t,
+                        else its t; without a boot script the trainer process's start) to its
+                        first training step (boots.Boot.first_step_time), or to its notice when
+                        it never trained: Python, torch, data, the checkpoint's download and load;
+             shutdown   from a notice (vm_notice / preempt_notice) to the boot's last event:
+                        shutdown.sh, the emergency checkpoint, the exit.
+           Everything else counts time_scale emulated seconds per real second: the gaps the
+           emulator models (repair delay, VM boot), training paced like an accelerator (the
+           trainer's pace_step_s, its checkpoint stalls) and the wind-down after the last step.
+           The emulator runs its clock the same way (fleet guest_time real: it holds the clock at
+           1x until the trainer's /healthz reports a first step, and from a notice until the
+           guest has exited), so preemptions meet start-ups as often as on a real VM; so does
+           the grid's process driver.
+  scaled   every real second is time_scale emulated seconds (grids from before the split, or
+           guest_time: scaled).
 
 to_emulated() maps every time field of every event (t and each *_t) and scales the training
 thread's own durations (stall_s, persist_s); after it, spotshield/boots.py and billing work in
@@ -27,13 +31,14 @@ from __future__ import annotations
 import bisect
 
 from spotshield import boots as bootmodel
+from spotshield.local.clock import GUEST_TIMES
 
-STARTUP_CLOCKS = ("real", "scaled")
 SCALED_DURATIONS = ("stall_s", "persist_s")  # seconds of training-thread work, paced like the rest
 
 
-def startup_intervals(events: list[dict]) -> list[tuple[float, float]]:
-    """Real (start, end) seconds of every boot's start-up, merged: power-on to first step."""
+def guest_intervals(events: list[dict]) -> list[tuple[float, float]]:
+    """Real (start, end) seconds of every boot's own work, merged: its start-up (power-on to first
+    step) and its shutdown (notice to its last event)."""
     spans = []
     for b in bootmodel.split_boots(events):
         start = b.t_start
@@ -41,12 +46,15 @@ def startup_intervals(events: list[dict]) -> list[tuple[float, float]]:
             st = b.first("start") or {}
             if isinstance(st.get("process_start_t"), (int, float)):
                 start = min(start, float(st["process_start_t"]))
+        notice = b.notice
+        t_notice = float(notice.get("notice_t") or notice["t"]) if notice else None
         end = b.first_step_time()
         if end is None:  # never trained: its start-up lasted until it was told to stop (or ended)
-            notice = b.notice
-            end = float(notice.get("notice_t") or notice["t"]) if notice else b.t_end
+            end = t_notice if t_notice is not None else b.t_end
         if end > start:
             spans.append((start, end))
+        if t_notice is not None and b.t_end > t_notice:
+            spans.append((t_notice, b.t_end))
     merged: list[list[float]] = []
     for a, b in sorted(spans):
         if merged and a <= merged[-1][1]:
@@ -87,18 +95,18 @@ class Timeline:
         return self.at(b) - self.at(a)
 
 
-def timeline(events: list[dict], time_scale: float, startup_clock: str = "scaled") -> Timeline:
-    if startup_clock not in STARTUP_CLOCKS:
-        raise ValueError(f"startup_clock must be one of {', '.join(STARTUP_CLOCKS)}, not {startup_clock!r}")
+def timeline(events: list[dict], time_scale: float, guest_time: str = "scaled") -> Timeline:
+    if guest_time not in GUEST_TIMES:
+        raise ValueError(f"guest_time must be one of {', '.join(GUEST_TIMES)}, not {guest_time!r}")
     times = [e["t"] for e in events if isinstance(e.get("t"), (int, float))]
-    held = startup_intervals(events) if startup_clock == "real" and time_scale != 1 else []
+    held = guest_intervals(events) if guest_time == "real" and time_scale != 1 else []
     origin = min([*times, *(a for a, _ in held)], default=0.0)
     return Timeline(time_scale, held, origin)
 
 
-def to_emulated(events: list[dict], time_scale: float, startup_clock: str = "scaled") -> list[dict]:
+def to_emulated(events: list[dict], time_scale: float, guest_time: str = "scaled") -> list[dict]:
     """The events with every time on the emulated clock (module docstring); new dicts."""
-    tl = timeline(events, time_scale, startup_clock)
+    tl = timeline(events, time_scale, guest_time)
     out = []
     for e in events:
         e2 = dict(e)

@@ -14,7 +14,7 @@
     restart_s: 40                # process backend: emulated seconds a preempted VM is gone
     machine_type: g2-standard-4  # priced by analyze; run on by gcp
     gpu_type: nvidia-l4
-    startup_clock: real          # real (default): a guest's own start-up counts 1x on the emulated
+    guest_time: real          # real (default): a guest's own start-up counts 1x on the emulated
                                  # clock; scaled: x time_scale like the rest (analysis/emulated.py)
 
 Baselines run on STANDARD (on-demand) VMs (terraform/variables.tf provisioning_model). On the gcp
@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spotshield.analysis.emulated import STARTUP_CLOCKS
+from spotshield.analysis.emulated import GUEST_TIMES
 from spotshield.errors import SpotShieldError
 from spotshield.local.injector import PATTERNS
 from spotshield.settings import STRATEGIES
@@ -37,7 +37,7 @@ GRID_PATTERNS = tuple(p for p in PATTERNS if p != "none")
 GOOGLE_PATTERN = "google"  # the gcp backend's one pattern: whatever preemptions Google makes
 _KEYS = {"name", "backend", "trainer_config", "trainer", "strategies", "patterns", "seeds", "rate", "time_scale",
          "baseline", "run_timeout_s", "restart_s", "machine_type", "gpu_type", "trace", "project", "description",
-         "startup_clock"}
+         "guest_time"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class RunSpec:
         injected = not self.baseline and grid.backend != "gcp"
         return {"strategy": self.strategy, "pattern": self.pattern, "seed": self.seed, "baseline": self.baseline,
                 "rate": grid.rate if injected else 0.0, "time_scale": grid.time_scale,
-                "startup_clock": grid.startup_clock, "provisioning_model": self.provisioning_model}
+                "guest_time": grid.guest_time, "provisioning_model": self.provisioning_model}
 
 
 @dataclass
@@ -78,7 +78,7 @@ class Grid:
     trace: str | None = None
     project: str | None = None
     description: str = ""
-    startup_clock: str = "real"
+    guest_time: str = "real"
     source: Path | None = None
 
     def runs(self) -> list[RunSpec]:
@@ -137,9 +137,9 @@ def load_grid(path: str | Path) -> Grid:
     patterns_allowed = (GOOGLE_PATTERN,) if backend == "gcp" else GRID_PATTERNS
     patterns = _list(data, "patterns", patterns_allowed, [GOOGLE_PATTERN] if backend == "gcp" else
                      ["regular", "poisson", "bursty"])
-    startup_clock = data.get("startup_clock", "real")
-    if startup_clock not in STARTUP_CLOCKS:
-        raise SpotShieldError(f"grid: startup_clock must be one of {', '.join(STARTUP_CLOCKS)}, not {startup_clock!r}")
+    guest_time = data.get("guest_time", "real")
+    if guest_time not in GUEST_TIMES:
+        raise SpotShieldError(f"grid: guest_time must be one of {', '.join(GUEST_TIMES)}, not {guest_time!r}")
     seeds = _list(data, "seeds", None, [0])
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise SpotShieldError(f"grid: seeds must be whole numbers >= 0, not {seeds!r}")
@@ -154,7 +154,7 @@ def load_grid(path: str | Path) -> Grid:
         baseline=bool(data.get("baseline", True)), run_timeout_s=_num(data, "run_timeout_s", 900.0, positive=True),
         restart_s=_num(data, "restart_s", 40.0), machine_type=str(data.get("machine_type", "g2-standard-4")),
         gpu_type=data.get("gpu_type", "nvidia-l4"), trace=data.get("trace"), project=data.get("project"),
-        description=str(data.get("description", "")), startup_clock=startup_clock, source=p,
+        description=str(data.get("description", "")), guest_time=guest_time, source=p,
     )
     if g.backend == "gcp" and not g.project:
         raise SpotShieldError("grid: backend gcp needs a project: set project: in the grid file")

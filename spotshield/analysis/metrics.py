@@ -3,7 +3,7 @@
 Every duration is measured twice, on two clocks, with the unit in the column name where it is
 emulated: the events' own clock (real seconds: wall_s, wasted_s, recoveries_s, ...) and the
 emulated clock of the run's time model (spotshield/analysis/emulated.py: wall_emulated_s,
-wasted_emulated_s, recoveries_emulated_s, ...). The study reports the emulated ones; `startup_clock`
+wasted_emulated_s, recoveries_emulated_s, ...). The study reports the emulated ones; `guest_time`
 says which time model they follow.
 
 Definitions (on either clock):
@@ -20,7 +20,7 @@ Definitions (on either clock):
                   VM running -> first step  that boot's start-up: Python, torch, data, resume
   useful        wall - stall - wasted - recovery: time that produced kept progress
   startup       per boot that trained: power-on -> first step, in real seconds (what the
-                emulated clock counts at 1x under startup_clock real)
+                emulated clock counts at 1x under guest_time real)
   preemptions, wasted_steps, billable, on_demand   spotshield/boots.py's definitions (the same
                 as `spotshield status`); billable and on_demand feed spotshield/billing.Bill:
                 VM time per boot, so the repair gap between boots, in which no VM runs, is
@@ -82,7 +82,7 @@ def run_metrics(run: Run) -> dict:
     ev = run.events
     lab = run.labels
     scale = float(lab.get("time_scale", 1.0))
-    clock = lab.get("startup_clock", "scaled")
+    clock = lab.get("guest_time", "scaled")
     real = _measure(ev)
     emu = _measure(to_emulated(ev, scale, clock))
     boots = bootmodel.split_boots(ev)
@@ -99,7 +99,7 @@ def run_metrics(run: Run) -> dict:
         "seed": lab.get("seed"),
         "baseline": bool(lab.get("baseline")),
         "time_scale": scale,
-        "startup_clock": clock,
+        "guest_time": clock,
         "provisioning_model": lab.get("provisioning_model", "SPOT"),
         "model": start.get("model"),
         "data": start.get("data"),
@@ -128,7 +128,7 @@ def run_metrics(run: Run) -> dict:
         "startup_real_s_mean": _mean(real["startups"]),
         "goodput": real["useful"] / real["wall"] if real["wall"] > 0 else 0.0,
         "final_accuracy": float(done["accuracy"]) if done and done.get("accuracy") is not None else float("nan"),
-        # the emulated clock of the run's time model (startup_clock)
+        # the emulated clock of the run's time model (guest_time)
         "wall_emulated_s": emu["wall"],
         "useful_emulated_s": emu["useful"],
         "wasted_emulated_s": emu["wasted"],

@@ -3,7 +3,7 @@
 Costs are each run's spotshield.billing.Bill, the one billing model the emulator's meter and
 `spotshield status` use: VM time per boot (boot to deletion, every boot), never wall time, so the
 repair gap in which no VM runs is not billed. The seconds billed are the run's emulated seconds
-(metrics.py: billable_emulated_s, under its time model startup_clock), so the Bill's time scale is 1.
+(metrics.py: billable_emulated_s, under its time model guest_time), so the Bill's time scale is 1.
 cost_spot is what the run's Spot VMs cost, cost_spent what all its VMs cost (a STANDARD baseline
 is billed at the on-demand price, as GCE and the meter bill it), cost_ondemand what an
 uninterrupted on-demand run of the same work costs (spotshield/boots.py on_demand_seconds), and

@@ -6,15 +6,20 @@ ten-hour spot day fit in ten minutes. Changing the scale re-bases the clock so e
 time never jumps or runs backwards.
 
 Holds: what the emulator does not model but a guest really does (its start-up: Python, torch,
-data, checkpoint download and load) takes the same real seconds on a VM, so it must not be
-multiplied. While anything holds the clock (hold(key) .. release(key); the fleet holds it for a
-guest's start-up when asked, docs/emulator.md "Time"), it runs at 1x: one emulated second per
-real second. `time_scale` stays the configured scale; `rate` is the current one.
+data, checkpoint download and load; its shutdown after a notice) takes the same real seconds on a
+VM, so it must not be multiplied. While anything holds the clock (hold(key) .. release(key); the
+fleet holds it for a guest's start-up and shutdown under guest_time "real"), it runs at 1x: one
+emulated second per real second. `time_scale` stays the configured scale; `rate` is the current one.
 """
 from __future__ import annotations
 
 import threading
 import time
+
+# The time models of a guest (docs/emulator.md "Time"): "scaled", every real second of it is
+# time_scale emulated seconds; "real", its own start-up (power-on -> first training step) and
+# shutdown (notice -> exit) run the clock at 1x, as they take the same real seconds on a VM.
+GUEST_TIMES = ("scaled", "real")
 
 
 class EmulatedClock:

@@ -138,12 +138,12 @@ class FleetController:
     def _boot(self, inst: Instance) -> None:
         rt = self.vms.boot(inst)
         self.backend.transition(inst, "RUNNING")
-        if self.cfg.guest_startup == "real":
+        if self.cfg.guest_time == "real":
             rt.startup = StartupHold(self.clock, ("startup", rt.boot_id), rt.health_port)
         self._log("boot", inst, boot=rt.boot_id, pid=rt.proc.pid, health_port=rt.health_port)
 
     def _startup(self, inst: Instance, rt: Runtime, now: float) -> None:
-        """guest_startup "real": the clock stays at 1x until the guest's /healthz reports a phase
+        """guest_time "real": the clock stays at 1x until the guest's /healthz reports a phase
         past "starting" (hypervisor.StartupHold)."""
         why = rt.startup.poll(now) if rt.startup is not None else None
         if why:
@@ -189,6 +189,7 @@ class FleetController:
                 return False
             rt.stopping = True
             self._end_startup(rt, "preempted")
+            self._hold_stop(rt)
             self.backend.record_preemption(inst)
             self.backend.transition(inst, "STOPPING", "Instance was preempted.")
         rt.metadata.set_preempted(True)
@@ -210,12 +211,23 @@ class FleetController:
                 return
             rt.stopping = True
             self._end_startup(rt, why)
+            self._hold_stop(rt)
             if inst.status == "RUNNING":
                 self.backend.transition(inst, "STOPPING")
         threading.Thread(target=self._shutdown, args=(inst, rt, why), daemon=True, name=f"{why}-{inst.name}").start()
 
+    def _hold_stop(self, rt: Runtime) -> None:
+        """guest_time "real": from the notice until the guest has exited (shutdown.sh, the emergency
+        checkpoint, its exit: the guest's own work), the clock runs at 1x; the notice window is then
+        GCE's 30 s in real seconds too."""
+        if self.cfg.guest_time == "real":
+            self.clock.hold(("stop", rt.boot_id))
+
     def _shutdown(self, inst: Instance, rt: Runtime, why: str) -> None:
-        code, hard = self.vms.shutdown(rt)
+        try:
+            code, hard = self.vms.shutdown(rt)
+        finally:
+            self.clock.release(("stop", rt.boot_id))
         if hard:
             self._log("hard-stop", inst, after_s=self.vms.notice_real_s())
         inst.exit_code = code

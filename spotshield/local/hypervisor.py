@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spotshield.errors import SpotShieldError
-from spotshield.local.clock import EmulatedClock
+from spotshield.local.clock import GUEST_TIMES, EmulatedClock
 from spotshield.local.compute.models import Instance
 from spotshield.local.metadata import MetadataServer
 from spotshield.local.procs import free_port, kill_marked, proc_start_time, signal_group
@@ -47,7 +47,6 @@ NOTICE_FLOOR_S = 10.0
 HEALTH_TIMEOUT_S = 2.0  # one /healthz probe (real seconds)
 # torch imports alone take seconds on a busy CI box: auto-healing may not start before this (real s).
 HEALTH_INITIAL_FLOOR_S = 60.0
-GUEST_STARTUP = ("scaled", "real")
 
 
 @dataclass
@@ -58,10 +57,11 @@ class FleetConfig:
     startup_script: Path = DEFAULT_STARTUP
     shutdown_script: Path | None = DEFAULT_SHUTDOWN
     python: str = sys.executable
-    # "scaled": every real second of the guest is time_scale emulated seconds; "real": the clock
-    # runs at 1x from a VM's power-on until its trainer reports a first step on /healthz (its own
-    # start-up, which the emulator does not model), docs/emulator.md "Time"
-    guest_startup: str = "scaled"
+    # clock.GUEST_TIMES: "scaled", every real second of the guest is time_scale emulated seconds;
+    # "real", the clock runs at 1x from a VM's power-on until its trainer reports a first step on
+    # /healthz and from a stop's notice until the guest has exited (its own start-up and shutdown,
+    # which the emulator does not model), docs/emulator.md "Time"
+    guest_time: str = "scaled"
     boot_delay_s: float = 40.0  # emulated: PROVISIONING + STAGING (GPU VMs take ~30-60 s on GCE)
     repair_delay_s: float = 60.0  # emulated: a stopped member waits this long before it is recreated
     notice_s: float = NOTICE_S
@@ -71,8 +71,8 @@ class FleetConfig:
     extra_env: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.guest_startup not in GUEST_STARTUP:
-            raise SpotShieldError(f"guest_startup must be {' or '.join(GUEST_STARTUP)}, not {self.guest_startup!r}")
+        if self.guest_time not in GUEST_TIMES:
+            raise SpotShieldError(f"guest_time must be {' or '.join(GUEST_TIMES)}, not {self.guest_time!r}")
 
 
 class Runtime:
@@ -87,7 +87,7 @@ class Runtime:
         self.failures = 0
         self.next_probe = 0.0
         self.helpers: list[subprocess.Popen] = []  # shutdown.sh runs
-        self.startup: StartupHold | None = None  # guest_startup real: the clock held for this boot's start-up
+        self.startup: StartupHold | None = None  # guest_time real: the clock held for this boot's start-up
 
     @property
     def pgid(self) -> int:
@@ -244,7 +244,7 @@ def guest_health(port: int, timeout_s: float = HEALTH_TIMEOUT_S) -> dict | None:
 
 
 class StartupHold:
-    """guest_startup "real", for one boot: the clock runs at 1x from power-on until the guest's
+    """guest_time "real", for one boot: the clock runs at 1x from power-on until the guest's
     /healthz reports a phase past "starting" (the trainer's first step), the guest stops, or
     MAX_S real seconds pass (a command without spotshield's /healthz). Used by the fleet and by
     the grid's process driver, so both count a guest's start-up the same way."""

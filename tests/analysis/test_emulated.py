@@ -1,7 +1,7 @@
 """spotshield/analysis/emulated.py: real seconds -> emulated seconds under each time model."""
 import pytest
 
-from spotshield.analysis.emulated import Timeline, startup_intervals, timeline, to_emulated
+from spotshield.analysis.emulated import Timeline, guest_intervals, timeline, to_emulated
 
 
 def ev(event, t, boot="b0", **f):
@@ -15,14 +15,20 @@ BOOTS = [ev("vm_boot", 100.0), ev("start", 105.0), ev("step", 106.0, step=1), ev
          ev("step", 121.5, boot="b1", step=6)]
 
 
-def test_startup_intervals_run_from_power_on_to_the_first_step():
-    # first steps walked back by the boot's own seconds per step: boot 0 at 106 (step 1), boot 1 at 121.5
-    assert startup_intervals(BOOTS) == [(100.0, 106.0), (113.0, 121.5)]
+def test_guest_intervals_are_start_ups_and_shutdowns():
+    # start-ups from power-on to the first step (walked back by seconds per step): 100-106 and
+    # 113-121.5; boot 0's shutdown from its notice (111) to its last event (111.5)
+    assert guest_intervals(BOOTS) == [(100.0, 106.0), (111.0, 111.5), (113.0, 121.5)]
 
 
-def test_a_boot_that_never_trained_started_up_until_its_notice():
+def test_a_boot_that_never_trained_started_up_until_its_notice_then_shut_down():
     events = [ev("vm_boot", 0.0), ev("start", 3.0), ev("preempt_notice", 4.0, step=0), ev("exit", 4.2, step=0)]
-    assert startup_intervals(events) == [(0.0, 4.0)]
+    assert guest_intervals(events) == [(0.0, 4.2)]
+
+
+def test_the_boot_scripts_start_is_the_power_on():
+    events = [ev("vm_boot", 2.0, script_start_t=1.0), ev("start", 3.0), ev("step", 4.0, step=1)]
+    assert guest_intervals(events) == [(1.0, 4.0)]
 
 
 def test_the_timeline_counts_held_seconds_once():
@@ -39,7 +45,8 @@ def test_to_emulated_maps_times_and_scales_training_thread_durations():
     ck = out[("b0", "checkpoint")]
     assert ck["t"] == pytest.approx(106 + 4.5 * 60) and ck["snapshot_t"] == pytest.approx(106 + 4 * 60)
     assert ck["stall_s"] == pytest.approx(30.0) and ck["persist_s"] == pytest.approx(12.0)
-    # exit (111.5) -> the next power-on (113.0): a modelled gap, 60x
+    # notice (111) -> exit (111.5): the guest's shutdown, 1x; exit -> the next power-on (113.0): 60x
+    assert out[("b0", "exit")]["t"] - out[("b0", "preempt_notice")]["t"] == pytest.approx(0.5)
     assert out[("b1", "vm_boot")]["t"] - out[("b0", "exit")]["t"] == pytest.approx(1.5 * 60)
     scaled = {(e["boot"], e["event"]): e for e in to_emulated(BOOTS, 60, "scaled")}
     assert scaled[("b0", "start")]["t"] == pytest.approx(100 + 5 * 60)
@@ -47,5 +54,5 @@ def test_to_emulated_maps_times_and_scales_training_thread_durations():
 
 
 def test_a_bad_time_model_is_refused():
-    with pytest.raises(ValueError, match="startup_clock must be one of"):
+    with pytest.raises(ValueError, match="guest_time must be one of"):
         timeline(BOOTS, 60, "sometimes")

@@ -25,7 +25,7 @@ def _epoch_emulated_s(g) -> float:
 @pytest.mark.parametrize("name", ["study-seed", "study-hazard", "study-trace", "study-local"])
 def test_every_study_grid_has_five_seeds_a_baseline_and_a_stated_duration(name):
     g = load_grid(f"{SHIPPED}/{name}.yaml")
-    assert len(g.seeds) >= 5 and g.baseline and g.startup_clock == "real"
+    assert len(g.seeds) >= 5 and g.baseline and g.guest_time == "real"
     assert "min on 2 cores" in g.description  # the expected duration, stated
 
 
@@ -81,10 +81,10 @@ def test_runs_carry_their_time_model_and_provisioning(tmp_path):
     p.write_text("patterns: [poisson]\nstrategies: [naive]\n")
     g = load_grid(p)
     base, spot = g.runs()
-    assert g.startup_clock == "real" and spot.labels(g)["startup_clock"] == "real"
+    assert g.guest_time == "real" and spot.labels(g)["guest_time"] == "real"
     assert base.labels(g)["provisioning_model"] == "STANDARD" and spot.labels(g)["rate"] == g.rate
-    p.write_text("startup_clock: scaled\n")
-    assert load_grid(p).startup_clock == "scaled"
+    p.write_text("guest_time: scaled\n")
+    assert load_grid(p).guest_time == "scaled"
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -97,7 +97,7 @@ def test_runs_carry_their_time_model_and_provisioning(tmp_path):
     ("strategies: [naive", "not valid YAML"),
     ("backend: gcp", "needs a project"),
     ("trainer_config: nowhere.yaml", "not found"),
-    ("startup_clock: sometimes", "startup_clock must be one of real, scaled"),
+    ("guest_time: sometimes", "guest_time must be one of real, scaled"),
 ])
 def test_bad_grid_files_raise_one_line(tmp_path, text, needle):
     p = tmp_path / "g.yaml"
