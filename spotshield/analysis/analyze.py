@@ -32,7 +32,7 @@ class Analysis:
 
 def measured_c_r(df) -> tuple[float, float]:
     """Median stall per checkpoint and median recovery, in emulated seconds under each run's time
-    model (metrics.py: a guest's start-up at 1x when guest_time is real)."""
+    model (metrics.py: a guest's own start-up and shutdown at 1x when guest_time is real)."""
     cs = [v for v in df["stall_per_checkpoint_emulated_s"] if not math.isnan(v)]
     rs = [v for lst in df["recoveries_emulated_s"] for v in lst]
     return (statistics.median(cs) if cs else 0.0), (statistics.median(rs) if rs else 0.0)

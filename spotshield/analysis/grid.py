@@ -14,8 +14,9 @@
     restart_s: 40                # process backend: emulated seconds a preempted VM is gone
     machine_type: g2-standard-4  # priced by analyze; run on by gcp
     gpu_type: nvidia-l4
-    guest_time: real          # real (default): a guest's own start-up counts 1x on the emulated
-                                 # clock; scaled: x time_scale like the rest (analysis/emulated.py)
+    guest_time: real             # real (default): a guest's own start-up and shutdown count 1x on
+                                 # the emulated clock; scaled: x time_scale like the rest
+                                 # (spotshield/analysis/emulated.py)
 
 Baselines run on STANDARD (on-demand) VMs (terraform/variables.tf provisioning_model). On the gcp
 backend the preemptions are Google's own, with no injector: such a grid's only pattern is the

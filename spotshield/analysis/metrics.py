@@ -20,7 +20,7 @@ Definitions (on either clock):
                   VM running -> first step  that boot's start-up: Python, torch, data, resume
   useful        wall - stall - wasted - recovery: time that produced kept progress
   startup       per boot that trained: power-on -> first step, in real seconds (what the
-                emulated clock counts at 1x under guest_time real)
+                emulated clock counts at 1x under guest_time real, with the shutdowns)
   preemptions, wasted_steps, billable, on_demand   spotshield/boots.py's definitions (the same
                 as `spotshield status`); billable and on_demand feed spotshield/billing.Bill:
                 VM time per boot, so the repair gap between boots, in which no VM runs, is
