@@ -61,8 +61,10 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
     C, R = measured_c_r(df)
     be = youngdaly.break_even_rate(C, R, spot, od) if C > 0 else math.inf
     # the advice reads these back (`spotshield advise --from`), so both use the same C and R
+    # the time model the emulated seconds follow (spotshield/analysis/emulated.py), said with them
     (out / MEASURED_JSON).write_text(json.dumps({"checkpoint_s": C, "restart_s": R, "spot_price": spot,
-                                                 "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be},
+                                                 "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be,
+                                                 "clock": "emulated", "guest_time": sorted(set(df["guest_time"]))},
                                                 indent=1))
     figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od)
     rep = report.write_report(out, df, agg, figs, C=C, R=R, break_even=be, spot=spot, od=od,

@@ -95,6 +95,7 @@ def test_advise_from_an_analysis_uses_measured_c_and_r(tmp_path):
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     measured = json.loads((tmp_path / "analysis" / "measured.json").read_text())
+    assert measured["clock"] == "emulated" and measured["guest_time"] == ["scaled"]  # no grid.json: scaled
     assert out["checkpoint_s"] == pytest.approx(measured["checkpoint_s"])
     assert out["restart_s"] == pytest.approx(measured["restart_s"])
     # the stall of every (equal-stall) checkpoint, and a restart close to the generator's 5 s
