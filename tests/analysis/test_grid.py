@@ -97,7 +97,7 @@ def test_runs_carry_their_time_model_and_provisioning(tmp_path):
     ("strategies: [naive", "not valid YAML"),
     ("backend: gcp", "needs a project"),
     ("trainer_config: nowhere.yaml", "not found"),
-    ("guest_time: sometimes", "guest_time must be one of real, scaled"),
+    ("guest_time: sometimes", "guest_time must be one of scaled, real"),
 ])
 def test_bad_grid_files_raise_one_line(tmp_path, text, needle):
     p = tmp_path / "g.yaml"
