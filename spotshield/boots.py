@@ -11,7 +11,8 @@ ordered by their first event. This module holds, once, what those events mean:
                  `done` or `command_exit`) and a later boot replaced it (a hard stop).
   work lost      per replacement: the steps the dying boot went past the step the next boot
                  resumed at, and the time they took on the dying boot's step clock.
-  billable time  each boot from its `vm_boot` (else its first event) to its last event: the VM
+  billable time  each boot from its boot script's start (`vm_boot`'s script_start_t, else the
+                 vm_boot, else its first event) to its last event: the VM
                  is billed while it boots, trains, checkpoints and shuts down.
   on-demand time what an uninterrupted on-demand VM would have run for the same work: one
                  start-up (the first training boot's `vm_boot` -> its trainer `start`/`resume`),
@@ -55,9 +56,14 @@ class Boot:
 
     @property
     def t_start(self) -> float:
-        """When the VM booted: the boot script's vm_boot, else the boot's first event."""
+        """When the VM booted: the boot script's start (its vm_boot's script_start_t, else the
+        vm_boot itself, which comes after the script's metadata reads), else the boot's first event."""
         vm = self.first("vm_boot")
-        return float(vm["t"]) if vm else float(self.t_begin)
+        if vm is None:
+            return float(self.t_begin)
+        s = vm.get("script_start_t")
+        ok = isinstance(s, (int, float)) and not isinstance(s, bool) and s <= vm["t"]
+        return float(s) if ok else float(vm["t"])
 
     @property
     def t_end(self) -> float:

@@ -27,6 +27,8 @@ from spotshield.yamlfile import read_mapping
 
 BACKENDS = ("local", "gcp")
 TERMINATION_ACTIONS = ("STOP", "DELETE")
+# SPOT: the fleet; STANDARD: the same VMs at the on-demand price, never preempted (a study's baseline)
+PROVISIONING_MODELS = ("SPOT", "STANDARD")
 _ZONE_RE = re.compile(r"^[a-z]+-[a-z]+\d+-[a-z]$")
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 _TRAINER_KEY = "trainer"  # the settings file's section of trainer overrides
@@ -50,6 +52,7 @@ class StackSettings:
     trainer_config: str | None = None  # path of a trainer YAML layered over the presets
     trainer_overrides: dict = field(default_factory=dict)  # e.g. {"model": "tiny-cnn", "epochs": 30}
     termination_action: str = "STOP"  # what GCE does to a preempted VM
+    provisioning_model: str = "SPOT"  # gcp: STANDARD runs the trainer VMs on demand (terraform/variables.tf)
     # local backend only (checked by the emulator: spotshield/local/region_args.py)
     pattern: str = "regular"  # preemption pattern the injector plays
     # preemptions per emulated hour (regular: 3600/rate emulated seconds apart). 2.4/h at
@@ -78,6 +81,8 @@ class StackSettings:
             raise SpotShieldError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
         if self.termination_action not in TERMINATION_ACTIONS:
             raise SpotShieldError(f"termination action must be STOP or DELETE, not {self.termination_action!r}")
+        if self.provisioning_model not in PROVISIONING_MODELS:
+            raise SpotShieldError(f"provisioning model must be SPOT or STANDARD, not {self.provisioning_model!r}")
         if self.fleet_size < 0:
             raise SpotShieldError(f"fleet size must be >= 0, not {self.fleet_size}")
         if not self.zones:

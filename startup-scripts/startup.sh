@@ -24,6 +24,9 @@
 # SC2001: sed instead of parameter expansion, because expansions need braces (see above).
 # shellcheck disable=SC2001
 set -o pipefail
+# When this script began: the VM's power-on as the emulator sees it (vm_boot's script_start_t; the
+# vm_boot event itself comes after the metadata reads below, which are part of the guest's start-up).
+SCRIPT_START_T=$(date +%s.%3N)
 
 log() { echo "spotshield-startup: $*" >&2; }
 die() {
@@ -393,7 +396,7 @@ echo "$NOTICE_S" >"$SS_HOME/notice.s"
 # shutdown.sh runs from a temporary copy; it writes its event through this file's event mode
 cp -f "$0" "$SS_HOME/startup.sh" 2>/dev/null || log "warning: cannot keep a copy of $0 for shutdown.sh"
 log "run $RUN_ID store $STORE host $HOST_NAME boot $BOOT_ID preempted=$(md instance/preempted)"
-event vm_boot
+event vm_boot "\"script_start_t\": $SCRIPT_START_T"
 
 if store_has "$STORE" "$DONE_KEY"; then
   log "store $STORE holds $DONE_KEY; not training"

@@ -69,6 +69,7 @@ module "spot_fleet" {
   network_tag         = module.network.trainer_tag
   bucket_name         = module.checkpoint_bucket.name
   termination_action  = var.termination_action
+  provisioning_model  = var.provisioning_model
   health_port         = var.health_port
   initial_delay_sec   = var.initial_delay_sec
   target_shape        = var.target_shape

@@ -118,6 +118,16 @@ variable "termination_action" {
   }
 }
 
+variable "provisioning_model" {
+  type        = string
+  description = "SPOT (default) or STANDARD: the same trainer VMs at the on-demand price, never preempted by GCE (a study's on-demand baseline, spotshield/analysis/grids/study-gcp.yaml)."
+  default     = "SPOT"
+  validation {
+    condition     = contains(["SPOT", "STANDARD"], var.provisioning_model)
+    error_message = "provisioning_model must be SPOT or STANDARD."
+  }
+}
+
 variable "trainer_config" {
   type        = string
   description = "Merged trainer config as a JSON object string (spotshield.trainer.config keys)."

@@ -24,6 +24,14 @@ def test_boots_are_ordered_by_their_first_event_and_start_at_vm_boot():
     assert [round(end - start, 6) for start, end in boots.spans(bs)] == [20.2, 20.2, 20.2, 19.7]
 
 
+def test_a_boot_starts_when_its_boot_script_did():
+    """vm_boot comes after the script's metadata reads; its script_start_t is the VM's power-on."""
+    b, = boots.split_boots([ev("vm_boot", 10.0, "b0", script_start_t=9.2), ev("exit", 20.0, "b0")])
+    assert b.t_start == 9.2 and b.span == (9.2, 20.0)
+    b, = boots.split_boots([ev("vm_boot", 10.0, "b0", script_start_t=11.0), ev("exit", 20.0, "b0")])
+    assert b.t_start == 10.0  # a start after the event itself is not believed
+
+
 def test_billable_and_on_demand_seconds():
     bs = boots.split_boots(four_boots())
     assert billable_seconds(boots.spans(bs)) == pytest.approx(BILLABLE_S)

@@ -32,9 +32,10 @@ class Analysis:
 
 
 def measured_c_r(df) -> tuple[float, float]:
-    """Median stall per checkpoint and median recovery, in emulated seconds."""
-    cs = [v * s for v, s in zip(df["stall_per_checkpoint_s"], df["time_scale"]) if not math.isnan(v)]
-    rs = [v * s for lst, s in zip(df["recoveries_s"], df["time_scale"]) for v in lst]
+    """Median stall per checkpoint and median recovery, in emulated seconds under each run's time
+    model (metrics.py: a guest's own start-up and shutdown at 1x when guest_time is real)."""
+    cs = [v for v in df["stall_per_checkpoint_emulated_s"] if not math.isnan(v)]
+    rs = [v for lst in df["recoveries_emulated_s"] for v in lst]
     return (statistics.median(cs) if cs else 0.0), (statistics.median(rs) if rs else 0.0)
 
 
@@ -61,8 +62,10 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
     C, R = measured_c_r(df)
     be = youngdaly.break_even_rate(C, R, spot, od) if C > 0 else math.inf
     # the advice reads these back (`spotshield advise --from`), so both use the same C and R
+    # the time model the emulated seconds follow (spotshield/analysis/emulated.py), said with them
     (out / MEASURED_JSON).write_text(json.dumps({"checkpoint_s": C, "restart_s": R, "spot_price": spot,
-                                                 "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be},
+                                                 "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be,
+                                                 "clock": "emulated", "guest_time": sorted(set(df["guest_time"]))},
                                                 indent=1))
     ci = stats.condition_intervals(df)
     ci.to_csv(out / INTERVALS_CSV, index=False, float_format="%.6g")

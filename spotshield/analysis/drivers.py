@@ -7,6 +7,13 @@ events under <run_dir>/events/<run-id>/ and a DONE marker in <run_dir>.
   process  `spotshield train` processes on this machine with the injector's seeded
            schedule delivered as SIGTERM (what GCE's ACPI shutdown becomes), each preempted
            process replaced after `restart_s` emulated seconds: no emulator needed
+
+Time (grid key guest_time, spotshield/analysis/emulated.py): under "real" (the default) a
+guest's own start-up and shutdown run the run's emulated clock at 1x, in the emulator (fleet
+guest_time) and in the process driver alike (spotshield/local/hypervisor.StartupHold: until the
+trainer's /healthz reports a first step; from the notice until the guest exits), so
+preemptions meet start-ups as often as on a real VM.
+A baseline runs on a STANDARD (on-demand) VM on both stack backends.
 """
 from __future__ import annotations
 
@@ -49,11 +56,14 @@ class ProcessDriver:
     name = "process"
 
     def run(self, grid: Grid, spec: RunSpec, run_dir: Path, log=lambda msg: None) -> None:
+        from spotshield.local.clock import EmulatedClock
+        from spotshield.local.hypervisor import StartupHold
         from spotshield.local.injector import schedule
+        from spotshield.local.procs import free_port
 
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "spotshield.cli.main", "train", "--store", f"file://{run_dir.resolve()}",
-               "--run-id", spec.run_id, "--strategy", spec.strategy, "--seed", str(spec.seed), "--set", "health_port=0",
+               "--run-id", spec.run_id, "--strategy", spec.strategy, "--seed", str(spec.seed),
                "--set", "metadata_watch=false"]
         tc = grid.trainer_config_path()
         if tc:
@@ -61,34 +71,47 @@ class ProcessDriver:
         cmd += ["--config", str(write_trainer_yaml(grid, spec, run_dir))]
         events = iter(()) if spec.baseline else schedule(spec.pattern, grid.rate, spec.seed, grid.trace)
         next_ev = next(events, None)
-        t0 = time.monotonic()
-        deadline = t0 + grid.run_timeout_s
+        clock = EmulatedClock(grid.time_scale, start=0.0)  # the schedule's clock: emulated s from the run's start
+        deadline = time.monotonic() + grid.run_timeout_s
         boot = 0
         with open(run_dir / "trainer.log", "ab") as logf:
             while True:
                 env = {**os.environ, "SPOTSHIELD_HOST": f"{spec.run_id}-vm", "SPOTSHIELD_BOOT": f"boot{boot}"}
                 env.pop("GCE_METADATA_HOST", None)
-                proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
+                port = free_port() if grid.guest_time == "real" else 0  # /healthz says when training began
+                proc = subprocess.Popen([*cmd, "--set", f"health_port={port}"], stdout=logf,
+                                        stderr=subprocess.STDOUT, env=env)
+                hold = StartupHold(clock, ("startup", boot), port) if port else None
                 preempted = False
-                while proc.poll() is None:
-                    now = time.monotonic()
-                    if now > deadline:
-                        proc.kill()
-                        proc.wait()
-                        raise SpotShieldError(f"run {spec.run_id} did not finish within {grid.run_timeout_s:.0f} s; "
-                                              f"see {run_dir / 'trainer.log'}")
-                    if next_ev is not None and now >= t0 + next_ev.t / grid.time_scale:
-                        log(f"{spec.run_id}: preempting boot {boot} at {next_ev.t:.0f} emulated s")
-                        proc.send_signal(signal.SIGTERM)
-                        try:
-                            proc.wait(timeout=NOTICE_S)
-                        except subprocess.TimeoutExpired:
+                try:
+                    while proc.poll() is None:
+                        if hold is not None:
+                            hold.poll()
+                        if time.monotonic() > deadline:
                             proc.kill()
                             proc.wait()
-                        preempted = True
-                        next_ev = next(events, None)
-                        break
-                    time.sleep(0.05)
+                            raise SpotShieldError(f"run {spec.run_id} did not finish within {grid.run_timeout_s:.0f} s; "
+                                                  f"see {run_dir / 'trainer.log'}")
+                        if next_ev is not None and clock.now() >= next_ev.t:
+                            if hold is not None:
+                                hold.end()  # the notice ends the start-up: stopping is on the scaled clock
+                            log(f"{spec.run_id}: preempting boot {boot} at {next_ev.t:.0f} emulated s")
+                            if hold is not None:  # the guest's shutdown is its own work too: 1x
+                                clock.hold(("stop", boot))
+                            proc.send_signal(signal.SIGTERM)
+                            try:
+                                proc.wait(timeout=NOTICE_S)
+                            except subprocess.TimeoutExpired:
+                                proc.kill()
+                                proc.wait()
+                            clock.release(("stop", boot))
+                            preempted = True
+                            next_ev = next(events, None)
+                            break
+                        time.sleep(0.05)
+                finally:
+                    if hold is not None:
+                        hold.end()
                 code = proc.returncode
                 if code == 0 and (run_dir / DONE).exists():
                     return
@@ -96,10 +119,10 @@ class ProcessDriver:
                     tail = (run_dir / "trainer.log").read_text(errors="replace")[-_LOG_TAIL:]
                     raise SpotShieldError(f"run {spec.run_id} boot {boot} exited {code}: {' '.join(tail.split())}")
                 # the VM is gone for restart_s; preemptions due meanwhile find nothing to preempt
-                down_until = time.monotonic() + grid.restart_s / grid.time_scale
-                while next_ev is not None and t0 + next_ev.t / grid.time_scale < down_until:
+                down_until = clock.now() + grid.restart_s
+                while next_ev is not None and next_ev.t < down_until:
                     next_ev = next(events, None)
-                time.sleep(max(0.0, down_until - time.monotonic()))
+                time.sleep(max(0.0, clock.to_real(down_until - clock.now())))
                 boot += 1
 
 
@@ -110,7 +133,7 @@ class _StackDriver:
     name = ""
     delete_checkpoints = False  # after the events are copied out
 
-    def backend(self, spec: RunSpec, run_dir: Path):
+    def backend(self, grid: Grid, spec: RunSpec, run_dir: Path):
         from spotshield import backends
 
         return backends.make(self.name)
@@ -118,9 +141,11 @@ class _StackDriver:
     def settings(self, grid: Grid, spec: RunSpec):
         from spotshield.settings import StackSettings
 
+        injected = not spec.baseline and grid.backend != "gcp"  # on GCP the preemptions are Google's own
         s = StackSettings(
             backend=self.name, project=grid.project, strategy=spec.strategy, run_id=spec.run_id,
-            pattern="none" if spec.baseline else spec.pattern, rate=0.0 if spec.baseline else grid.rate,
+            pattern=spec.pattern if injected else "none", rate=grid.rate if injected else 0.0,
+            provisioning_model=spec.provisioning_model,
             time_scale=grid.time_scale, trace=grid.trace, machine_type=grid.machine_type, gpu_type=grid.gpu_type,
             trainer_config=str(grid.trainer_config_path()) if grid.trainer_config else None,
             trainer_overrides={**grid.trainer, "seed": spec.seed},
@@ -132,7 +157,7 @@ class _StackDriver:
 
         s = self.settings(grid, spec)
         run_dir.mkdir(parents=True, exist_ok=True)
-        stack = self.backend(spec, run_dir)
+        stack = self.backend(grid, spec, run_dir)
         rec = stack.up(s)
         try:
             with stack.sources(rec).applied() as src:
@@ -158,10 +183,11 @@ class LocalDriver(_StackDriver):
         # stack someone started with `make up` in the same tree.
         return run_dir.parent.parent / ".emulator"
 
-    def backend(self, spec: RunSpec, run_dir: Path):
+    def backend(self, grid: Grid, spec: RunSpec, run_dir: Path):
         from spotshield import backends
 
-        return backends.make("local", state_dir=self.state_dir(run_dir), seed=spec.seed)
+        return backends.make("local", state_dir=self.state_dir(run_dir), seed=spec.seed,
+                             fleet={"guest_time": grid.guest_time})
 
 
 class GcpDriver(_StackDriver):

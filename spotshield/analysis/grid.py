@@ -14,12 +14,20 @@
     restart_s: 40                # process backend: emulated seconds a preempted VM is gone
     machine_type: g2-standard-4  # priced by analyze; run on by gcp
     gpu_type: nvidia-l4
+    guest_time: real             # real (default): a guest's own start-up and shutdown count 1x on
+                                 # the emulated clock; scaled: x time_scale like the rest
+                                 # (spotshield/analysis/emulated.py)
+
+Baselines run on STANDARD (on-demand) VMs (terraform/variables.tf provisioning_model). On the gcp
+backend the preemptions are Google's own, with no injector: such a grid's only pattern is the
+label `google` (and an injector pattern there is refused, it would only label repeated runs).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spotshield.analysis.emulated import GUEST_TIMES
 from spotshield.errors import SpotShieldError
 from spotshield.local.injector import PATTERNS
 from spotshield.settings import STRATEGIES
@@ -27,8 +35,10 @@ from spotshield.settings import STRATEGIES
 BACKENDS = ("local", "gcp", "process")
 GRID_STRATEGIES = tuple(s for s in STRATEGIES if s != "none")
 GRID_PATTERNS = tuple(p for p in PATTERNS if p != "none")
+GOOGLE_PATTERN = "google"  # the gcp backend's one pattern: whatever preemptions Google makes
 _KEYS = {"name", "backend", "trainer_config", "trainer", "strategies", "patterns", "seeds", "rate", "time_scale",
-         "baseline", "run_timeout_s", "restart_s", "machine_type", "gpu_type", "trace", "project", "description"}
+         "baseline", "run_timeout_s", "restart_s", "machine_type", "gpu_type", "trace", "project", "description",
+         "guest_time"}
 
 
 @dataclass(frozen=True)
@@ -39,9 +49,15 @@ class RunSpec:
     seed: int
     baseline: bool
 
+    @property
+    def provisioning_model(self) -> str:
+        return "STANDARD" if self.baseline else "SPOT"
+
     def labels(self, grid: "Grid") -> dict:
+        injected = not self.baseline and grid.backend != "gcp"
         return {"strategy": self.strategy, "pattern": self.pattern, "seed": self.seed, "baseline": self.baseline,
-                "rate": 0.0 if self.baseline else grid.rate, "time_scale": grid.time_scale}
+                "rate": grid.rate if injected else 0.0, "time_scale": grid.time_scale,
+                "guest_time": grid.guest_time, "provisioning_model": self.provisioning_model}
 
 
 @dataclass
@@ -63,6 +79,7 @@ class Grid:
     trace: str | None = None
     project: str | None = None
     description: str = ""
+    guest_time: str = "real"
     source: Path | None = None
 
     def runs(self) -> list[RunSpec]:
@@ -115,6 +132,15 @@ def load_grid(path: str | Path) -> Grid:
     backend = data.get("backend", "local")
     if backend not in BACKENDS:
         raise SpotShieldError(f"grid: backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "gcp" and any(x in GRID_PATTERNS for x in data.get("patterns") or []):
+        raise SpotShieldError(f"grid: on backend gcp the preemptions are Google's own, with no injector; "
+                              f"use patterns: [{GOOGLE_PATTERN}]")
+    patterns_allowed = (GOOGLE_PATTERN,) if backend == "gcp" else GRID_PATTERNS
+    patterns = _list(data, "patterns", patterns_allowed, [GOOGLE_PATTERN] if backend == "gcp" else
+                     ["regular", "poisson", "bursty"])
+    guest_time = data.get("guest_time", "real")
+    if guest_time not in GUEST_TIMES:
+        raise SpotShieldError(f"grid: guest_time must be one of {', '.join(GUEST_TIMES)}, not {guest_time!r}")
     seeds = _list(data, "seeds", None, [0])
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise SpotShieldError(f"grid: seeds must be whole numbers >= 0, not {seeds!r}")
@@ -124,12 +150,12 @@ def load_grid(path: str | Path) -> Grid:
     g = Grid(
         name=str(data.get("name") or p.stem), backend=backend, trainer_config=data.get("trainer_config"),
         trainer=trainer, strategies=_list(data, "strategies", GRID_STRATEGIES, list(GRID_STRATEGIES)),
-        patterns=_list(data, "patterns", GRID_PATTERNS, ["regular", "poisson", "bursty"]), seeds=seeds,
+        patterns=patterns, seeds=seeds,
         rate=_num(data, "rate", 2.4, positive=True), time_scale=_num(data, "time_scale", 60.0, positive=True),
         baseline=bool(data.get("baseline", True)), run_timeout_s=_num(data, "run_timeout_s", 900.0, positive=True),
         restart_s=_num(data, "restart_s", 40.0), machine_type=str(data.get("machine_type", "g2-standard-4")),
         gpu_type=data.get("gpu_type", "nvidia-l4"), trace=data.get("trace"), project=data.get("project"),
-        description=str(data.get("description", "")), source=p,
+        description=str(data.get("description", "")), guest_time=guest_time, source=p,
     )
     if g.backend == "gcp" and not g.project:
         raise SpotShieldError("grid: backend gcp needs a project: set project: in the grid file")

@@ -27,11 +27,10 @@ def measured_costs(folder: Path) -> tuple[float, float]:
     cs, rs = [], []
     with p.open() as f:
         for row in csv.DictReader(f):
-            scale = float(row.get("time_scale") or 1.0)
-            for col, dest in (("stall_per_checkpoint_s", cs), ("recovery_s_mean", rs)):
+            for col, dest in (("stall_per_checkpoint_emulated_s", cs), ("recovery_emulated_s_mean", rs)):
                 v = float(row.get(col) or "nan")
                 if not math.isnan(v):
-                    dest.append(v * scale)
+                    dest.append(v)
     if not cs or not rs:
         raise SpotShieldError(f"{p} has no measured checkpoint or recovery times; run a grid with preemptions")
     return statistics.median(cs), statistics.median(rs)

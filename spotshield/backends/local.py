@@ -79,12 +79,23 @@ def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None
                          distributed=(coordinator, *nodes, 1) if nodes and coordinator and workdir else None)
 
 
+def scheduling(s: StackSettings) -> dict:
+    """The scheduling terraform/modules/spot-fleet declares for s.provisioning_model (the same rules:
+    a Spot VM is preemptible, never restarted by GCE, terminated on host maintenance; a STANDARD one
+    is none of these, but a GPU VM cannot live-migrate either way)."""
+    if s.provisioning_model == "SPOT":
+        return {"provisioningModel": "SPOT", "preemptible": True, "automaticRestart": False,
+                "onHostMaintenance": "TERMINATE", "instanceTerminationAction": s.termination_action}
+    gpu = bool(s.gpu_type and s.gpu_count)
+    return {"provisioningModel": "STANDARD", "preemptible": False, "automaticRestart": True,
+            "onHostMaintenance": "TERMINATE" if gpu else "MIGRATE"}
+
+
 def template_body(s: StackSettings, items: dict) -> dict:
     """Instance template JSON with the shape terraform/modules/spot-fleet declares."""
     props = {
         "machineType": s.machine_type,
-        "scheduling": {"provisioningModel": "SPOT", "preemptible": True, "automaticRestart": False,
-                       "onHostMaintenance": "TERMINATE", "instanceTerminationAction": s.termination_action},
+        "scheduling": scheduling(s),
         "metadata": {"items": [{"key": k, "value": v} for k, v in items.items()]},
         "labels": {"spotshield-run": _label(s.run_id or "")},
         "serviceAccounts": [{"email": f"{s.name}-sa@{_project(s)}.iam.gserviceaccount.com",
@@ -93,7 +104,8 @@ def template_body(s: StackSettings, items: dict) -> dict:
     if s.gpu_type and s.gpu_count:
         props["guestAccelerators"] = [{"acceleratorType": s.gpu_type, "acceleratorCount": s.gpu_count}]
     digest = hashlib.sha256(json.dumps(props, sort_keys=True).encode()).hexdigest()[:8]
-    return {"name": f"{s.name}-{digest}", "description": "SpotShield Spot trainer VM", "properties": props}
+    what = "Spot" if s.provisioning_model == "SPOT" else "on-demand (STANDARD)"
+    return {"name": f"{s.name}-{digest}", "description": f"SpotShield {what} trainer VM", "properties": props}
 
 
 def mig_body(s: StackSettings, template_name: str, project: str) -> dict:

@@ -30,6 +30,7 @@ TFVARS_SCHEMA: dict[str, str] = {
     "run_id": "string",
     "strategy": "string",
     "termination_action": "string",
+    "provisioning_model": "string",  # SPOT, or STANDARD for an on-demand baseline
     "trainer_config": "string",  # the merged trainer config as a JSON object string
     "build_url": "string",  # gs://bucket/builds/<archive>; "" = the spotshield on the image
     "build_id": "string",  # what `python -m spotshield.buildinfo` prints for that build
@@ -95,6 +96,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "run_id": settings.run_id,
         "strategy": settings.strategy,
         "termination_action": settings.termination_action,
+        "provisioning_model": settings.provisioning_model,
         "build_url": build_url,
         "build_id": build_id,
         "build_sha256": build_sha256,  # VMs refuse a download whose sha256 differs

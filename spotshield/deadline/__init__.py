@@ -2,7 +2,7 @@
 
   parse.py       --deadline text -> unix time          checks.py     the bad-input checks
   state.py       what a policy sees and answers        policies/     the registry: make(name)
-  traces.py      spot availability from the traces     simulate.py   trace replay and comparison
+  ../spot_traces.py  spot availability from the traces (shared)  simulate.py   trace replay and comparison
   prices.py      prices as a function (PriceFn)        report.py     the simulation table
   progress.py    the run's progress from its events    actuator.py   group sizes: interface and fake
   controller.py  one decision per tick, acted on only when it changes

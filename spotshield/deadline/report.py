@@ -21,11 +21,13 @@ from typing import Callable, Sequence
 from spotshield.deadline import policies
 from spotshield.deadline.prices import PriceFn, fixed_prices
 from spotshield.deadline.simulate import Job, Summary, compare, on_demand_cost, simulate
-from spotshield.deadline.traces import SpotTrace, any_available_fraction, load
 from spotshield.errors import SpotShieldError
+from spotshield.spot_traces import READING_AS_NAMED, READING_AVAILABLE, SpotTrace, any_available_fraction, load
 
 H = 3600.0
 READINGS = ("as documented", "inverted")
+# the report's names for spotshield/spot_traces.py's readings of a source tick of 1 ("inverted" is the project's)
+TRACE_READING = {"as documented": READING_AS_NAMED, "inverted": READING_AVAILABLE}
 POLICIES = ("uniform-progress", "greedy", "fallback", "on-demand", "spot")
 
 
@@ -64,8 +66,7 @@ def ratio_prices(s: Setting) -> PriceFn:
 def zones_for(s: Setting, reading: str) -> dict[str, SpotTrace]:
     out = {}
     for name in s.traces:
-        tr = load(name)
-        out[name.split("_")[1]] = tr.inverted() if reading == "inverted" else tr
+        out[name.split("_")[1]] = load(name, reading=TRACE_READING[reading])
     return out
 
 

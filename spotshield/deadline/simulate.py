@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 from spotshield.deadline.policies.base import Policy
 from spotshield.deadline.prices import PriceFn
 from spotshield.deadline.state import State, Where
-from spotshield.deadline.traces import SpotTrace
+from spotshield.spot_traces import SpotTrace
 
 SECONDS_PER_HOUR = 3600.0
 

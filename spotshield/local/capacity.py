@@ -2,7 +2,7 @@
 
 Each zone has a source: always available (the default), a fixed answer (a test or `POST
 /spotshield/v1/capacity` turns a zone dry or wet), or a spot availability trace
-(spotshield/deadline/traces.SpotTrace, so a test can pass a constructed one) replayed from an
+(spotshield/spot_traces.SpotTrace, so a test can pass a constructed one) replayed from an
 offset into the trace, starting when it is set. What GCE does in a zone without capacity, the
 emulator does too:
 
@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from spotshield.deadline.traces import SpotTrace, load
+from spotshield.spot_traces import SpotTrace, load
 from spotshield.errors import SpotShieldError
 from spotshield.local.clock import EmulatedClock
 

@@ -134,6 +134,9 @@ class Region:
                           "action": i.current_action} for i in self.backend.instances.values()]
         return {"pid": os.getpid(), "project": self.project, "region": self.region,
                 "endpoints": self.endpoints(), "time_scale": self.clock.time_scale,
+                # the time model (docs/emulator.md "Time"): what runs at 1x, and how long it has so far
+                "clock": {"rate": self.clock.rate, "held_real_s": round(self.clock.held_real_s, 3),
+                          "guest_time": self.fleet.cfg.guest_time if self.fleet else None},
                 "state_dir": str(self.state_dir), "injector": self.injector.config() if self.injector else None,
                 "capacity": self.capacity.config(),
                 "instances": instances, "instance_pids": self.fleet.pids() if self.fleet else []}

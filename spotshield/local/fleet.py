@@ -16,7 +16,7 @@ import time
 
 from spotshield.local.clock import EmulatedClock
 from spotshield.local.compute.models import ComputeBackend, Instance
-from spotshield.local.hypervisor import FleetConfig, Hypervisor, Runtime
+from spotshield.local.hypervisor import FleetConfig, Hypervisor, Runtime, StartupHold
 
 TICK_S = 0.1  # controller loop period (real seconds): fast enough for scaled boot delays
 HEALTH_INTERVAL_S = 10.0  # emulated seconds between probes (GCE health check default checkIntervalSec=5..10)
@@ -33,6 +33,7 @@ class FleetController:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._since: dict[str, tuple[float, float]] = {}  # instance id -> (status_since, emulated time of it)
 
     # ---- lifecycle -----------------------------------------------------------
     def start(self) -> "FleetController":
@@ -47,6 +48,8 @@ class FleetController:
         if self._thread:
             self._thread.join(timeout=10)
         runtimes = self.vms.all()
+        for rt in runtimes:
+            self._end_startup(rt, "emulator-stop")
         threads = []
         for rt in runtimes:
             if graceful and not rt.stopping and rt.proc.poll() is None:
@@ -92,8 +95,8 @@ class FleetController:
                 self._log("delete", inst, reason="resize")
         with b.lock:
             instances = list(b.instances.values())
-        now = time.monotonic()
-        boot_half = self.clock.to_real(self.cfg.boot_delay_s) / 2
+        now, now_emulated = time.monotonic(), self.clock.now()
+        boot_half = self.cfg.boot_delay_s / 2  # emulated seconds
         for inst in instances:
             rt = self.vms.runtime(inst)
             if rt is not None and rt.stopping:
@@ -101,7 +104,7 @@ class FleetController:
             if inst.current_action == "DELETING":
                 self._begin_stop(inst, rt, "delete")
                 continue
-            in_status = now - inst.status_since
+            in_status = self._emulated_in_status(inst, now, now_emulated)
             if inst.status == "PROVISIONING" and in_status >= boot_half:
                 b.transition(inst, "STAGING")
             elif inst.status == "STAGING" and in_status >= boot_half:
@@ -111,23 +114,48 @@ class FleetController:
                 if code is not None:
                     self._guest_exit(inst, rt, code)
                 else:
+                    self._startup(inst, rt, now)
                     self._probe(inst, rt, now)
             elif inst.status == "TERMINATED" and inst.mig:
-                if in_status >= self.clock.to_real(max(self.cfg.repair_delay_s, inst.unavailable_s or 0)):
+                if in_status >= max(self.cfg.repair_delay_s, inst.unavailable_s or 0):
                     fresh = b.repair(inst)
                     if fresh is not None:
                         self._log("repair", fresh, after=inst.status_message or "stopped")
         for fn in list(self.on_tick):
             fn()
 
+    def _emulated_in_status(self, inst: Instance, now: float, now_emulated: float) -> float:
+        """Emulated seconds the instance has been in its status. Delays are emulated seconds and the
+        clock's rate can change meanwhile (a held start-up), so the real time of a transition is
+        converted once, when this loop first sees it (at most a tick late)."""
+        rec = self._since.get(inst.id)
+        if rec is None or rec[0] != inst.status_since:
+            rec = (inst.status_since, now_emulated - max(0.0, now - inst.status_since) * self.clock.rate)
+            self._since[inst.id] = rec
+        return now_emulated - rec[1]
+
     # ---- boot and run -----------------------------------------------------------
     def _boot(self, inst: Instance) -> None:
         rt = self.vms.boot(inst)
         self.backend.transition(inst, "RUNNING")
+        if self.cfg.guest_time == "real":
+            rt.startup = StartupHold(self.clock, ("startup", rt.boot_id), rt.health_port)
         self._log("boot", inst, boot=rt.boot_id, pid=rt.proc.pid, health_port=rt.health_port)
+
+    def _startup(self, inst: Instance, rt: Runtime, now: float) -> None:
+        """guest_time "real": the clock stays at 1x until the guest's /healthz reports a phase
+        past "starting" (hypervisor.StartupHold)."""
+        why = rt.startup.poll(now) if rt.startup is not None else None
+        if why:
+            self._log("startup", inst, boot=rt.boot_id, real_s=round(rt.startup.real_s, 3), why=why)
+
+    def _end_startup(self, rt: Runtime, why: str) -> None:
+        if rt.startup is not None and rt.startup.end():
+            self._log("startup", rt.inst, boot=rt.boot_id, real_s=round(rt.startup.real_s, 3), why=why)
 
     def _guest_exit(self, inst: Instance, rt: Runtime, code: int) -> None:
         """The startup script ended: the guest shut itself down."""
+        self._end_startup(rt, "guest exited")
         inst.exit_code = code
         self.vms.power_off(rt)
         self.backend.transition(inst, "STOPPING")
@@ -160,6 +188,8 @@ class FleetController:
             if inst.status != "RUNNING" or rt is None or rt.stopping or not inst.spot:  # GCE preempts Spot VMs only
                 return False
             rt.stopping = True
+            self._end_startup(rt, "preempted")
+            self._hold_stop(rt)
             self.backend.record_preemption(inst)
             self.backend.transition(inst, "STOPPING", "Instance was preempted.")
         rt.metadata.set_preempted(True)
@@ -180,12 +210,24 @@ class FleetController:
                     self._log("deleted", inst)
                 return
             rt.stopping = True
+            self._end_startup(rt, why)
+            self._hold_stop(rt)
             if inst.status == "RUNNING":
                 self.backend.transition(inst, "STOPPING")
         threading.Thread(target=self._shutdown, args=(inst, rt, why), daemon=True, name=f"{why}-{inst.name}").start()
 
+    def _hold_stop(self, rt: Runtime) -> None:
+        """guest_time "real": from the notice until the guest has exited (shutdown.sh, the emergency
+        checkpoint, its exit: the guest's own work), the clock runs at 1x; the notice window is then
+        GCE's 30 s in real seconds too."""
+        if self.cfg.guest_time == "real":
+            self.clock.hold(("stop", rt.boot_id))
+
     def _shutdown(self, inst: Instance, rt: Runtime, why: str) -> None:
-        code, hard = self.vms.shutdown(rt)
+        try:
+            code, hard = self.vms.shutdown(rt)
+        finally:
+            self.clock.release(("stop", rt.boot_id))
         if hard:
             self._log("hard-stop", inst, after_s=self.vms.notice_real_s())
         inst.exit_code = code

@@ -20,12 +20,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spotshield.local.clock import EmulatedClock
+from spotshield.errors import SpotShieldError
+from spotshield.local.clock import GUEST_TIMES, EmulatedClock
 from spotshield.local.compute.models import Instance
 from spotshield.local.metadata import MetadataServer
 from spotshield.local.procs import free_port, kill_marked, proc_start_time, signal_group
@@ -55,6 +57,11 @@ class FleetConfig:
     startup_script: Path = DEFAULT_STARTUP
     shutdown_script: Path | None = DEFAULT_SHUTDOWN
     python: str = sys.executable
+    # clock.GUEST_TIMES: "scaled", every real second of the guest is time_scale emulated seconds;
+    # "real", the clock runs at 1x from a VM's power-on until its trainer reports a first step on
+    # /healthz and from a stop's notice until the guest has exited (its own start-up and shutdown,
+    # which the emulator does not model), docs/emulator.md "Time"
+    guest_time: str = "scaled"
     boot_delay_s: float = 40.0  # emulated: PROVISIONING + STAGING (GPU VMs take ~30-60 s on GCE)
     repair_delay_s: float = 60.0  # emulated: a stopped member waits this long before it is recreated
     notice_s: float = NOTICE_S
@@ -62,6 +69,10 @@ class FleetConfig:
     health_initial_floor_s: float = HEALTH_INITIAL_FLOOR_S
     emulator_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     extra_env: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.guest_time not in GUEST_TIMES:
+            raise SpotShieldError(f"guest_time must be {' or '.join(GUEST_TIMES)}, not {self.guest_time!r}")
 
 
 class Runtime:
@@ -76,6 +87,7 @@ class Runtime:
         self.failures = 0
         self.next_probe = 0.0
         self.helpers: list[subprocess.Popen] = []  # shutdown.sh runs
+        self.startup: StartupHold | None = None  # guest_time real: the clock held for this boot's start-up
 
     @property
     def pgid(self) -> int:
@@ -158,6 +170,7 @@ class Hypervisor:
         except OSError:
             return False
 
+
     # ---- stopping --------------------------------------------------------------
     def shutdown(self, rt: Runtime) -> tuple[int | None, bool]:
         """ACPI soft off within the notice window: shutdown.sh, then SIGTERM to what is left, then
@@ -212,6 +225,65 @@ class Hypervisor:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps({"emulator_id": self.cfg.emulator_id, "groups": groups}))
             os.replace(tmp, path)
+
+
+def guest_health(port: int, timeout_s: float = HEALTH_TIMEOUT_S) -> dict | None:
+    """What a guest's /healthz says (its JSON, a 503's too); None while nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout_s) as r:
+            body = r.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+    except (OSError, ValueError):
+        return None
+    try:
+        out = json.loads(body)
+    except ValueError:
+        return None
+    return out if isinstance(out, dict) else None
+
+
+class StartupHold:
+    """guest_time "real", for one boot: the clock runs at 1x from power-on until the guest's
+    /healthz reports a phase past "starting" (the trainer's first step), the guest stops, or
+    MAX_S real seconds pass (a command without spotshield's /healthz). Used by the fleet and by
+    the grid's process driver, so both count a guest's start-up the same way."""
+
+    POLL_S = 0.25  # how often /healthz is asked (real s)
+    TIMEOUT_S = 0.5  # one GET (real s): a busy guest must not stall the caller's loop
+    MAX_S = 120.0
+
+    def __init__(self, clock: EmulatedClock, key, port: int):
+        self.clock, self.key, self.port = clock, key, port
+        self.started = time.monotonic()
+        self.next_poll = 0.0
+        self.active = True
+        clock.hold(key)
+
+    def poll(self, now: float | None = None) -> str | None:
+        """Ask /healthz when due; the reason the hold ended, if it just did."""
+        now = time.monotonic() if now is None else now
+        if not self.active or now < self.next_poll:
+            return None
+        self.next_poll = now + self.POLL_S
+        if now - self.started >= self.MAX_S:
+            return "no first step reported" if self.end() else None
+        h = guest_health(self.port, self.TIMEOUT_S)
+        if h is not None and h.get("phase") not in (None, "starting"):
+            return "first step" if self.end() else None
+        return None
+
+    def end(self) -> bool:
+        """Release the clock; False when it was already released."""
+        if not self.active:
+            return False
+        self.active = False
+        self.clock.release(self.key)
+        return True
+
+    @property
+    def real_s(self) -> float:
+        return time.monotonic() - self.started
 
 
 def kill_leftovers(state_dir: Path) -> list[int]:

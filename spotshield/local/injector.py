@@ -6,25 +6,25 @@ Patterns (all seeded; times are emulated seconds from when the injector starts):
   poisson  exponential gaps with mean 3600/rate s (memoryless)
   bursty   clusters of preemptions separated by quiet periods; same mean rate. Real traces
            cluster (see /work/shared/data/spot-traces/README.md), which Poisson does not.
-  trace    replay a CSV of `preempted_at_s[,unavailable_for_s]`; with rate > 0 the trace is
-           compressed (or stretched) so its mean rate is `rate` per hour, keeping its shape.
-           unavailable_for_s (a stockout) delays the repair of the preempted instance.
+  trace    replay the preemptions of a spot trace (spotshield/spot_traces.py reads the file and
+           its polarity; default: the packaged real AWS V100 trace), from a seeded offset into it
+           (seed 0: its start; spot_traces.seeded_offset); with rate > 0 the trace is compressed
+           (or stretched) so its mean rate is `rate` per hour, keeping its shape. A preemption's
+           outage (a stockout) delays the repair of the preempted instance.
 
 The rate is per group (fleet), not per instance: at each event one RUNNING instance is chosen
 (seeded) and preempted. An event with no RUNNING instance is recorded as skipped.
 """
 from __future__ import annotations
 
-import csv
 import heapq
 import random
 import threading
 import time
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import Iterator
 
+from spotshield import spot_traces
 from spotshield.errors import SpotShieldError
 from spotshield.local.clock import EmulatedClock
 
@@ -32,7 +32,6 @@ PATTERNS = ("none", "regular", "poisson", "bursty", "trace")
 SECONDS_PER_HOUR = 3600.0
 BURST_MEAN_SIZE = 3.0  # preemptions per cluster on average (bursty)
 BURST_GAP_FRACTION = 0.05  # gaps inside a cluster, as a fraction of the mean gap (a zone running dry)
-DEFAULT_TRACE = "traces/default.csv"  # package data, so CI does not depend on the shared/ path
 
 
 @dataclass(frozen=True)
@@ -53,25 +52,11 @@ def check(pattern: str, rate: float, trace: str | None = None) -> None:
 
 
 def load_trace(path: str | None) -> list[Event]:
-    """Rows of a preemption trace CSV ('#' lines are comments)."""
-    if path:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise SpotShieldError(f"trace {path} not found; give a CSV with a preempted_at_s column")
-        text = p.read_text()
-    else:
-        text = (resources.files("spotshield.local") / DEFAULT_TRACE).read_text()
-    rows = list(csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#")))
-    events = []
-    for i, r in enumerate(rows, start=2):
-        try:
-            t = float(r["preempted_at_s"])
-            u = r.get("unavailable_for_s")
-            events.append(Event(t, float(u) if u not in (None, "") else None))
-        except (KeyError, TypeError, ValueError):
-            raise SpotShieldError(f"trace {path or DEFAULT_TRACE} line {i}: need a number in preempted_at_s") from None
+    """The preemptions of a trace (a shipped trace's name or a CSV path; None: the default trace)."""
+    tr = spot_traces.load(path)
+    events = [Event(p.t, p.unavailable_s) for p in tr.preemptions()]
     if not events:
-        raise SpotShieldError(f"trace {path or DEFAULT_TRACE} holds no preemptions")
+        raise SpotShieldError(f"trace {path or spot_traces.DEFAULT_NAME} holds no preemptions")
     return sorted(events, key=lambda e: e.t)
 
 
@@ -106,14 +91,14 @@ def schedule(pattern: str, rate: float, seed: int = 0, trace: str | None = None)
                 next_cluster += rng.expovariate(1.0 / (mean * BURST_MEAN_SIZE))
             yield Event(heapq.heappop(pending))
     if pattern == "trace":
-        events = load_trace(trace)
+        tr = spot_traces.load(trace)
+        load_trace(trace)  # a trace without preemptions is an error, not a quiet run
         factor = 1.0
         if rate > 0:
-            span = max(events[-1].t, 1.0)
-            observed = len(events) / (span / SECONDS_PER_HOUR)  # preemptions per hour in the trace
+            observed = len(tr.preemptions()) / (tr.span_s / SECONDS_PER_HOUR)  # preemptions per hour in the trace
             factor = observed / rate  # < 1 compresses the trace in time
-        for e in events:
-            yield Event(e.t * factor, e.unavailable_s * factor if e.unavailable_s is not None else None)
+        for p in tr.replay(spot_traces.seeded_offset(tr, seed)):
+            yield Event(p.t * factor, p.unavailable_s * factor if p.unavailable_s is not None else None)
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -13,7 +13,10 @@ from spotshield.errors import SpotShieldError
 
 MODULE_META_ARGS = {"source", "version", "providers", "count", "for_each", "depends_on"}
 _REF = re.compile(r"\b(var|local|module)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*))?")
-_WHOLE = re.compile(r"^\$\{(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)\}$")
+_WHOLE = re.compile(r"^\$\{(var|local)\.([A-Za-z_][A-Za-z0-9_-]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*))?\}$")
+# ${var.x == "LITERAL" ? a : b}, the one conditional shape resolve() evaluates (under an assumption)
+_COND = re.compile(r'^\$\{var\.([A-Za-z_][A-Za-z0-9_-]*) == "([^"]*)" \? (.+?) : (.+)\}$')
+_LITERALS = {"null": None, "true": True, "false": False}
 
 
 @dataclass
@@ -31,15 +34,35 @@ class Module:
     def resources_of(self, rtype: str) -> list[tuple[str, dict]]:
         return [(name, body) for (t, name), body in self.resources.items() if t == rtype]
 
-    def resolve(self, value: Any, depth: int = 0) -> Any:
-        """Follow a whole-value `${local.x}` to its definition; `${var.x}` becomes ("var", x)."""
+    def resolve(self, value: Any, assume: dict | None = None, depth: int = 0) -> Any:
+        """Follow a whole-value `${local.x}` (or `${local.x.key}` of a map) to its definition;
+        `${var.x}` becomes ("var", x), or assume[x] when given. `${var.x == "L" ? a : b}` picks
+        its branch when `assume` holds x (how a template switched by a variable is checked in
+        each of its modes)."""
+        assume = assume or {}
         if isinstance(value, str) and depth < 10:
+            c = _COND.match(value)
+            if c and c.group(1) in assume:
+                branch = (c.group(3) if assume[c.group(1)] == c.group(2) else c.group(4)).strip()
+                return self.resolve(_as_value(branch), assume, depth + 1)
             m = _WHOLE.match(value)
             if m and m.group(1) == "local" and m.group(2) in self.locals:
-                return self.resolve(self.locals[m.group(2)], depth + 1)
-            if m and m.group(1) == "var":
-                return ("var", m.group(2))
+                base = self.resolve(self.locals[m.group(2)], assume, depth + 1)
+                if m.group(3) is None:
+                    return base
+                return self.resolve(base.get(m.group(3)), assume, depth + 1) if isinstance(base, dict) else value
+            if m and m.group(1) == "var" and m.group(3) is None:
+                return assume[m.group(2)] if m.group(2) in assume else ("var", m.group(2))
         return value
+
+
+def _as_value(expr: str) -> Any:
+    """A branch of a conditional as python-hcl2 would give it on its own."""
+    if expr in _LITERALS:
+        return _LITERALS[expr]
+    if len(expr) >= 2 and expr[0] == expr[-1] == '"':
+        return expr[1:-1]
+    return "${" + expr + "}"
 
 
 def load_file(path: Path) -> dict:

@@ -9,7 +9,7 @@ import re
 from spotshield.bootcontract import SERVICE_LIB
 from spotshield.cloud.permissions import CONTROLLER_CUSTOM_ROLE
 from spotshield.cloud.tfvars import TFVARS_SCHEMA
-from spotshield.settings import STRATEGIES, TERMINATION_ACTIONS
+from spotshield.settings import PROVISIONING_MODELS, STRATEGIES, TERMINATION_ACTIONS
 from spotshield.validate.contract import VM_TYPES, service_script, startup_script
 from spotshield.validate.hcl import (MODULE_META_ARGS, Module, Stack, block, bodies_using_vars, has_key,
                                      module_output_refs, refs, rel, tf_type)
@@ -86,22 +86,38 @@ def check_spot_templates(stack: Stack) -> list[str]:
         if sched is None:
             problems.append(f"{where} has no scheduling block")
             continue
-        service = service_script(mod, body)
-        # a preemptible template is a Spot one, whatever else it says
-        standard = service is not None or (mod.resolve(sched.get("provisioning_model")) == "STANDARD"
-                                           and mod.resolve(sched.get("preemptible")) is False)
-        if standard:  # the deadline's on-demand trainer (modules/on-demand-fleet) or a service VM
-            expect = {"provisioning_model": "STANDARD", "preemptible": False}
-        else:
-            expect = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
-                      "on_host_maintenance": "TERMINATE"}
-        for key, want in expect.items():
-            got = mod.resolve(sched.get(key))
-            if got != want:
-                problems.append(f"{where}: scheduling.{key} must be {want!r}, not {got!r}")
-        action = mod.resolve(sched.get("instance_termination_action"))
-        if not standard and not (isinstance(action, tuple) and _var_allows_only(mod, action[1], {"STOP", "DELETE"})):
-            problems.append(f"{where}: scheduling.instance_termination_action must be a variable validated to STOP|DELETE")
+        service = service_script(mod, body)  # controller.sh or coordinator.sh: a STANDARD service VM
+        modes: list[dict] = [{}]  # each a set of assumed variable values the template is checked under
+        model = mod.resolve(sched.get("provisioning_model"))
+        if isinstance(model, tuple):  # a template switched by a variable: check it as SPOT and as STANDARD
+            if _var_allows_only(mod, model[1], set(PROVISIONING_MODELS)):
+                modes = [{model[1]: m} for m in PROVISIONING_MODELS]
+            else:
+                problems.append(f"{where}: scheduling.provisioning_model must be SPOT, or a variable validated "
+                                f"to {'|'.join(PROVISIONING_MODELS)}")
+                continue
+        for assume in modes:
+            at = f"{where} (provisioning_model {next(iter(assume.values()))})" if assume else where
+            got = {k: mod.resolve(sched.get(k), assume) for k in
+                   ("provisioning_model", "preemptible", "automatic_restart", "on_host_maintenance",
+                    "instance_termination_action")}
+            # a preemptible template is a Spot one, whatever else it says
+            standard = service is not None or (got["provisioning_model"] == "STANDARD" and got["preemptible"] is False)
+            if standard:  # the deadline's on-demand trainer, a service VM, or a baseline's STANDARD mode
+                expect = {"provisioning_model": "STANDARD", "preemptible": False}
+            else:
+                expect = {"provisioning_model": "SPOT", "preemptible": True, "automatic_restart": False,
+                          "on_host_maintenance": "TERMINATE"}
+            for key, want in expect.items():
+                if got[key] != want:
+                    problems.append(f"{at}: scheduling.{key} must be {want!r}, not {got[key]!r}")
+            action = got["instance_termination_action"]
+            if not standard and not (isinstance(action, tuple) and _var_allows_only(mod, action[1], {"STOP", "DELETE"})):
+                problems.append(f"{at}: scheduling.instance_termination_action must be a variable validated to STOP|DELETE")
+            if standard and assume and action is not None:
+                problems.append(f"{at}: scheduling.instance_termination_action is for Spot VMs only; null it")
+        if len(modes) > 1:
+            standard = service is not None  # it can be Spot: the rules below are a Spot template's
         gpu = block(body, "guest_accelerator") or has_key(body.get("dynamic", []), "guest_accelerator")
         if not gpu and service is None:
             problems.append(f"{where}: no guest_accelerator (GPU) block")
@@ -245,7 +261,8 @@ def check_tfvars_schema(stack: Stack) -> list[str]:
             problems.append(f"terraform/variables.tf: the CLI writes {name} ({want}) but it is not declared")
         elif tf_type(declared[name]) not in (want, "any"):
             problems.append(f"terraform/variables.tf: {name} is {tf_type(declared[name])}, the CLI writes {want}")
-    for var, allowed in (("strategy", set(STRATEGIES)), ("termination_action", set(TERMINATION_ACTIONS))):
+    for var, allowed in (("strategy", set(STRATEGIES)), ("termination_action", set(TERMINATION_ACTIONS)),
+                         ("provisioning_model", set(PROVISIONING_MODELS))):
         conds = " ".join(str(v.get("condition", "")) for v in declared.get(var, {}).get("validation", []))
         accepted = set(re.findall(r'"([A-Za-z_]+)"', conds))
         if accepted != allowed:

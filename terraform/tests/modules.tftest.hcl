@@ -409,3 +409,81 @@ run "spot_fleet_compact_placement" {
     error_message = "the policy is on the template and the group puts every VM in one zone"
   }
 }
+
+# A study's on-demand baseline: the same trainer VMs with provisioning model STANDARD. The google
+# provider: SPOT needs preemptible = true and automatic_restart = false, and
+# instance_termination_action is for SPOT VMs; a GPU VM cannot live-migrate under either model.
+run "standard_provisioning_is_on_demand" {
+  command = apply
+
+  module {
+    source = "./modules/spot-fleet"
+  }
+
+  variables {
+    project             = "demo-project-123"
+    region              = "us-central1"
+    zones               = ["us-central1-a"]
+    name                = "baseline"
+    machine_type        = "g2-standard-4"
+    gpu_type            = "nvidia-l4"
+    gpu_count           = 1
+    fleet_size          = 1
+    image               = "debian-cloud/debian-12"
+    subnetwork_id       = "projects/demo-project-123/regions/us-central1/subnetworks/s"
+    network_tag         = "t"
+    bucket_name         = "demo-ckpt"
+    health_port         = 8080
+    run_id              = "ondemand-s0"
+    store_url           = "gs://demo-ckpt/runs/ondemand-s0"
+    provisioning_model  = "STANDARD"
+    preemption_notice_s = 120
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].provisioning_model == "STANDARD" && google_compute_instance_template.trainer.scheduling[0].preemptible == false
+    error_message = "a STANDARD VM is not preemptible"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].automatic_restart == true && google_compute_instance_template.trainer.scheduling[0].on_host_maintenance == "TERMINATE"
+    error_message = "a STANDARD GPU VM restarts after host maintenance, which terminates it"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].instance_termination_action == null && length(google_compute_instance_template.trainer.scheduling[0].preemption_notice_duration) == 0
+    error_message = "termination action and preemption notice are for Spot VMs only"
+  }
+}
+
+run "standard_cpu_vm_migrates" {
+  command = apply
+
+  module {
+    source = "./modules/spot-fleet"
+  }
+
+  variables {
+    project            = "demo-project-123"
+    region             = "us-central1"
+    zones              = ["us-central1-a"]
+    name               = "baseline"
+    machine_type       = "e2-standard-4"
+    gpu_type           = null
+    gpu_count          = 0
+    fleet_size         = 1
+    image              = "debian-cloud/debian-12"
+    subnetwork_id      = "projects/demo-project-123/regions/us-central1/subnetworks/s"
+    network_tag        = "t"
+    bucket_name        = "demo-ckpt"
+    health_port        = 8080
+    run_id             = "r"
+    store_url          = "gs://demo-ckpt/runs/r"
+    provisioning_model = "STANDARD"
+  }
+
+  assert {
+    condition     = google_compute_instance_template.trainer.scheduling[0].on_host_maintenance == "MIGRATE"
+    error_message = "a STANDARD VM without a GPU live-migrates"
+  }
+}

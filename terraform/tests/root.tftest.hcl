@@ -214,6 +214,18 @@ run "bad_termination_action_is_rejected" {
   expect_failures = [var.termination_action]
 }
 
+run "bad_provisioning_model_is_rejected" {
+  command = plan
+
+  variables {
+    project            = "demo-project-123"
+    run_id             = "r1"
+    provisioning_model = "PREEMPTIBLE"
+  }
+
+  expect_failures = [var.provisioning_model]
+}
+
 run "bad_strategy_is_rejected" {
   command = plan
 

@@ -26,7 +26,10 @@ class Truth:
 def gen_run(root: Path, run_id: str, *, strategy: str = "naive", total_steps: int = 600, steps_per_epoch: int = 100,
             step_s: float = 0.1, val_s: float = 0.3, ckpt_every: int = 50, stall_s: float = 0.02,
             preempt_at: tuple[int, ...] = (), restart_s: float = 5.0, emergency: bool = False,
-            emergency_s: float = 0.5, log_every: int = 10, accuracy: float = 0.9, t0: float = 1.8e9) -> Truth:
+            emergency_s: float = 0.5, log_every: int = 10, accuracy: float = 0.9, t0: float = 1.8e9,
+            startup_s: float | None = None) -> Truth:
+    """startup_s: every boot begins with the boot script's vm_boot, and its trainer starts that
+    many seconds later (the guest's start-up); None: no boot script events."""
     truth = Truth()
     files: dict[str, list[str]] = {}
     t, committed, boot_no = t0, 0, 0
@@ -43,6 +46,9 @@ def gen_run(root: Path, run_id: str, *, strategy: str = "naive", total_steps: in
             assert validate_event(rec) == [], validate_event(rec)
             files.setdefault(key, []).append(json.dumps(rec))
 
+        if startup_s is not None:
+            emit("vm_boot")
+            t += startup_s
         emit("start", strategy=strategy, model="tiny-cnn", data="digits", epochs=total_steps // steps_per_epoch,
              total_steps=total_steps, device="cpu", pid=1000 + boot_no)
         step = committed

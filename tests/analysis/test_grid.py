@@ -16,10 +16,75 @@ def test_shipped_local_grid_mirrors_the_study():
     assert g.trainer["checkpoint"]["emergency"] is False  # the strategies alone protect the work
 
 
+def _epoch_emulated_s(g) -> float:
+    """An epoch's paced length in emulated seconds: steps x pace x time scale (digits: 1437 training images)."""
+    steps = -(-1437 // g.trainer["batch_size"])
+    return steps * g.trainer["pace_step_s"] * g.time_scale
+
+
+@pytest.mark.parametrize("name", ["study-seed", "study-hazard", "study-trace", "study-local"])
+def test_every_study_grid_has_five_seeds_a_baseline_and_a_stated_duration(name):
+    g = load_grid(f"{SHIPPED}/{name}.yaml")
+    assert len(g.seeds) >= 5 and g.baseline and g.guest_time == "real"
+    assert "min on 2 cores" in g.description  # the expected duration, stated
+
+
+def test_the_seed_regime_has_short_epochs_and_emergency_checkpoints():
+    g = load_grid(f"{SHIPPED}/study-seed.yaml")
+    ratio = _epoch_emulated_s(g) / (3600 / g.rate)
+    assert 0.02 <= ratio <= 0.04  # the seed's ~0.03 of the time between preemptions
+    assert g.trainer["checkpoint"]["emergency"] is True and g.patterns == ["poisson"]
+    runs_s = g.trainer["epochs"] * _epoch_emulated_s(g)
+    assert 0.5 <= runs_s / (3600 / g.rate) <= 1.5  # about one preemption per run: enough to see
+
+
+def test_the_hazard_and_trace_regimes_differ_only_in_the_preemption_pattern():
+    hz, tr = load_grid(f"{SHIPPED}/study-hazard.yaml"), load_grid(f"{SHIPPED}/study-trace.yaml")
+    assert _epoch_emulated_s(hz) / (3600 / hz.rate) > 0.15  # the strategy matters: a preemption per few epochs
+    assert hz.trainer["checkpoint"]["emergency"] is False
+    assert hz.trainer == tr.trainer and hz.rate == tr.rate and hz.strategies == tr.strategies
+    assert hz.patterns == ["poisson"] and tr.patterns == ["trace"]
+    from spotshield import spot_traces
+
+    assert spot_traces.load(tr.trace).preemptions()  # a shipped trace, with preemptions as the project reads it
+
+
 def test_shipped_gcp_grid_is_resnet50_cifar100_on_l4():
     g = load_grid(f"{SHIPPED}/study-gcp.yaml")
     assert g.backend == "gcp" and g.trainer["model"] == "resnet50" and g.trainer["data"] == "cifar100"
-    assert g.gpu_type == "nvidia-l4"
+    assert g.gpu_type == "nvidia-l4" and len(g.seeds) >= 5
+
+
+def test_the_gcp_grids_preemptions_are_googles_and_its_baseline_is_standard():
+    from spotshield.analysis.drivers import GcpDriver
+
+    g = load_grid(f"{SHIPPED}/study-gcp.yaml")
+    assert g.patterns == ["google"] and "Google's own" in g.description
+    base, spot = g.runs()[0], g.runs()[1]
+    assert base.baseline and base.labels(g)["provisioning_model"] == "STANDARD"
+    assert spot.labels(g) == {**spot.labels(g), "provisioning_model": "SPOT", "rate": 0.0, "pattern": "google"}
+    g.project = "demo-project-123"
+    s_base, s_spot = GcpDriver().settings(g, base), GcpDriver().settings(g, spot)
+    assert s_base.provisioning_model == "STANDARD" and s_spot.provisioning_model == "SPOT"
+    assert s_spot.pattern == "none" and s_spot.rate == 0.0  # no injector on GCP
+
+
+def test_an_injector_pattern_on_gcp_is_refused(tmp_path):
+    p = tmp_path / "g.yaml"
+    p.write_text("backend: gcp\nproject: p-123456\npatterns: [poisson]\n")
+    with pytest.raises(SpotShieldError, match="Google's own, with no injector; use patterns: \\[google\\]"):
+        load_grid(p)
+
+
+def test_runs_carry_their_time_model_and_provisioning(tmp_path):
+    p = tmp_path / "g.yaml"
+    p.write_text("patterns: [poisson]\nstrategies: [naive]\n")
+    g = load_grid(p)
+    base, spot = g.runs()
+    assert g.guest_time == "real" and spot.labels(g)["guest_time"] == "real"
+    assert base.labels(g)["provisioning_model"] == "STANDARD" and spot.labels(g)["rate"] == g.rate
+    p.write_text("guest_time: scaled\n")
+    assert load_grid(p).guest_time == "scaled"
 
 
 @pytest.mark.parametrize("text, needle", [
@@ -32,6 +97,7 @@ def test_shipped_gcp_grid_is_resnet50_cifar100_on_l4():
     ("strategies: [naive", "not valid YAML"),
     ("backend: gcp", "needs a project"),
     ("trainer_config: nowhere.yaml", "not found"),
+    ("guest_time: sometimes", "guest_time must be one of scaled, real"),
 ])
 def test_bad_grid_files_raise_one_line(tmp_path, text, needle):
     p = tmp_path / "g.yaml"

@@ -64,3 +64,49 @@ def test_replacement_preempted_before_its_first_step_extends_one_outage(tmp_path
     (rec,) = m["recoveries_s"]  # one outage, from the first notice
     assert rec == pytest.approx(t_start + 0.1 - (t_notice - 0.5), abs=0.15)
     assert m["useful_s"] + m["wasted_s"] + m["stall_s"] + m["downtime_s"] == pytest.approx(m["wall_s"])
+
+
+def _labelled(tmp_path, labels, **kw):
+    import json
+
+    truth = gen_run(tmp_path, "naive-poisson-s0", **kw)
+    (tmp_path / "grid.json").write_text(json.dumps({"runs": {"naive-poisson-s0": labels}}))
+    (run,) = load_runs(tmp_path)
+    return truth, run_metrics(run)
+
+
+def test_a_recovery_splits_into_its_three_parts_in_emulated_seconds(tmp_path):
+    """notice -> exit (the emergency save), exit -> VM running (repair and boot), VM running ->
+    first step (start-up): each in emulated seconds; under guest_time real the guest's own
+    shutdown and start-up count 1x, the modelled repair and boot 60x."""
+    truth, m = _labelled(tmp_path, {"time_scale": 60, "guest_time": "real"}, preempt_at=(137,), emergency=True,
+                         emergency_s=0.5, restart_s=2.0, startup_s=4.0)
+    assert m["guest_time"] == "real" and m["preemptions"] == 1
+    assert m["notice_to_exit_emulated_s_mean"] == pytest.approx(0.5)
+    assert m["exit_to_vm_running_emulated_s_mean"] == pytest.approx(2.0 * 60)
+    # the start-up's 4 real s count 4 emulated s; the first step (0.1 s, paced) 60x
+    assert m["vm_running_to_first_step_emulated_s_mean"] == pytest.approx(4.0 + 0.1 * 60, abs=0.1 * 60)
+    assert m["startup_real_s_mean"] == pytest.approx(4.1, abs=0.1)
+    parts = sum(m[f"{p}_emulated_s_mean"] for p in ("notice_to_exit", "exit_to_vm_running", "vm_running_to_first_step"))
+    assert parts == pytest.approx(m["recovery_emulated_s_mean"])
+    (real_rec,) = m["recoveries_s"]
+    assert real_rec == pytest.approx(truth.recoveries[0], abs=0.1 + 1e-6)
+
+
+def test_under_the_scaled_clock_the_start_up_is_multiplied_like_the_rest(tmp_path):
+    _, m = _labelled(tmp_path, {"time_scale": 60, "guest_time": "scaled"}, preempt_at=(137,), emergency=True,
+                     restart_s=2.0, startup_s=4.0)
+    assert m["vm_running_to_first_step_emulated_s_mean"] == pytest.approx(4.1 * 60, abs=0.1 * 60)
+    assert m["notice_to_exit_emulated_s_mean"] == pytest.approx(0.5 * 60)
+    assert m["recovery_emulated_s_mean"] == pytest.approx(m["recovery_s_mean"] * 60)
+    assert m["wall_emulated_s"] == pytest.approx(m["wall_s"] * 60)
+
+
+def test_the_bill_covers_vm_time_only_never_the_repair_gap(tmp_path):
+    """billable = each boot's span (the meter's rule, spotshield/billing.py), not wall time: the
+    600 s between a preempted VM's exit and its replacement's power-on bill nothing."""
+    _, m = _labelled(tmp_path, {"time_scale": 1, "guest_time": "real"}, preempt_at=(137,), emergency=True,
+                     restart_s=600.0, startup_s=3.0)
+    assert m["wall_s"] - m["billable_s"] == pytest.approx(600.0, abs=1e-6)
+    assert m["billable_emulated_s"] == pytest.approx(m["billable_s"])
+    assert m["exit_to_vm_running_emulated_s_mean"] == pytest.approx(600.0)

@@ -42,6 +42,21 @@ def test_command_mode_metadata(tmp_path):
     assert set(plain) == CONTRACT_KEYS  # the built-in trainer: no command keys at all
 
 
+def test_the_template_follows_the_provisioning_model():
+    from spotshield.backends.local import template_body
+
+    spot = template_body(settings().check(), {})["properties"]["scheduling"]
+    assert spot == {"provisioningModel": "SPOT", "preemptible": True, "automaticRestart": False,
+                    "onHostMaintenance": "TERMINATE", "instanceTerminationAction": "STOP"}
+    std = template_body(settings(provisioning_model="STANDARD").check(), {})["properties"]["scheduling"]
+    assert std == {"provisioningModel": "STANDARD", "preemptible": False, "automaticRestart": True,
+                   "onHostMaintenance": "TERMINATE"}  # an L4 VM cannot live-migrate
+    cpu = settings(provisioning_model="STANDARD", gpu_type=None).check()
+    assert template_body(cpu, {})["properties"]["scheduling"]["onHostMaintenance"] == "MIGRATE"
+    with pytest.raises(SpotShieldError, match="provisioning model must be SPOT or STANDARD"):
+        settings(provisioning_model="PREEMPTIBLE").check()
+
+
 def test_plan_starts_nothing(state):
     p = local(state).plan(settings(fleet_size=2))
     assert p["region_instance_group_manager"]["targetSize"] == 2

@@ -1,6 +1,7 @@
 import pytest
 
-from spotshield.deadline import policies, traces
+from spotshield import spot_traces as traces
+from spotshield.deadline import policies
 from spotshield.deadline.actuator import FakeActuator, Placement
 from spotshield.deadline.controller import Controller, ControllerConfig
 from spotshield.deadline.state import Where
@@ -112,7 +113,8 @@ def test_flapping_capacity_is_damped_by_the_dwell():
 def test_closed_loop_on_a_stockout_heavy_trace(policy):
     """The controller core on a real trace: done before the deadline, cheaper than all
     on-demand, and back on spot when capacity returns."""
-    tr = traces.load("aws-04-22-2023_us-west-2b_v100_1")  # spot capacity 21% of the time as documented
+    # read as its columns are named: spot capacity 21% of the time, the stockout-heavy reading
+    tr = traces.load("aws-04-22-2023_us-west-2b_v100_1", reading=traces.READING_AS_NAMED)
     start = 60 * H  # a stretch of the trace with stockouts and returns
     ctl, clock, act, job = make(policy, work_h=8, deadline_h=12, restart_s=600, dwell_s=600)
     t0, interval = clock.t, 60.0

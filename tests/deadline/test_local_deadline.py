@@ -43,7 +43,7 @@ def stockout_window(trace) -> tuple[float, float] | None:
 def pick_window() -> tuple[str, float, float]:
     """The most stockout-heavy shipped AWS trace (lowest spot share, as traces.py reads them) that has
     such a window: the test holds whichever reading of the trace files is in force."""
-    from spotshield.deadline import traces
+    from spotshield import spot_traces as traces
 
     names = sorted((n for n in traces.shipped() if n.startswith("aws-")),
                    key=lambda n: traces.load(n).spot_fraction())

@@ -1,12 +1,13 @@
 import pytest
 
-from spotshield.deadline import policies, traces
+from spotshield import spot_traces as traces
+from spotshield.deadline import policies
 from spotshield.deadline.policies.base import Policy
 from spotshield.deadline.prices import fixed_prices
 from spotshield.deadline.simulate import Job, compare, offsets, on_demand_cost, simulate
 from spotshield.deadline.state import Decision, Where
-from spotshield.deadline.traces import SpotTrace
 from spotshield.errors import SpotShieldError
+from spotshield.spot_traces import SpotTrace
 
 H = 3600.0
 PRICE = fixed_prices(spot=1.0, on_demand=3.0)  # USD per hour

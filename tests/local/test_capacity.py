@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from google.cloud import compute_v1
 
-from spotshield.deadline.traces import SpotTrace
 from spotshield.errors import SpotShieldError
 from spotshield.local.capacity import parse_spec
 from spotshield.local.testing import compute_clients, wait_for
+from spotshield.spot_traces import SpotTrace
 
 R = "us-central1"
 ZONES = ["us-central1-a", "us-central1-b", "us-central1-c"]

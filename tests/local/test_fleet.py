@@ -180,3 +180,71 @@ def test_trace_stockout_delays_the_repair(region):
     down_at = _t.monotonic()
     wait_for(lambda: region.backend.instances.get(inst.key) is not inst, 20, what="repair")
     assert _t.monotonic() - down_at >= 3.5  # not the 1 s default repair delay
+
+
+def _startup_region(tmp_path, **fleet):
+    from spotshield.local.emulator import local_region
+    from tests.local.conftest import FAST
+
+    return local_region(tmp_path / "r", time_scale=FAST["time_scale"],
+                        fleet={**FAST["fleet"], "guest_time": "real", **fleet})
+
+
+def startup_events(region):
+    return [e for e in region.fleet.events if e["what"] == "startup"]
+
+
+def test_a_guests_start_up_runs_the_clock_at_1x_until_its_first_step(tmp_path):
+    """guest_time real: from power-on until /healthz leaves phase "starting", one emulated second
+    per real second (a guest's own start-up is not multiplied by the time scale); then 60x again."""
+    with _startup_region(tmp_path) as region:
+        c = make_fleet(region, size=1, attrs={"test-starting-s": "2"})
+        wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+        assert region.clock.held() and region.clock.rate == 1.0
+        assert region.status()["clock"]["guest_time"] == "real"
+        ev = wait_for(lambda: startup_events(region), 20, what="the start-up's end")[0]
+        assert ev["why"] == "first step" and ev["real_s"] >= 2.0
+        assert not region.clock.held() and region.clock.rate == 60.0
+        assert region.clock.held_real_s == pytest.approx(ev["real_s"], abs=0.5)
+
+
+def test_a_guest_that_never_reports_a_step_gets_the_scale_back(tmp_path, monkeypatch):
+    from spotshield.local.hypervisor import StartupHold
+
+    monkeypatch.setattr(StartupHold, "MAX_S", 1.0)
+    with _startup_region(tmp_path) as region:
+        make_fleet(region, size=1, attrs={"test-mode": "unhealthy"})  # no /healthz at all
+        ev = wait_for(lambda: startup_events(region), 20, what="the hold's end")[0]
+        assert ev["why"] == "no first step reported" and not region.clock.held()
+
+
+def test_a_preemption_during_start_up_ends_the_hold(tmp_path):
+    with _startup_region(tmp_path) as region:
+        c = make_fleet(region, size=1, attrs={"test-starting-s": "60"})
+        wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+        wait_for(lambda: region.clock.held(), 10, what="the hold")
+        assert region.injector.fire()["outcome"] == "preempted"
+        ev = startup_events(region)[0]
+        assert ev["why"] == "preempted" and not region.clock.held(("startup", ev["boot"]))
+
+
+def test_a_stop_runs_the_clock_at_1x_until_the_guest_has_exited(tmp_path):
+    """guest_time real: the guest's shutdown (shutdown.sh, emergency checkpoint, exit) is its own
+    work: from the preemption until it is down, one emulated second per real second."""
+    with _startup_region(tmp_path) as region:
+        c = make_fleet(region, size=1)
+        wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+        wait_for(lambda: not region.clock.held(), 20, what="the start-up's end")
+        inst = next(iter(region.backend.instances.values()))
+        held_before = region.clock.held_real_s
+        assert region.injector.fire()["outcome"] == "preempted"
+        assert region.clock.held() and region.clock.rate == 1.0
+        wait_for(lambda: inst.status == "TERMINATED", 15, what="TERMINATED")
+        wait_for(lambda: not region.clock.held(), 5, what="the stop's end")
+        assert region.clock.held_real_s > held_before
+
+
+def test_the_scaled_default_never_holds_the_clock(region):
+    c = make_fleet(region, size=1, attrs={"test-starting-s": "1"})
+    wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+    assert not region.clock.held() and startup_events(region) == []

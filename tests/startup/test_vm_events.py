@@ -35,7 +35,9 @@ def test_startup_and_shutdown_write_the_vm_events_of_the_boot(tmp_path, fake_pyt
     assert all(validate_event(e) == [] for e in events)
     assert {(e["run_id"], e["host"], e["boot"]) for e in events} == {("r1", "ss-vm-1", "boot-1")}
     assert all(isinstance(e["t"], float) for e in events) and [e["t"] for e in events] == sorted(e["t"] for e in events)
-    start, exit_, notice = events[1:]
+    boot, start, exit_, notice = events
+    # the VM's power-on as the emulator sees it: when the script began, before its metadata reads
+    assert isinstance(boot["script_start_t"], float) and boot["script_start_t"] <= boot["t"]
     assert start["command"] == [str(fake_python), "-m", "spotshield.cli.main", "train", "--store", f"file://{store}",
                                 "--config", str(tmp_path / "home" / "runs" / "r1" / "config.json")]
     assert exit_["code"] == 75 and notice["preempted"] is True

@@ -62,7 +62,7 @@ def test_default_steps_order(repo):
 
 
 def test_cli_fails_with_one_line_per_step_on_a_broken_stack(stack_copy, repo):
-    stack_copy.edit("terraform/modules/spot-fleet/main.tf", 'provisioning_model          = "SPOT"',
+    stack_copy.edit("terraform/modules/spot-fleet/main.tf", 'provisioning_model          = var.provisioning_model',
                     'provisioning_model          = "STANDARD"')
     # No terraform on PATH: fmt and the provider-backed steps report themselves skipped.
     env = {**os.environ, "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}

@@ -24,6 +24,7 @@ def test_a_settings_object_renders_to_valid_tfvars():
               "machine_type": s.machine_type, "gpu_type": s.gpu_type, "gpu_count": s.gpu_count,
               "fleet_size": s.fleet_size, "bucket_name": s.bucket_name, "run_id": s.run_id,
               "strategy": s.strategy, "termination_action": s.termination_action,
+              "provisioning_model": s.provisioning_model,
               "trainer_config": json.dumps({"model": "tiny-cnn"}), "build_url": "", "build_id": "", "build_sha256": "",
               "health_port": 8080, "deadline_config": "", "command": "", "workdir_url": "", "workdir_sha256": "",
               "min_nodes": None}

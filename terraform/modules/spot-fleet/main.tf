@@ -11,16 +11,29 @@ locals {
   mig_resource_name = "projects/${var.project}/regions/${var.region}/instanceGroupManagers/${local.mig_name}"
   # No accelerator block at all when no GPU is asked for (CPU-only fleets, smoke tests).
   has_gpu = var.gpu_type != null && var.gpu_type != "" && var.gpu_count > 0
-  # Spot VMs cannot live-migrate: host maintenance must terminate them.
-  on_host_maintenance = "TERMINATE"
-  # Spot VMs must not be restarted by GCE itself; the MIG's repair brings them back.
-  automatic_restart = false
+  # GCE's scheduling rules per provisioning model (google provider docs, scheduling.provisioning_model):
+  # SPOT needs preemptible = true and automatic_restart = false (the MIG's repair brings a preempted VM
+  # back, not GCE), and a Spot VM cannot live-migrate. STANDARD (on-demand price, never preempted: a
+  # study's baseline) is not preemptible and is restarted by GCE after host maintenance; with a GPU it
+  # cannot live-migrate either.
+  spot_scheduling = {
+    preemptible         = true
+    automatic_restart   = false
+    on_host_maintenance = "TERMINATE"
+  }
+  standard_scheduling = {
+    preemptible         = false
+    automatic_restart   = true
+    on_host_maintenance = local.has_gpu ? "TERMINATE" : "MIGRATE"
+  }
+  scheduling = var.provisioning_model == "SPOT" ? local.spot_scheduling : local.standard_scheduling
   # Label values allow only lowercase letters, digits, '-' and '_', at most 63 characters.
   run_label = substr(replace(lower(var.run_id), "/[^-_a-z0-9]/", "-"), 0, 63)
   # Regional MIGs need max_unavailable_fixed of 0 or at least the number of zones.
   max_unavailable = length(var.zones)
-  # A longer preemption notice (beta in the Compute API; 0 = GCE's plain 30 s) as the API's Duration.
-  notice_duration = var.preemption_notice_s > 0 ? [var.preemption_notice_s] : []
+  # A longer preemption notice (beta in the Compute API; 0 = GCE's plain 30 s) as the API's Duration;
+  # Spot VMs only, like the termination action.
+  notice_duration = var.provisioning_model == "SPOT" && var.preemption_notice_s > 0 ? [var.preemption_notice_s] : []
   # A compact placement policy keeps the VMs of one zone close together, so the group must put them
   # all in one zone: Google recommends ANY_SINGLE_ZONE with it (regional-mig-distribution-shape docs).
   target_shape = var.compact_placement ? "ANY_SINGLE_ZONE" : var.target_shape
@@ -41,7 +54,7 @@ resource "google_compute_resource_policy" "compact" {
 
   lifecycle {
     precondition {
-      condition     = local.on_host_maintenance == "TERMINATE"
+      condition     = local.scheduling.on_host_maintenance == "TERMINATE"
       error_message = "a compact placement policy takes VMs that terminate on host maintenance (no live migration): on_host_maintenance must be TERMINATE."
     }
   }
@@ -104,7 +117,7 @@ resource "google_project_iam_member" "trainer_fleet_stop" {
 resource "google_compute_instance_template" "trainer" {
   project      = var.project
   name_prefix  = "${var.name}-"
-  description  = "SpotShield Spot trainer VM"
+  description  = var.provisioning_model == "SPOT" ? "SpotShield Spot trainer VM" : "SpotShield on-demand (STANDARD) trainer VM"
   region       = var.region
   machine_type = var.machine_type
   tags         = [var.network_tag]
@@ -132,11 +145,11 @@ resource "google_compute_instance_template" "trainer" {
   }
 
   scheduling {
-    provisioning_model          = "SPOT"
-    preemptible                 = true
-    automatic_restart           = local.automatic_restart
-    on_host_maintenance         = local.on_host_maintenance
-    instance_termination_action = var.termination_action
+    provisioning_model          = var.provisioning_model
+    preemptible                 = local.scheduling.preemptible
+    automatic_restart           = local.scheduling.automatic_restart
+    on_host_maintenance         = local.scheduling.on_host_maintenance
+    instance_termination_action = var.provisioning_model == "SPOT" ? var.termination_action : null
 
     dynamic "preemption_notice_duration" {
       for_each = local.notice_duration

@@ -110,6 +110,16 @@ variable "termination_action" {
   }
 }
 
+variable "provisioning_model" {
+  type        = string
+  description = "SPOT (the fleet) or STANDARD (the same VMs at the on-demand price, never preempted by GCE: a study's on-demand baseline). Preemptible, automatic restart, host maintenance, the termination action and the notice follow from it."
+  default     = "SPOT"
+  validation {
+    condition     = contains(["SPOT", "STANDARD"], var.provisioning_model)
+    error_message = "provisioning_model must be SPOT or STANDARD."
+  }
+}
+
 variable "health_port" {
   type        = number
   description = "Port of the trainer's /healthz; the health check probes it."

@@ -1,5 +1,6 @@
 """A trainer-shaped test workload. Behaviour comes from metadata attribute `test-mode`:
-serve (default): /healthz 200 until SIGTERM -> exit 75
+serve (default): /healthz 200 until SIGTERM -> exit 75; its phase is "starting" for
+  `test-starting-s` seconds (default 0), then "training", as the trainer's /healthz says
 unhealthy: no /healthz at all
 finish: after `test-finish-s` seconds, resize the group to 0 via the Compute API and exit 0
 """
@@ -53,10 +54,18 @@ def on_term(signum, frame):
 signal.signal(signal.SIGTERM, on_term)
 
 
+STARTED = time.monotonic()
+STARTING_S = float(md("instance/attributes/test-starting-s", "0"))  # "starting" this long, then "training"
+
+
 class Health(BaseHTTPRequestHandler):
     def do_GET(self):
+        phase = "starting" if time.monotonic() - STARTED < STARTING_S else "training"
+        body = json.dumps({"ok": True, "step": 0 if phase == "starting" else 1, "phase": phase}).encode()
         self.send_response(200 if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *a):
         pass
