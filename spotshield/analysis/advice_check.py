@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from spotshield import youngdaly
 from spotshield.analysis import replay, simulate, stats
-from spotshield.deadline import traces
+from spotshield import spot_traces as traces
 from spotshield.errors import SpotShieldError
 
 # Relative tolerance between Daly's exact expectation and the simulated mean wall time.
@@ -173,9 +173,9 @@ def check_study(df, checkpoint_s: float, restart_s: float, spot: float, od: floa
     return StudyCheck(len(runs), int((runs["preemptions"] > 0).sum()), stats.mean_ci(gaps), stats.mean_ci(gaps_own))
 
 
-# docs/deadline.md: the project reads a trace's rows as stretches in which spot HAD capacity
-# (the source's ticks count available instances); "documented" is the traces' README reading.
-TRACE_READINGS = ("inverted", "documented")
+# The project's reading first (a source tick of 1 = spot available, spot_traces.py), then the one
+# the exports' column names (and the traces' README) follow: advise must hold under both.
+TRACE_READINGS = traces.READINGS
 
 
 def shipped_trace_checks(checkpoint_s: float, restart_s: float, reading: str = TRACE_READINGS[0],
@@ -183,8 +183,7 @@ def shipped_trace_checks(checkpoint_s: float, restart_s: float, reading: str = T
     """check_trace on every shipped real trace with enough capacity losses to know its rate."""
     out = []
     for name, path in traces.shipped().items():
-        tr = traces.from_csv(path, name)
-        tr = tr.inverted() if reading == "inverted" else tr
+        tr = traces.from_csv(path, name, reading=reading)
         if replay.capacity_losses(tr) >= MIN_TRACE_LOSSES:
             out.append(check_trace(tr, checkpoint_s, restart_s, **kw))
     return out

@@ -1,7 +1,7 @@
 """A training job with a fixed checkpoint interval played against a real spot availability trace.
 
 The advice (spotshield/youngdaly.py) assumes Poisson preemptions; real traces cluster. This
-replay is the model's counterpart on a trace (spotshield/deadline/traces.SpotTrace), used by
+replay is the model's counterpart on a trace (spotshield/spot_traces.SpotTrace), used by
 spotshield/analysis/advice_check.py to check the advice against real preemption histories:
 
   - the job needs `work_s` seconds of compute and starts at `start_s` seconds into the trace
@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from spotshield.deadline.traces import SpotTrace
+from spotshield.spot_traces import SpotTrace
 from spotshield.errors import SpotShieldError
 
 SECONDS_PER_HOUR = 3600.0

@@ -9,8 +9,8 @@ import pytest
 from spotshield import youngdaly as yd
 from spotshield.analysis import advice_check as ac
 from spotshield.analysis.measured import measured_costs
-from spotshield.deadline import traces
-from spotshield.deadline.traces import SpotTrace
+from spotshield import spot_traces as traces
+from spotshield.spot_traces import SpotTrace
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = REPO / "docs" / "study"  # emergency checkpoint off: each strategy's own checkpoints protect the work

@@ -1,7 +1,7 @@
 import pytest
 
 from spotshield.analysis import replay
-from spotshield.deadline.traces import SpotTrace
+from spotshield.spot_traces import SpotTrace
 from spotshield.errors import SpotShieldError
 
 H = 3600.0

@@ -17,7 +17,9 @@ STACK = REPO / "terraform"
 FLEET = "modules/spot-fleet/main.tf"
 BUCKET = "modules/checkpoint-bucket/main.tf"
 BREAKS = {
-    "misspelled-attribute": (FLEET, *MISSPELLED),
+    # the scheduling block's argument (the module also reads var.provisioning_model elsewhere)
+    "misspelled-attribute": (FLEET, "    provisioning_model          =", "    provisioning_modle          =",
+                             *MISSPELLED[2:]),
     "wrong-type": (BUCKET, *WRONG_TYPE),
     "block-as-attribute": (BUCKET, *BLOCK_AS_ATTRIBUTE),
     "missing-required": (FLEET, "  machine_type = var.machine_type\n", "", *MISSING_REQUIRED_SUMMARY),
@@ -62,7 +64,7 @@ def test_all_terraform_steps_pass_on_the_real_stack_and_a_break_fails_only_its_s
     assert names[-1] == "terraform test"
     assert [(r.name, r.detail) for r in results if not r.ok or r.skipped] == []
 
-    inject(stack / FLEET, *MISSPELLED[:2])
+    inject(stack / FLEET, *BREAKS["misspelled-attribute"][1:3])
     provider_init_validate = terraform_cli.steps(REPO, tf_dir=stack, tools_venv=TOOLS_VENV)[:3]
     by_name = {r.name: r for r in (step() for step in provider_init_validate)}
     assert by_name["terraform validate"].ok is False
