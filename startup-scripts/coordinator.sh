@@ -34,7 +34,7 @@ fi
 
 PORT=$(attr spotshield-coordinator-port) || die "metadata has no spotshield-coordinator-port"
 case "$PORT" in '' | *[!0-9]*) die "spotshield-coordinator-port must be a TCP port number, not '$PORT'" ;; esac
-[ "$PORT" -ge 1 ] && [ "$PORT" -le 65535 ] || die "spotshield-coordinator-port must be 1-65535, not $PORT"
+if [ "$PORT" -lt 1 ] || [ "$PORT" -gt 65535 ]; then die "spotshield-coordinator-port must be 1-65535, not $PORT"; fi
 BUILD_ID=$(attr spotshield-build-id)
 [ -n "$BUILD_ID" ] || die "metadata has no spotshield-build-id: the coordinator runs the build that up published"
 TORCH=$(attr spotshield-torch-requirement)
