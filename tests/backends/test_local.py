@@ -51,7 +51,7 @@ def test_the_template_follows_the_provisioning_model():
     std = template_body(settings(provisioning_model="STANDARD").check(), {})["properties"]["scheduling"]
     assert std == {"provisioningModel": "STANDARD", "preemptible": False, "automaticRestart": True,
                    "onHostMaintenance": "TERMINATE"}  # an L4 VM cannot live-migrate
-    cpu = settings(provisioning_model="STANDARD", gpu_type=None).check()
+    cpu = settings(provisioning_model="STANDARD", machine_type="n1-standard-4", gpu_type=None).check()
     assert template_body(cpu, {})["properties"]["scheduling"]["onHostMaintenance"] == "MIGRATE"
     with pytest.raises(SpotShieldError, match="provisioning model must be SPOT or STANDARD"):
         settings(provisioning_model="PREEMPTIBLE").check()

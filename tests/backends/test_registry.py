@@ -90,7 +90,7 @@ def test_a_stack_driver_runs_no_backend_step_itself(tmp_path):
     fake = FakeBackend(tmp_path / "bucket")
 
     class Driver(LocalDriver):
-        def backend(self, spec, run_dir):
+        def backend(self, grid, spec, run_dir):
             return fake
 
     run_dir = tmp_path / "results" / "runs" / "naive-poisson-s0"
