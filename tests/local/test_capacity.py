@@ -64,6 +64,10 @@ def test_a_zone_running_dry_preempts_its_spot_vm_and_the_repair_waits_for_capaci
     c = make_group(region, "spot")
     wait_for(lambda: running(c, region, "spot"), 20, what="RUNNING")
     inst = next(iter(region.backend.instances.values()))
+    # RUNNING comes before the guest's trainer has its SIGTERM handler (a loaded machine's Python
+    # start-up): wait for its /healthz, which it serves after the handler is in place
+    wait_for(lambda: (rt := region.fleet.vms.runtime(inst)) is not None and region.fleet.vms.healthy(rt), 30,
+             what="the guest's /healthz")
     region.capacity.set("us-central1-a", False)
     wait_for(lambda: inst.status == "TERMINATED", 20, what="the stockout's preemption")
     assert inst.preempted and inst.exit_code == 75
