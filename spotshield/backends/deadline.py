@@ -169,11 +169,6 @@ def local_info(state_dir: Path) -> dict | None:
 
 def stop_local(state_dir: Path) -> bool:
     """Stop the controller process if one runs (by its recorded pid); True when one was stopped."""
-    from spotshield.local.procs import alive, stop_pid
+    from spotshield.local.procs import stop_recorded
 
-    info = local_info(state_dir)
-    (state_dir / CONTROLLER_FILE).unlink(missing_ok=True)
-    if not info or not alive(int(info.get("pid", 0)), info.get("pid_start")):
-        return False
-    stop_pid(int(info["pid"]))
-    return True
+    return stop_recorded(state_dir / CONTROLLER_FILE)

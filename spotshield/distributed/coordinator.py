@@ -22,6 +22,31 @@ from pathlib import Path
 DEFAULT_PORT = 29400  # torchrun's default rendezvous port
 
 
+def spawn(ready_file: Path, log_file: Path, env: dict | None = None, timeout_s: float = 60.0):
+    """Start this module on a free loopback port in its own session (the local backend's coordinator
+    beside the emulator, the loopback cluster's in tests and benchmarks) and wait until it listens.
+    Returns (process, "127.0.0.1:PORT"); one line and no process left when it does not start."""
+    import subprocess
+    import time
+
+    from spotshield.errors import SpotShieldError
+
+    ready_file.unlink(missing_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "spotshield.distributed.coordinator", "--host", "127.0.0.1",
+                                 "--port", "0", "--ready-file", str(ready_file)], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    deadline = time.monotonic() + timeout_s  # real seconds: torch's import on a loaded machine
+    while not ready_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            tail = log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise SpotShieldError(f"the rendezvous coordinator did not start: {tail[0]}")
+        time.sleep(0.05)
+    return proc, ready_file.read_text().split()[-1]  # "ready 127.0.0.1:PORT"
+
+
 def serve(host: str, port: int, ready_file: Path | None = None, stop: threading.Event | None = None) -> int:
     """Serve until `stop` is set (or SIGTERM/SIGINT when run as a program). Returns the port."""
     from torch.distributed import TCPStore

@@ -75,18 +75,11 @@ class LoopbackCluster:
 
     # --- processes ----------------------------------------------------------------------------
     def start_coordinator(self, timeout: float = 60) -> int:
-        ready = self.root / "coordinator.ready"
-        ready.unlink(missing_ok=True)
-        self.coordinator = subprocess.Popen(
-            [sys.executable, "-m", "spotshield.distributed.coordinator", "--host", "127.0.0.1", "--port", "0",
-             "--ready-file", str(ready)], stdout=open(self.root / "coordinator.log", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True, env=self.env)
-        deadline = time.monotonic() + timeout
-        while not ready.exists():
-            if self.coordinator.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"coordinator did not start: {(self.root / 'coordinator.log').read_text()[-500:]}")
-            time.sleep(0.05)
-        self.port = int(ready.read_text().split(":")[-1])
+        from spotshield.distributed.coordinator import spawn
+
+        self.coordinator, endpoint = spawn(self.root / "coordinator.ready", self.root / "coordinator.log",
+                                           env=self.env, timeout_s=timeout)
+        self.port = int(endpoint.rsplit(":", 1)[1])
         return self.port
 
     def rendezvous(self, endpoint: str | None = None) -> Rendezvous:

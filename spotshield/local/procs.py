@@ -94,3 +94,19 @@ def kill_marked(marker_env: str, marker: str) -> list[int]:
         except (OSError, ProcessLookupError):
             continue
     return killed
+
+
+def stop_recorded(info_file: Path) -> bool:
+    """Stop the process a JSON file records ({"pid", "pid_start"}, a side process beside the emulator)
+    and remove the file; True when one was running."""
+    import json
+
+    try:
+        info = json.loads(info_file.read_text())
+    except (OSError, ValueError):
+        return False
+    info_file.unlink(missing_ok=True)
+    if not alive(int(info.get("pid", 0)), info.get("pid_start")):
+        return False
+    stop_pid(int(info["pid"]))
+    return True

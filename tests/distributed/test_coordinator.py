@@ -37,3 +37,27 @@ def test_a_port_in_use_is_one_line_and_exit_1(tmp_path):
                             "--port", str(port)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 1
     assert p.stderr.strip().startswith(f"error: cannot listen on 127.0.0.1:{port}") and "\n" not in p.stderr.strip()
+
+
+def test_a_coordinator_that_does_not_come_up_is_one_line_and_leaves_no_process(tmp_path):
+    """coordinator.spawn, shared by the local backend and the loopback cluster."""
+    import pytest
+
+    from spotshield.distributed.coordinator import spawn
+    from spotshield.errors import SpotShieldError
+    from spotshield.local.procs import alive
+
+    seen = []
+    real_popen = subprocess.Popen
+
+    def recording(*a, **kw):
+        seen.append(real_popen(*a, **kw))
+        return seen[-1]
+
+    subprocess.Popen = recording
+    try:
+        with pytest.raises(SpotShieldError, match="the rendezvous coordinator did not start"):
+            spawn(tmp_path / "ready", tmp_path / "log", timeout_s=0)
+    finally:
+        subprocess.Popen = real_popen
+    assert len(seen) == 1 and not alive(seen[0].pid)
