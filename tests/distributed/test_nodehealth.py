@@ -65,4 +65,3 @@ def test_a_taken_port_is_one_line(capsys):
         assert nodehealth.main(["--port", str(s.getsockname()[1]), "--pid", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: health port")
-
