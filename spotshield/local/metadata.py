@@ -147,12 +147,14 @@ class MetadataServer:
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            with self._cond:
-                self._cond.notify_all()
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        # The region's stop and a VM's own power-off can stop one server at once: take it under the
+        # lock, so exactly one of them shuts it down.
+        with self._cond:
+            httpd, self._httpd = self._httpd, None
+            self._cond.notify_all()
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
 
     def __enter__(self) -> "MetadataServer":
         return self.start()
