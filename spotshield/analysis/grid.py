@@ -17,6 +17,9 @@
     guest_time: real             # real (default): a guest's own start-up and shutdown count 1x on
                                  # the emulated clock; scaled: x time_scale like the rest
                                  # (spotshield/analysis/emulated.py)
+    data_fallback: synthetic     # optional, with trainer data cifar100: when CIFAR-100 is not in the
+                                 # data dir (`experiment --data-dir`), train on synthetic data of its
+                                 # shape instead, and say so (Grid.data_note, grid.json)
 
 Baselines run on STANDARD (on-demand) VMs (terraform/variables.tf provisioning_model). On the gcp
 backend the preemptions are Google's own, with no injector: such a grid's only pattern is the
@@ -38,7 +41,8 @@ GRID_PATTERNS = tuple(p for p in PATTERNS if p != "none")
 GOOGLE_PATTERN = "google"  # the gcp backend's one pattern: whatever preemptions Google makes
 _KEYS = {"name", "backend", "trainer_config", "trainer", "strategies", "patterns", "seeds", "rate", "time_scale",
          "baseline", "run_timeout_s", "restart_s", "machine_type", "gpu_type", "trace", "project", "description",
-         "guest_time"}
+         "guest_time", "data_fallback"}
+DATA_FALLBACKS = ("synthetic",)
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,30 @@ class Grid:
     project: str | None = None
     description: str = ""
     guest_time: str = "real"
+    data_fallback: str | None = None
+    data_note: str = ""  # what use_data_dir() decided, for the manifest and the user
     source: Path | None = None
+
+    def use_data_dir(self, data_dir: str | None = None) -> str:
+        """Point the trainer at `data_dir` (else its own data_dir) and settle the dataset: with
+        data_fallback synthetic and no CIFAR-100 there, synthetic data of CIFAR-100's shape
+        (3x32x32, 100 classes). Returns the note that says which, "" when nothing changed."""
+        if data_dir:
+            self.trainer["data_dir"] = str(data_dir)
+        if self.trainer.get("data") != "cifar100" or not self.data_fallback:
+            return ""
+        from spotshield.trainer.config import TrainConfig
+        from spotshield.trainer.data import has_cifar100
+
+        where = str(self.trainer.get("data_dir") or TrainConfig.__dataclass_fields__["data_dir"].default)
+        if has_cifar100(where):
+            self.data_note = f"real CIFAR-100 from {where}"
+        else:
+            self.trainer.update(data="synthetic", download=False)
+            self.data_note = (f"CIFAR-100 is not in {where}: synthetic data of CIFAR-100's shape "
+                              f"(3x32x32, 100 classes, {self.trainer.get('synthetic_size', 'the default')} "
+                              f"images); its accuracy means nothing")
+        return self.data_note
 
     def runs(self) -> list[RunSpec]:
         out = []
@@ -156,7 +183,10 @@ def load_grid(path: str | Path) -> Grid:
         restart_s=_num(data, "restart_s", 40.0), machine_type=str(data.get("machine_type", "g2-standard-4")),
         gpu_type=data.get("gpu_type", "nvidia-l4"), trace=data.get("trace"), project=data.get("project"),
         description=str(data.get("description", "")), guest_time=guest_time, source=p,
+        data_fallback=data.get("data_fallback"),
     )
+    if g.data_fallback is not None and g.data_fallback not in DATA_FALLBACKS:
+        raise SpotShieldError(f"grid: data_fallback must be {' or '.join(DATA_FALLBACKS)}, not {g.data_fallback!r}")
     if g.backend == "gcp" and not g.project:
         raise SpotShieldError("grid: backend gcp needs a project: set project: in the grid file")
     g.trainer_config_path()

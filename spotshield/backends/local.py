@@ -273,8 +273,10 @@ class LocalBackend:
             resources.update(command=s.command, workdir_url=shipped[0], workdir_sha256=shipped[1])
         if coordinator:
             resources.update(coordinator=coordinator, nodes=list(s.torchrun_nodes))
+        clock = daemon.request(rec, "GET", "/spotshield/v1/status").get("clock") or {}
         record = StackRecord.for_settings(s, project=project, time_scale=s.time_scale,
-                                          endpoints=dict(rec["endpoints"]), resources=resources)
+                                          endpoints=dict(rec["endpoints"]), resources=resources,
+                                          guest_time=clock.get("guest_time") or "scaled")
         if plan is not None:
             record.deadline = self._deadline_up(s, plan, tpl, project, rec, templates, migs)
             resources["on_demand_template"] = record.deadline["on_demand_template"]

@@ -39,6 +39,9 @@ class StackRecord:
     gpu_count: int = 0
     fleet_size: int = 1
     time_scale: float = 1.0  # emulated seconds per real second of the events' clock (local); 1 on gcp
+    # the emulator's time model (spotshield/analysis/emulated.py): "real" counts a guest's own
+    # start-up and shutdown at 1x, "scaled" every real second x time_scale (gcp: 1x, either way)
+    guest_time: str = "scaled"
     # Endpoints for the local emulator; empty on gcp (Google's defaults apply).
     endpoints: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)  # what the backend needs for `down`
@@ -50,13 +53,13 @@ class StackRecord:
 
     @classmethod
     def for_settings(cls, s, *, project: str, time_scale: float = 1.0, endpoints: dict | None = None,
-                     resources: dict | None = None) -> "StackRecord":
+                     resources: dict | None = None, guest_time: str = "scaled") -> "StackRecord":
         """The record of a stack brought up from StackSettings `s` (run_id set)."""
         return cls(backend=s.backend, name=s.name, project=project, region=s.region, zones=list(s.zones),
                    mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id, store=runs_store_url(s.bucket_name, s.run_id),
                    strategy=s.strategy, machine_type=s.machine_type, gpu_type=s.gpu_type, gpu_count=s.gpu_count,
                    fleet_size=s.fleet_size, time_scale=time_scale, endpoints=dict(endpoints or {}),
-                   resources=dict(resources or {}))
+                   resources=dict(resources or {}), guest_time=guest_time)
 
 
 def record_path(root: Path | None = None) -> Path:

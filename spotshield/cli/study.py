@@ -118,6 +118,10 @@ def register(app: typer.Typer) -> None:
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results folder (default: results/<grid name>)."),
         backend: Optional[str] = typer.Option(None, "--backend", "-b", help="Override the grid's backend: local | gcp | process."),
         analyze_after: bool = typer.Option(False, "--analyze", help="Run `spotshield analyze` on the results at the end."),
+        data_dir: Optional[str] = typer.Option(
+            None, "--data-dir", envvar="SPOTSHIELD_DATA_DIR",
+            help="Where the trainer finds datasets (CIFAR-100's cifar-100-python/); a grid with "
+                 "data_fallback: synthetic trains on synthetic data of its shape when it is not there."),
     ) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -130,6 +134,9 @@ def register(app: typer.Typer) -> None:
             if backend not in BACKENDS:
                 raise SpotShieldError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
             grid.backend = backend
+        note = grid.use_data_dir(data_dir)
+        if note:
+            err_console.print(f"data: {note}", markup=False)
         out = out or Path("results") / grid.name
         specs = grid.runs()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

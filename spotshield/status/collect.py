@@ -225,14 +225,23 @@ def _preemptions(events: list[dict], boots: list[bootmodel.Boot]) -> dict:
     }
 
 
-def _cost(rec: StackRecord, boots: list[bootmodel.Boot]) -> dict | None:
-    """The run's Bill from its events: the same figures `spotshield analyze` gives; boots on the
-    deadline's on-demand VMs at the on-demand price."""
+def _cost(rec: StackRecord, events: list[dict], boots: list[bootmodel.Boot]) -> dict | None:
+    """The run's Bill from its events: the same figures `spotshield analyze` gives, under the
+    stack's time model (emulated.to_emulated: under guest_time real a guest's start-up and
+    shutdown bill 1x, not time_scale x); boots on the deadline's on-demand VMs at the on-demand price."""
     rate = hourly(rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
     if rate is None:
         return None
-    bill = Bill.for_boots(rate, boots, rec.time_scale, on_demand_vm=_on_demand_vm(rec))
-    return bill.to_dict("events x price table")
+    held = rec.guest_time == "real" and rec.time_scale != 1
+    if held:
+        from spotshield.analysis.emulated import to_emulated
+
+        boots = bootmodel.split_boots(to_emulated(events, rec.time_scale, "real"))
+    bill = Bill.for_boots(rate, boots, 1.0 if held else rec.time_scale, on_demand_vm=_on_demand_vm(rec))
+    out = bill.to_dict("events x price table")
+    if held:  # billable_s is emulated seconds already: say how it was counted
+        out.update(guest_time="real", stack_time_scale=rec.time_scale)
+    return out
 
 
 def _stopped(store) -> dict | None:
@@ -321,6 +330,7 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
             "run_id": rec.run_id, "strategy": rec.strategy, "machine_type": rec.machine_type,
             "gpu": f"{rec.gpu_count}x {rec.gpu_type}" if rec.gpu_type and rec.gpu_count else None,
             "up_since": rec.created, "age_s": round(now - rec.created, 1), "time_scale": rec.time_scale,
+            "guest_time": rec.guest_time,
         },
         "stopped": stopped,
         "deadline": deadline,
@@ -329,7 +339,7 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
         "checkpoint": checkpoint,
         "accuracy": _accuracy(events),
         "preemptions": _preemptions(events, boots),
-        "cost": _cost(rec, boots),
+        "cost": _cost(rec, events, boots),
         "events": [{"t": e["t"], "event": e["event"], "host": e.get("host"), "summary": _summary(e)}
                    for e in events[-LAST_EVENTS:]],
         "problems": problems,

@@ -195,8 +195,13 @@ def _cost_rows(c: dict) -> list[tuple[str, str]]:
     else:
         cost = f"{spent} (no training yet: no on-demand equivalent)"
     scale = c.get("time_scale") or 1.0
-    clock = (f"{c['hours']:.3f} h emulated = {duration(c['billable_s'])} real at {scale:g}x" if scale != 1
-             else f"{c['hours']:.3f} h")
+    if c.get("guest_time") == "real":
+        clock = (f"{c['hours']:.3f} h emulated (guests' own start-up and shutdown at 1x, "
+                 f"the rest at {c['stack_time_scale']:g}x)")
+    elif scale != 1:
+        clock = f"{c['hours']:.3f} h emulated = {duration(c['billable_s'])} real at {scale:g}x"
+    else:
+        clock = f"{c['hours']:.3f} h"
     return [("cost", cost + estimate),
             ("billed", f"{clock}; price discount {c['price_discount_pct']:.1f}% (spot vs on-demand price alone)")]
 

@@ -113,6 +113,16 @@ def _read_cifar_pickle(path: Path) -> dict:
         return pickle.load(f, encoding="latin1")
 
 
+def _cifar100_files(root: Path) -> list[Path]:
+    base = root / "cifar-100-python"
+    return [base / "train", base / "test", base / "meta"]
+
+
+def has_cifar100(root: str | Path) -> bool:
+    """Whether CIFAR-100's python format is in `root` (so loading it needs no download)."""
+    return all(f.is_file() for f in _cifar100_files(Path(root).expanduser()))
+
+
 def load_cifar100(root: Path, *, download: bool = True) -> Dataset:
     """CIFAR-100 from its on-disk python format (root/cifar-100-python/{train,test,meta}).
 
@@ -120,8 +130,8 @@ def load_cifar100(root: Path, *, download: bool = True) -> Dataset:
     ourselves keeps the loader usable on any copy in that format.
     """
     base = root / "cifar-100-python"
-    files = [base / "train", base / "test", base / "meta"]
-    if not all(f.is_file() for f in files):
+    files = _cifar100_files(root)
+    if not has_cifar100(root):
         if not download:
             raise SpotShieldError(f"CIFAR-100 not found in {base} and download is disabled; set download: true")
         try:

@@ -104,3 +104,53 @@ def test_bad_grid_files_raise_one_line(tmp_path, text, needle):
     p.write_text(text + "\n")
     with pytest.raises(SpotShieldError, match=needle.replace("(", r"\(").replace("[", r"\[")):
         load_grid(p)
+
+
+def _cifar_dir(root):
+    """A CIFAR-100 python-format folder with its three files (their content is not read here)."""
+    base = root / "cifar-100-python"
+    base.mkdir(parents=True)
+    for name in ("train", "test", "meta"):
+        (base / name).write_bytes(b"")
+    return root
+
+
+def test_the_gpu_grid_is_resnet50_on_cifar100_with_a_synthetic_fallback_of_its_shape(tmp_path):
+    g = load_grid(f"{SHIPPED}/study-gpu.yaml")
+    assert g.trainer["model"] == "resnet50" and g.trainer["device"] == "cuda" and len(g.seeds) >= 5
+    assert g.backend == "process" and g.baseline and g.guest_time == "real"
+    note = g.use_data_dir(str(tmp_path / "empty"))
+    assert g.trainer["data"] == "synthetic" and g.trainer["download"] is False
+    assert "not in" in note and "synthetic" in note and g.data_note == note
+    assert g.trainer["synthetic_size"] - g.trainer["synthetic_size"] // 10 >= g.trainer["limit_train"]
+
+
+def test_the_gpu_grid_keeps_real_cifar100_when_the_data_dir_holds_it(tmp_path):
+    g = load_grid(f"{SHIPPED}/study-gpu.yaml")
+    note = g.use_data_dir(str(_cifar_dir(tmp_path)))
+    assert g.trainer["data"] == "cifar100" and g.trainer["data_dir"] == str(tmp_path)
+    assert note.startswith("real CIFAR-100")
+
+
+def test_a_grid_without_a_fallback_keeps_its_data(tmp_path):
+    g = load_grid(f"{SHIPPED}/study-gcp.yaml")
+    assert g.use_data_dir(str(tmp_path)) == "" and g.trainer["data"] == "cifar100"
+
+
+def test_an_unknown_data_fallback_is_one_clear_error(tmp_path):
+    p = tmp_path / "g.yaml"
+    p.write_text("name: g\ndata_fallback: digits\n")
+    with pytest.raises(SpotShieldError, match="data_fallback must be synthetic, not 'digits'"):
+        load_grid(p)
+
+
+@pytest.mark.parametrize("name", ["study-seed", "study-hazard", "study-trace", "study-local", "study-gpu",
+                                  "study-gcp"])
+def test_every_shipped_grids_trainer_section_is_a_valid_trainer_config(name):
+    from spotshield.trainer.config import load_config
+
+    g = load_grid(f"{SHIPPED}/{name}.yaml")
+    files = [g.trainer_config_path()] if g.trainer_config else []
+    for strategy in g.strategies:
+        cfg = load_config(files, {**g.trainer, "store": "file:///tmp/x", "strategy": strategy})
+        assert cfg.epochs == g.trainer.get("epochs", cfg.epochs)

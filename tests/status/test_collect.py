@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from runs import write_run
@@ -146,6 +147,34 @@ def test_status_and_analyze_give_the_same_savings_below_the_discount(gcs_bucket,
     assert row["cost_ondemand"] == pytest.approx(c["on_demand_usd"], abs=1e-4)
     assert row["preemptions"] == d["preemptions"]["count"]
     assert EventLog  # the store holds the trainer's and the boot script's objects side by side
+
+
+def test_under_guest_time_real_status_bills_what_analysis_bills(gcs_bucket, gcs_server, region):
+    """A stack whose emulator counts guests' start-up at 1x (the study's time model): status's
+    cost is analysis's (metrics + tables.run_bill), not real seconds x 60."""
+    from boot_events import four_boots
+
+    from spotshield.analysis.metrics import run_metrics
+    from spotshield.analysis.runs import Run
+    from spotshield.analysis.tables import run_bill
+    from spotshield.billing import hourly
+
+    rec = record(gcs_bucket, gcs_server.url, region.url, backend="local")
+    rec.time_scale, rec.guest_time = 60.0, "real"
+    store = open_store(rec.store)
+    events = four_boots(run_id=RUN)
+    for e in events:
+        name = f"{e['host']}-{e['boot']}" + ("-vm" if e["event"].startswith(("vm_", "command_")) else "")
+        key = f"events/{RUN}/{name}.jsonl"
+        old = store.read(key).decode() if store.exists(key) else ""
+        store.write(key, (old + json.dumps(e) + "\n").encode())
+    c = collect(rec, now=2000.0)["cost"]
+    m = run_metrics(Run(RUN, sorted(events, key=lambda e: e["t"]), {"time_scale": 60.0, "guest_time": "real"}))
+    bill = run_bill(m, hourly("g2-standard-4", "nvidia-l4", 1, "us-central1"))
+    assert c["guest_time"] == "real" and c["billable_s"] == pytest.approx(m["billable_emulated_s"], abs=0.1)
+    assert c["spot_usd"] == pytest.approx(bill.spot_usd, abs=1e-4) and c["savings_pct"] == bill.savings_pct
+    scaled = collect(replace(rec, guest_time="scaled"), now=2000.0)["cost"]
+    assert scaled["hours"] > c["hours"]  # the start-ups billed 60x instead of 1x
 
 
 def test_a_command_without_the_library_shows_through_the_boot_scripts_events(gcs_bucket, gcs_server, region):

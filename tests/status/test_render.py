@@ -76,3 +76,15 @@ def test_status_command_text_and_json(gcs_bucket, gcs_server, region, monkeypatc
     data = json.loads(r.stdout)
     assert len(data["instances"]) == 2 and data["progress"]["step"] == 600
     assert data["stack"]["run_id"] == RUN and data["preemptions"]["count"] == 1
+
+
+def test_a_bill_under_guest_time_real_says_how_its_emulated_hours_were_counted():
+    from spotshield.status.render import _cost_rows
+
+    c = {"spot_usd": 0.01, "on_demand_vm_usd": 0.0, "spent_usd": 0.01, "on_demand_usd": 0.02, "savings_pct": 50.0,
+         "price_discount_pct": 60.2, "hours": 1.25, "billable_s": 4500.0, "time_scale": 1.0,
+         "guest_time": "real", "stack_time_scale": 60.0}
+    billed = dict(_cost_rows(c))["billed"]
+    assert billed.startswith("1.250 h emulated (guests' own start-up and shutdown at 1x, the rest at 60x)")
+    c.pop("guest_time")
+    assert dict(_cost_rows(c))["billed"].startswith("1.250 h;")
