@@ -143,9 +143,18 @@ class StudyCheck:
         return abs(self.gap.mean) <= self.tolerance
 
 
+def _emulated(row, name: str) -> float:
+    """A metrics_summary duration on the emulated clock: its <name>_emulated_s column (the run's
+    time model, guest_time), else (tables from before the split) its real seconds x time_scale."""
+    v = row.get(f"{name}_emulated_s", math.nan)
+    if v is not None and not (isinstance(v, float) and math.isnan(v)):
+        return float(v)
+    return float(row[f"{name}_s"]) * float(row["time_scale"])
+
+
 def run_rate_per_h(row) -> float:
     """Preemptions per emulated hour of a run's wall time (a metrics_summary row)."""
-    hours = float(row["wall_s"]) * float(row["time_scale"]) / youngdaly.SECONDS_PER_HOUR
+    hours = _emulated(row, "wall") / youngdaly.SECONDS_PER_HOUR
     return float(row["preemptions"]) / hours if hours > 0 else 0.0
 
 
@@ -163,7 +172,7 @@ def check_study(df, checkpoint_s: float, restart_s: float, spot: float, od: floa
             # the run's own interval: its useful compute per regular checkpoint, emulated seconds
             ckpts = float(row.get("checkpoints", math.nan))
             if ckpts > 0:
-                tau = float(row["useful_s"]) * float(row["time_scale"]) / ckpts
+                tau = _emulated(row, "useful") / ckpts
                 own = youngdaly.cost_ratio(youngdaly.expected_wall_ratio(tau, C, R, youngdaly.SECONDS_PER_HOUR / rate),
                                            spot, od)
             else:

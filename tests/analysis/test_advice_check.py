@@ -115,3 +115,14 @@ def test_check_study_passes_agreement_and_fails_a_gap():
     assert ok.runs == 3 and ok.ok and ok.gap.mean == pytest.approx(0.0, abs=1e-12)
     bad = _table([1.10, 1.12, 1.08])
     assert not bad.ok and bad.gap.mean == pytest.approx(0.10)
+
+
+def test_the_study_check_reads_the_emulated_clock_of_the_runs_time_model():
+    # under guest_time real a start-up counts 1x: wall_emulated_s is not wall_s x time_scale
+    advised = yd.advise(2.0, 1.0, 300.0, 0.3, 0.7).cost_ratio
+    row = {"baseline": False, "preemptions": 1, "wall_s": 100.0, "wall_emulated_s": 1800.0, "time_scale": 60.0,
+           "checkpoints": 10, "useful_s": 90.0, "useful_emulated_s": 1500.0, "cost_ondemand": 1.0,
+           "cost_spot": advised}
+    assert ac.run_rate_per_h(row) == pytest.approx(2.0)  # 1 preemption in 1800 emulated s, not in 6000
+    chk = ac.check_study(pd.DataFrame([row]), 1.0, 300.0, 0.3, 0.7)
+    assert chk.gap.mean == pytest.approx(0.0, abs=1e-12)
