@@ -70,8 +70,8 @@ def cost_by_condition(df, agg, out, ci=None):
 def wasted_by_condition(df, agg, out, ci=None):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    _grouped(ax, agg, "wasted_s", ci)
-    ax.set_ylabel("wasted compute (real s, re-done work)")
+    _grouped(ax, agg, "wasted_emulated_s", ci)
+    ax.set_ylabel("wasted compute (emulated s, re-done work)")
     ax.set_title("Wasted compute by condition (mean, 95% CI over seeds)")
     return _save(fig, out, "wasted_by_condition")
 
@@ -108,7 +108,7 @@ def recovery_distribution(df, agg, out):
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     data, names = [], []
     for s in [s for s in STRATEGY_COLORS if s in set(df["strategy"])]:
-        vals = [v for lst in df[df["strategy"] == s]["recoveries_s"] for v in lst]
+        vals = [v for lst in df[df["strategy"] == s]["recoveries_emulated_s"] for v in lst]
         if vals:
             data.append(vals)
             names.append(f"{s} (n={len(vals)})")
@@ -117,7 +117,7 @@ def recovery_distribution(df, agg, out):
         ax.set_xticks(range(1, len(names) + 1), names)
     else:
         ax.text(0.5, 0.5, "no preemptions in these runs", ha="center", transform=ax.transAxes)
-    ax.set_ylabel("notice -> next training step (real s)")
+    ax.set_ylabel("notice -> next training step (emulated s)")
     ax.set_title("Recovery time per preemption")
     return _save(fig, out, "recovery_distribution")
 

@@ -27,10 +27,10 @@ def _ci_table(ci) -> str:
     """The condition table: every figure as mean ± the half-width of its 95% interval over seeds."""
     from spotshield.analysis.stats import Interval
 
-    cols = [("preemptions", 1, ".1f", ""), ("wasted_s", 1, ".1f", ""), ("recovery_s_mean", 1, ".1f", ""),
+    cols = [("preemptions", 1, ".1f", ""), ("wasted_emulated_s", 1, ".0f", ""), ("recovery_emulated_s_mean", 1, ".0f", ""),
             ("checkpoint_overhead", 100, ".2f", "%"), ("savings", 100, ".1f", "%"), ("accuracy_delta", 1, "+.4f", "")]
-    head = ("| strategy | pattern | seeds | runs without preemption | preemptions | wasted (real s) | "
-            "recovery (real s) | ckpt overhead | savings | accuracy Δ (same seed) |")
+    head = ("| strategy | pattern | seeds | runs without preemption | preemptions | wasted (emulated s) | "
+            "recovery (emulated s) | ckpt overhead | savings | accuracy Δ (same seed) |")
     lines = [head, "|" + "---|" * 10]
     for _, r in ci.sort_values(["pattern", "strategy"]).iterrows():
         cells = [Interval(r[c], r[f"{c}_low"], r[f"{c}_high"], int(r["seeds"])).text(k, f, u) for c, k, f, u in cols]
@@ -47,8 +47,8 @@ def _noise_section(df, ci) -> list[str]:
     lines = ["## Seeds and noise", "",
              f"Each figure is the mean over seeds ± the half-width of its two-sided 95% Student-t interval "
              f"(t quantile with seeds − 1 degrees of freedom: {t}); one seed gives no interval. "
-             "Times are in the events' clock (real seconds under the emulator; the emulated clock is "
-             "time scale × real). Conditions with runs that met no preemption are in bold: their "
+             "Times are emulated seconds, the clock the bill and R use (spotshield/analysis/emulated.py). "
+             "Conditions with runs that met no preemption are in bold: their "
              "savings are partly those of an uninterrupted run.", "", _ci_table(ci), "",
              "**Strategies compared on savings**, paired by seed (the seed fixes the preemption schedule, "
              "so both strategies met the same preemptions); a difference whose paired 95% interval includes 0 "
@@ -83,6 +83,38 @@ def _accuracy_line(df) -> str:
 
     return (f"- **Accuracy** against the same seed's baseline: Δ {mean_ci(d).text(1, '+.4f')} (95% CI), "
             f"from {d.min():+.4f} to {d.max():+.4f} over {len(d.dropna())} runs{tail}.{gap}")
+
+
+PART_NAMES = {  # metrics.RECOVERY_PARTS, as the report names them
+    "notice_to_exit": "notice → exit (shutdown.sh, the emergency checkpoint, the exit)",
+    "exit_to_vm_running": "exit → VM running (the group's repair and the VM's boot, modelled)",
+    "vm_running_to_first_step": "VM running → first step (boot script, Python, torch, data, checkpoint load)",
+}
+
+
+def _parts_section(runs, R: float) -> list[str]:
+    """R split into its three parts (metrics.RECOVERY_PARTS), emulated seconds, over every recovery."""
+    from spotshield.analysis import stats
+    from spotshield.analysis.metrics import RECOVERY_PARTS
+
+    lines = ["## Restart time R, in three parts", ""]
+    totals = [v for lst in runs.get("recoveries_emulated_s", []) for v in lst]
+    if not totals:
+        return lines + ["No run was preempted and resumed: nothing to split.", ""]
+    mean_total = sum(totals) / len(totals)
+    lines += [f"R = {R:.0f} emulated s is the median of the {len(totals)} recoveries (notice → next training "
+              f"step, emulated s); their mean, {mean_total:.0f} s, is the sum of the parts' means below. "
+              "A guest's own start-up and shutdown take real seconds at 1x under guest_time real; the repair "
+              "gap is the emulator's model (on GCP, the managed group's).", "",
+              "| part | median (emulated s) | mean ± 95% CI (emulated s) | share of the mean |", "|---|---|---|---|"]
+    for p in RECOVERY_PARTS:
+        vals = [v for lst in runs.get(f"{p}_emulated_s", []) for v in lst]
+        if not vals:
+            continue
+        ci = stats.mean_ci(vals)
+        share = ci.mean / mean_total if mean_total > 0 else math.nan
+        lines.append(f"| {PART_NAMES[p]} | {statistics.median(vals):.0f} | {ci.text(1, '.0f')} | {_pct(share)} |")
+    return lines + [""]
 
 
 def _restart_section(C: float, R: float, spot: float, od: float) -> list[str]:
@@ -171,7 +203,8 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
     base = df[df["baseline"]]
     runs = df[~df["baseline"]]
     by_s = runs.groupby("strategy")
-    recov = sorted(v for lst in runs["recoveries_s"] for v in lst)
+    recov = sorted(v for lst in runs["recoveries_emulated_s"] for v in lst)
+    model = ", ".join(sorted(set(df["guest_time"]))) if "guest_time" in df else "scaled"
     lines = [
         "# SpotShield study report",
         "",
@@ -181,7 +214,9 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
         f"device {', '.join(sorted(set(df['device'].dropna().astype(str))))}). "
         f"Prices: spot ${spot:g}/h{' (an estimate)' if spot_estimated else ''}, on-demand ${od:g}/h "
         f"(price discount {1 - spot / od:.1%}). Costs use the emulated clock "
-        f"(time scale {', '.join(sorted({f'{x:g}' for x in df['time_scale']}))} emulated s per real s). "
+        f"(time scale {', '.join(sorted({f'{x:g}' for x in df['time_scale']}))} emulated s per real s; time "
+        f"model guest_time {model}: under real a guest's own start-up and shutdown count 1x, "
+        "spotshield/analysis/emulated.py). Every duration below is in emulated seconds unless it says real. "
         "Savings compare each run's spot spent (every boot, start-up included) with an uninterrupted "
         "on-demand run of the same work (one start-up plus the training of the kept steps): "
         "spotshield/billing.py. Intervals are 95% Student t over seeds (section Seeds and noise).",
@@ -191,13 +226,14 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
         lines += ["> **Verification warnings (analysed with --force):** " + "; ".join(warnings), ""]
     lines += ["## Findings", ""]
     if len(base):
-        lines.append(f"- **Baseline:** the uninterrupted run takes {_num(base['wall_s'].mean())} real s, reaches "
+        lines.append(f"- **Baseline:** the uninterrupted run takes {_num(base['wall_emulated_s'].mean(), '.0f')} "
+                     f"emulated s ({_num(base['wall_s'].mean())} real s), reaches "
                      f"accuracy {_num(base['final_accuracy'].mean(), '.3f')} and costs "
                      f"${base['cost_ondemand'].mean():.4f} on demand.")
     if len(runs):
         lines += _savings_lines(df, ci, spot, od)
-        parts = [f"{s} {stats.mean_ci(g['wasted_s']).text()} real s ({_num(g['wasted_steps'].mean(), '.0f')} steps)"
-                 for s, g in by_s]
+        parts = [f"{s} {stats.mean_ci(g['wasted_emulated_s']).text(1, '.0f')} emulated s "
+                 f"({_num(g['wasted_steps'].mean(), '.0f')} steps)" for s, g in by_s]
         lines.append(f"- **Wasted compute** per run (re-done work), by strategy: {', '.join(parts)}.")
         parts = [f"{s} {_pct(g['checkpoint_overhead'].mean())} ({_num(g['checkpoints'].mean(), '.0f')} saves, "
                  f"{_num(g['stall_per_checkpoint_s'].mean() * 1000, '.0f')} ms each)" for s, g in by_s]
@@ -210,8 +246,9 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
                      f"none; {emerg}.")
         if recov:
             p90 = recov[min(len(recov) - 1, int(0.9 * len(recov)))]
-            lines.append(f"- **Recovery** (notice -> next training step, real s): median {statistics.median(recov):.1f} s, "
-                         f"p90 {p90:.1f} s, max {recov[-1]:.1f} s over {len(recov)} restarts.")
+            lines.append(f"- **Recovery** (notice -> next training step, emulated s): median "
+                         f"{statistics.median(recov):.0f} s, p90 {p90:.0f} s, max {recov[-1]:.0f} s over "
+                         f"{len(recov)} restarts; its three parts are in Restart time R, in three parts.")
         lines.append(_accuracy_line(df))
     be = "never (spot stays cheaper)" if math.isinf(break_even) else f"{break_even:.3g} preemptions per hour"
     lines.append(f"- **Break-even:** with the measured checkpoint cost C = {C:.3g} s and restart R = {R:.3g} s "
@@ -220,6 +257,7 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
     lines.append("")
     if len(runs):
         lines += _noise_section(df, ci)
+    lines += _parts_section(runs, R)
     lines += _restart_section(C, R, spot, od)
     lines += _advice_section(df, C, R, spot, od, trace_checks)
     titles = {"cost": "Cost by condition vs on-demand", "wasted": "Wasted compute", "accuracy": "Accuracy vs baseline",

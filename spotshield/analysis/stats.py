@@ -134,8 +134,8 @@ def compare(by_key_a: Mapping, by_key_b: Mapping, a: str, b: str) -> Comparison:
 # (column, scale, format, unit). Times are in the events' clock, like metrics_summary.csv.
 INTERVAL_COLUMNS = (
     ("preemptions", 1.0, ".1f", ""),
-    ("wasted_s", 1.0, ".1f", ""),
-    ("recovery_s_mean", 1.0, ".1f", ""),
+    ("wasted_emulated_s", 1.0, ".0f", ""),  # the run's time model: what R and the bill use
+    ("recovery_emulated_s_mean", 1.0, ".0f", ""),
     ("checkpoint_overhead", 100.0, ".2f", "%"),
     ("goodput", 100.0, ".1f", "%"),
     ("savings", 100.0, ".1f", "%"),

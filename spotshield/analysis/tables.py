@@ -62,7 +62,7 @@ def condition_frame(df):
     g = df[~df["baseline"]].groupby(["strategy", "pattern"])
     agg = g[AGG_COLUMNS].mean()
     agg["runs"] = g.size()
-    for col in ("savings", "wasted_s", "final_accuracy"):
+    for col in ("savings", "wasted_emulated_s", "final_accuracy"):
         agg[f"{col}_std"] = g[col].std(ddof=1)
     return agg.reset_index()
 

@@ -17,7 +17,13 @@ def _run(strategy, pattern, seed, preemptions, savings, acc=0.9, baseline=False)
             "stall_per_checkpoint_s": 0.001, "checkpoint_overhead": 0.0001, "goodput": 0.9,
             "emergency_ok": 0, "emergency_missed": 0, "recoveries_s": rec,
             "recovery_s_mean": sum(rec) / len(rec) if rec else math.nan,
-            "cost_ondemand": 0.6, "cost_spot": 0.6 * (1 - savings), "final_accuracy": acc}
+            "cost_ondemand": 0.6, "cost_spot": 0.6 * (1 - savings), "final_accuracy": acc,
+            # the emulated clock: R of 7 real s = 120 emulated s, in the three parts of metrics.RECOVERY_PARTS
+            "wall_emulated_s": 3600.0 + 600 * preemptions, "wasted_emulated_s": 120.0 * preemptions,
+            "recoveries_emulated_s": [120.0] * preemptions,
+            "recovery_emulated_s_mean": 120.0 if preemptions else math.nan,
+            "notice_to_exit_emulated_s": [5.0] * preemptions, "exit_to_vm_running_emulated_s": [100.0] * preemptions,
+            "vm_running_to_first_step_emulated_s": [15.0] * preemptions, "guest_time": "real"}
 
 
 def _write(tmp_path, rows):
@@ -72,3 +78,21 @@ def test_restart_table_spans_30_s_to_10_min_with_the_studys_r_marked(tmp_path):
     assert any(r.startswith("| **470 (this study)** | 6.9") for r in rows)
     assert "real seconds on a real VM" in section
     assert "50.0% (1 seed)" in text  # one seed: a number without an interval, said so
+
+
+def test_the_report_splits_r_into_its_three_parts_in_emulated_seconds(tmp_path):
+    seeds = range(5)
+    rows = _baselines(seeds) + [_run("adaptive", "poisson", s, 2, 0.5) for s in seeds]
+    text = _write(tmp_path, rows)
+    assert "## Restart time R, in three parts" in text
+    assert "R = 470 emulated s is the median of the 10 recoveries" in text and "their mean, 120 s" in text
+    assert "| notice → exit (shutdown.sh, the emergency checkpoint, the exit) | 5 | 5 ± 0 | 4.2% |" in text
+    assert "| exit → VM running (the group's repair and the VM's boot, modelled) | 100 | 100 ± 0 | 83.3% |" in text
+    assert "wasted (emulated s)" in text and "real s)" not in text.split("## Restart time R as a variable")[0] \
+        .replace("real s), reaches", "")
+    assert "time model guest_time real" in text
+
+
+def test_a_report_without_a_resumed_preemption_says_there_is_nothing_to_split(tmp_path):
+    rows = _baselines((0, 1)) + [_run("adaptive", "poisson", s, 0, 0.6) for s in (0, 1)]
+    assert "No run was preempted and resumed: nothing to split." in _write(tmp_path, rows)
