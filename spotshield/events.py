@@ -24,7 +24,8 @@ from spotshield.storage import Store, join
 
 # event name -> required extra fields (beyond event, t, run_id, host, boot)
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    # a trainer process began; strategy and config summary
+    # a trainer process began; strategy and config summary. Under torchrun (rank 0 only, once per
+    # round of the job) also rank, world_size and nodes: [{"host", "boot", "ranks"}] of every node
     "start": ("strategy", "model", "data", "epochs", "total_steps", "device", "pid"),
     # state restored from a checkpoint; seconds_lost = wall time of work since that checkpoint
     # that must be redone (estimated from the previous boot's last step event)

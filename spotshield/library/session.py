@@ -110,6 +110,7 @@ class Session:
         self.closed = False
         self.watcher = self.health = None
         self.agreement = None  # StopAgreement of a multi-process run (open())
+        self.nodes: list[dict] | None = None  # which node holds which ranks, under torchrun (open())
         self._in_main = threading.current_thread() is threading.main_thread()
         self._previous_handler = install_sigterm(self.flag) if self._in_main else None
 
@@ -142,7 +143,11 @@ class Session:
         if s.distributed and _in_process_group():
             from spotshield.distributed.stop import StopAgreement
 
+            from spotshield.distributed.nodes import gather_nodes
+
             self.agreement = StopAgreement(self.flag)
+            # for the round's start event (status: nodes and ranks); over the checkpointer's gloo group
+            self.nodes = gather_nodes(s.host, s.boot, getattr(self.ckpt, "group", None))
         self.opened = True
         return True
 
@@ -159,7 +164,7 @@ class Session:
                          total_steps=total_steps, device=device, pid=os.getpid(),
                          **{"client": self.client, "rank": s.rank, "world_size": s.world_size,
                             "strategy_params": s.strategy_params, "process_start_t": process_start_t(),
-                            "store": self.store.url, **fields})
+                            "store": self.store.url, **({"nodes": self.nodes} if self.nodes else {}), **fields})
 
     def restore(self, load: Callable, apply: Callable[[Any, dict], None], must_match: dict | None = None) -> None:
         """load(ckpt) -> (payload, meta, problems), as CheckpointManager.load/load_files return;
