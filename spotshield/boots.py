@@ -9,6 +9,12 @@ ordered by their first event. This module holds, once, what those events mean:
                  (older boot scripts, or a VM killed before its script ran) when the trainer saw
                  a `preempt_notice`, or when the boot vanished without a goodbye (no `exit`,
                  `done` or `command_exit`) and a later boot replaced it (a hard stop).
+                 In a job of several VMs at once (torchrun, docs/distributed.md: some round's
+                 `start` names nodes on two hosts or more) a notice stops every node's workers,
+                 so rank 0's `preempt_notice` counts for its own VM only when the rank that was
+                 told (`noticed_by`) is on that VM and its trainer did not start again in the same
+                 boot afterwards; and the VMs run side by side, so only a later boot of the same
+                 VM (the group recreates a member under its name) replaces one.
   work lost      per replacement: the steps the dying boot went past the step the next boot
                  resumed at, and the time they took on the dying boot's step clock.
   billable time  each boot from its boot script's start (`vm_boot`'s script_start_t, else the
@@ -86,13 +92,23 @@ class Boot:
         return min(found, key=lambda e: e["t"]) if found else None
 
     def preempted(self, superseded: bool) -> bool:
-        """The one definition of a preemption (module docstring). `superseded`: a later boot exists."""
+        """The one definition of a preemption (module docstring). `superseded`: a later boot replaced it."""
         vm = self.first("vm_notice")
         if vm is not None:
             return bool(vm.get("preempted"))
-        if self.first("preempt_notice") is not None:
+        if any(self._notice_was_mine(p) for p in self.all("preempt_notice")):
             return True
         return superseded and not self.ended
+
+    def _notice_was_mine(self, notice: dict) -> bool:
+        """A trainer's notice tells of this VM's end unless the job says it came from a rank on
+        another VM, or this boot's trainer started again after it (the VM lived on)."""
+        starts = self.all("start")
+        if any(s["t"] > notice["t"] for s in starts):
+            return False
+        round_start = next((s for s in reversed(starts) if s["t"] <= notice["t"]), None)
+        host = rank_host(round_start, notice.get("noticed_by"))
+        return host is None or host == self.host
 
     def progress(self) -> list[tuple[float, int]]:
         """(t, step) points of training progress in this boot, from the resume point on."""
@@ -173,9 +189,41 @@ def split_boots(events: list[dict]) -> list[Boot]:
     return sorted(boots.values(), key=lambda b: b.t_begin)
 
 
-def preempted_boots(boots: list[Boot]) -> list[Boot]:
-    """The boots that were preempted, in order (the one preemption counter)."""
-    return [b for i, b in enumerate(boots) if b.preempted(superseded=i + 1 < len(boots))]
+def rank_host(start: dict | None, rank) -> str | None:
+    """The host of `rank` in a round's `start` event (its `nodes`); None when it does not say."""
+    if start is None or isinstance(rank, bool) or not isinstance(rank, int):
+        return None
+    for node in round_nodes(start):
+        if rank in node["ranks"]:
+            return node["host"]
+    return None
+
+
+def round_nodes(start: dict) -> list[dict]:
+    """The well-formed entries of a start event's `nodes` ([{"host", "boot", "ranks"}]); [] without."""
+    out = []
+    for n in start.get("nodes") or []:
+        if isinstance(n, dict) and n.get("host") is not None and isinstance(n.get("ranks"), list):
+            out.append({"host": str(n["host"]), "boot": str(n.get("boot")),
+                        "ranks": [r for r in n["ranks"] if isinstance(r, int) and not isinstance(r, bool)]})
+    return out
+
+
+def side_by_side(boots: list[Boot]) -> bool:
+    """A job of several VMs at once: some round's start event names nodes on two hosts or more."""
+    return any(len({n["host"] for n in round_nodes(e)}) > 1 for b in boots for e in b.all("start"))
+
+
+def _replaced(boots: list[Boot], i: int, several: bool) -> bool:
+    """A later boot replaced boot i: any later one, or in a job of several VMs a later one of the same VM."""
+    return any(c.host == boots[i].host for c in boots[i + 1:]) if several else i + 1 < len(boots)
+
+
+def preempted_boots(boots: list[Boot], several: bool | None = None) -> list[Boot]:
+    """The boots that were preempted, in order (the one preemption counter). `several`: the VMs
+    run side by side (a job of several VMs); None reads it off the events (side_by_side)."""
+    several = side_by_side(boots) if several is None else several
+    return [b for i, b in enumerate(boots) if b.preempted(superseded=_replaced(boots, i, several))]
 
 
 @dataclass(frozen=True)
@@ -184,8 +232,12 @@ class WorkLost:
     seconds: float  # on the dying boots' own clocks (real seconds)
 
 
-def work_lost(boots: list[Boot]) -> WorkLost:
-    """Steps (and their time) that a replacement had to train again."""
+def work_lost(boots: list[Boot], several: bool | None = None) -> WorkLost:
+    """Steps (and their time) that a replacement had to train again. In a job of several VMs
+    (`several`, as for preempted_boots) only the boots whose trainer wrote events count: the
+    other nodes' boots run beside them and resume nothing, and rank 0 may move between VMs."""
+    if side_by_side(boots) if several is None else several:
+        boots = sorted((b for b in boots if b.t_ready is not None), key=lambda b: b.t_ready)
     steps, seconds = 0, 0.0
     for prev, nxt in zip(boots, boots[1:]):
         redo = max(0, prev.last_step - nxt.from_step)
@@ -221,9 +273,12 @@ def run_history(events: list[dict], boot: str) -> dict:
     """What the earlier boots of a run tell a new boot `boot` (the trainer's resume and its
     adaptive strategy): preemptions and exposure (VM seconds) of the other boots, the last
     progress of the most recent one (the work a resume may have to redo), and their count."""
-    others = [b for b in split_boots(events) if b.boot != boot]
-    # every other boot is superseded: the asking boot came after it
-    preemptions = sum(1 for b in others if b.preempted(superseded=True))
+    every = split_boots(events)
+    others = [b for b in every if b.boot != boot]
+    if side_by_side(every):  # the other VMs of the job run beside this one: the one counter decides
+        preemptions = sum(1 for b in preempted_boots(every, several=True) if b.boot != boot)
+    else:  # every other boot is superseded: the asking boot came after it
+        preemptions = sum(1 for b in others if b.preempted(superseded=True))
     exposure = sum(b.t_end - b.t_begin for b in others)
     last_step, last_t = -1, None
     if others:

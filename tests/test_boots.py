@@ -106,3 +106,33 @@ def test_run_history_counts_preemptions_and_uses_the_latest_boot():
     assert h["preemptions"] == 2 and h["boots"] == 2
     assert h["exposure_s"] == pytest.approx(61.0 + 10.0)
     assert (h["last_step"], h["last_t"]) == (95, 80.0)  # the most recent boot, not the highest step ever
+
+
+def test_a_job_of_two_vms_counts_the_preempted_vm_only():
+    """Rank 0's notice on vm-a came from a rank on vm-b (noticed_by), and vm-a trained on: vm-b
+    alone was preempted; vm-b's boot beside vm-a is not a replacement of vm-a's."""
+    from job_events import B, two_vm_job
+
+    bs = boots.split_boots(two_vm_job())
+    assert boots.side_by_side(bs)
+    assert [(b.host, b.boot) for b in boots.preempted_boots(bs)] == [(B, "b1")]
+    # the other VMs' boots resume nothing: no work is counted lost between them and rank 0's
+    assert boots.work_lost(bs) == boots.WorkLost(0, 0.0)
+    # a new round's rank 0 on vm-a counts vm-b's preemption, not the boot running beside it
+    assert boots.run_history(two_vm_job(), boot="a1")["preemptions"] == 1
+    before_any_round = boots.split_boots(two_vm_job(until=5))
+    assert boots.preempted_boots(before_any_round, several=True) == []  # vm-b booting after vm-a replaces nothing
+
+
+def test_in_a_job_of_two_vms_a_vm_that_vanished_is_preempted_once_the_group_recreates_it():
+    from job_events import A, B, nodes, START
+
+    def ev(t, host, boot, event, **f):
+        return {"event": event, "t": t, "host": host, "boot": boot, **f}
+
+    job = [ev(0, A, "a1", "vm_boot"), ev(1, B, "b1", "vm_boot"),
+           ev(10, A, "a1", "start", **START, pid=1, world_size=4, nodes=nodes((A, "a1"), (B, "b1"))),
+           ev(20, A, "a1", "step", step=10), ev(25, A, "a1", "exit", step=12, code=1, reason="error")]
+    assert boots.preempted_boots(boots.split_boots(job)) == []  # a worker failed; nothing says why yet
+    back = job + [ev(60, B, "b2", "vm_boot")]
+    assert [(b.host, b.boot) for b in boots.preempted_boots(boots.split_boots(back))] == [(B, "b1")]
