@@ -38,6 +38,7 @@ class StackRecord:
     gpu_type: str | None = None
     gpu_count: int = 0
     fleet_size: int = 1
+    min_nodes: int | None = None  # a job under torchrun: the fewest nodes it trains on (fleet_size the most)
     time_scale: float = 1.0  # emulated seconds per real second of the events' clock (local); 1 on gcp
     # the emulator's time model (spotshield/analysis/emulated.py): "real" counts a guest's own
     # start-up and shutdown at 1x, "scaled" every real second x time_scale (gcp: 1x, either way)
@@ -58,7 +59,8 @@ class StackRecord:
         return cls(backend=s.backend, name=s.name, project=project, region=s.region, zones=list(s.zones),
                    mig=s.mig_name, bucket=s.bucket_name, run_id=s.run_id, store=runs_store_url(s.bucket_name, s.run_id),
                    strategy=s.strategy, machine_type=s.machine_type, gpu_type=s.gpu_type, gpu_count=s.gpu_count,
-                   fleet_size=s.fleet_size, time_scale=time_scale, endpoints=dict(endpoints or {}),
+                   fleet_size=s.fleet_size, min_nodes=(s.torchrun_nodes or (None,))[0],
+                   time_scale=time_scale, endpoints=dict(endpoints or {}),
                    resources=dict(resources or {}), guest_time=guest_time)
 
 

@@ -50,6 +50,10 @@ def test_the_record_names_the_bucket_layout(tmp_path):
     rec = StackRecord.for_settings(s, project="spotshield-local", time_scale=s.time_scale)
     assert (rec.bucket, rec.store, rec.mig, rec.time_scale) == ("spotshield-local", "gs://spotshield-local/runs/r9",
                                                                 "ss-mig", 30)
+    assert rec.min_nodes is None  # one process per VM
+    job = StackSettings(name="ss", run_id="r9", fleet_size=3, min_nodes=2, command="python train.py")
+    rec = StackRecord.for_settings(job, project="p")
+    assert (rec.min_nodes, rec.fleet_size) == (2, 3)  # status shows the elastic range
 
 
 def test_reading_a_record_imports_no_backend_and_no_emulator():
