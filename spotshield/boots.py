@@ -10,11 +10,14 @@ ordered by their first event. This module holds, once, what those events mean:
                  a `preempt_notice`, or when the boot vanished without a goodbye (no `exit`,
                  `done` or `command_exit`) and a later boot replaced it (a hard stop).
                  In a job of several VMs at once (torchrun, docs/distributed.md: some round's
-                 `start` names nodes on two hosts or more) a notice stops every node's workers,
-                 so rank 0's `preempt_notice` counts for its own VM only when the rank that was
-                 told (`noticed_by`) is on that VM and its trainer did not start again in the same
-                 boot afterwards; and the VMs run side by side, so only a later boot of the same
-                 VM (the group recreates a member under its name) replaces one.
+                 `start` names nodes on two hosts or more) every round ends with a stop of every
+                 node's workers (a notice anywhere, a VM joining), rank 0 included. So rank 0's
+                 `preempt_notice` counts for its own VM only when the rank that was told
+                 (`noticed_by`) is on that VM, its trainer did not start again in that boot, and
+                 the VM's boot ended (the boot script's `command_exit`, or a later boot of it);
+                 a trainer's `exit` is no goodbye of the VM; and the VMs run side by side, so only
+                 a later boot of the same VM (the group recreates a member under its name)
+                 replaces one.
   work lost      per replacement: the steps the dying boot went past the step the next boot
                  resumed at, and the time they took on the dying boot's step clock.
   billable time  each boot from its boot script's start (`vm_boot`'s script_start_t, else the
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 
 _PROGRESS_EVENTS = ("step", "epoch_end", "checkpoint", "preempt_notice", "done")
 _GOODBYES = ("exit", "done", "command_exit")  # a boot that wrote one of these ended on its own terms
+_VM_GOODBYES = ("done", "command_exit")  # the same in a job of several VMs, whose workers exit every round
 
 
 @dataclass
@@ -91,14 +95,17 @@ class Boot:
         found = [e for e in self.events if e["event"] in ("vm_notice", "preempt_notice")]
         return min(found, key=lambda e: e["t"]) if found else None
 
-    def preempted(self, superseded: bool) -> bool:
-        """The one definition of a preemption (module docstring). `superseded`: a later boot replaced it."""
+    def preempted(self, superseded: bool, several: bool = False) -> bool:
+        """The one definition of a preemption (module docstring). `superseded`: a later boot replaced
+        it; `several`: a job of several VMs."""
         vm = self.first("vm_notice")
         if vm is not None:
             return bool(vm.get("preempted"))
+        ended = any(e["event"] in (_VM_GOODBYES if several else _GOODBYES) for e in self.events)
         if any(self._notice_was_mine(p) for p in self.all("preempt_notice")):
-            return True
-        return superseded and not self.ended
+            if not several or superseded or ended:
+                return True
+        return superseded and not ended
 
     def _notice_was_mine(self, notice: dict) -> bool:
         """A trainer's notice tells of this VM's end unless the job says it came from a rank on
@@ -223,7 +230,7 @@ def preempted_boots(boots: list[Boot], several: bool | None = None) -> list[Boot
     """The boots that were preempted, in order (the one preemption counter). `several`: the VMs
     run side by side (a job of several VMs); None reads it off the events (side_by_side)."""
     several = side_by_side(boots) if several is None else several
-    return [b for i, b in enumerate(boots) if b.preempted(superseded=_replaced(boots, i, several))]
+    return [b for i, b in enumerate(boots) if b.preempted(_replaced(boots, i, several), several)]
 
 
 @dataclass(frozen=True)

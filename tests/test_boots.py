@@ -136,3 +136,21 @@ def test_in_a_job_of_two_vms_a_vm_that_vanished_is_preempted_once_the_group_recr
     assert boots.preempted_boots(boots.split_boots(job)) == []  # a worker failed; nothing says why yet
     back = job + [ev(60, B, "b2", "vm_boot")]
     assert [(b.host, b.boot) for b in boots.preempted_boots(boots.split_boots(back))] == [(B, "b1")]
+
+
+def test_in_a_job_of_two_vms_rank_0s_own_notice_counts_once_its_vm_is_gone():
+    """A stop from vm-a's own agent (a VM joining) is no preemption while vm-a trains on; a notice
+    on vm-a whose vm_notice never reached the store counts once vm-a's command has ended."""
+    from job_events import A, two_vm_job
+
+    def count(evs):
+        return [(b.host, b.boot) for b in boots.preempted_boots(boots.split_boots(evs))]
+
+    assert len(count(two_vm_job(until=112))) == 1  # between the stop and the next round's start
+    gone = two_vm_job(until=150) + [
+        {"event": "preempt_notice", "t": 1160.0, "host": A, "boot": "a1", "step": 90, "source": "sigterm",
+         "noticed_by": 0, "world_size": 4},
+        {"event": "exit", "t": 1161.0, "host": A, "boot": "a1", "step": 90, "code": 75, "reason": "preempted"}]
+    assert (A, "a1") not in count(gone)  # so far only its workers stopped
+    assert (A, "a1") in count(gone + [{"event": "command_exit", "t": 1162.0, "host": A, "boot": "a1", "code": 143}])
+    assert (A, "a1") in count(gone + [{"event": "vm_boot", "t": 1200.0, "host": A, "boot": "a2"}])
