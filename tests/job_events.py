@@ -27,9 +27,11 @@ def nodes(*placed: tuple[str, str]) -> list[dict]:
     return [{"host": h, "boot": b, "ranks": [2 * i, 2 * i + 1]} for i, (h, b) in enumerate(placed)]
 
 
-def two_vm_job(t0: float = 1000.0, *, until: float | None = None, done: bool = False) -> list[dict]:
-    """The run above, its events up to t0 + `until` (all of them by default)."""
+def two_vm_job(t0: float = 1000.0, *, until: float | None = None, done: bool = False, a: str = A,
+               b: str = B) -> list[dict]:
+    """The run above, its events up to t0 + `until` (all of them by default); `a`, `b` name the VMs."""
     out: list[dict] = []
+    A, B = a, b  # noqa: N806 (the module's names, or the caller's VMs)
 
     def ev(dt, host, boot, event, **f):
         out.append({"event": event, "t": t0 + dt, "run_id": RUN, "host": host, "boot": boot, **f})

@@ -7,7 +7,9 @@ after the run (the bucket outlives the fleet). A source that cannot be read beco
 line in `problems` instead of failing the whole view.
 
 Preemptions, work lost and billable time are spotshield/boots.py's; cost is its
-spotshield/billing.Bill, exactly what `spotshield analyze` computes for the same run.
+spotshield/billing.Bill, exactly what `spotshield analyze` computes for the same run. A job of
+several VMs under torchrun adds `job` (spotshield/status/job.py: nodes and ranks, the last
+preempted node, the job's state while it re-forms); it is None for one process on one VM.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from spotshield.events import read_events
 from spotshield.layout import DEADLINE_KEY, MARKER, STOPPED_KEY, folder_for, list_checkpoints, newest_committed
 from spotshield.backends import sources
 from spotshield.backends.record import StackRecord
+from spotshield.status.job import job as job_view
 
 LAST_EVENTS = 8  # how many recent events the view lists
 # Window of step events for the speed behind the ETA: long enough to smooth log jitter,
@@ -47,11 +50,16 @@ def _groups(rec: StackRecord) -> list[tuple[str, str]]:
     return groups
 
 
+def _several(rec: StackRecord) -> bool | None:
+    """The stack's VMs run side by side (one job under torchrun); None: as the events say (boots.py)."""
+    return True if rec.fleet_size > 1 else None
+
+
 def _instances(rec: StackRecord, boots: list[bootmodel.Boot], now: float) -> list[dict]:
     from spotshield.cloud.compute import Compute
 
     preempts: dict[str, int] = {}
-    for b in bootmodel.preempted_boots(boots):
+    for b in bootmodel.preempted_boots(boots, _several(rec)):
         preempts[b.host] = preempts.get(b.host, 0) + 1
     out = []
     for mig, role in _groups(rec):
@@ -211,11 +219,11 @@ def _accuracy(events: list[dict]) -> list[dict]:
     return [by_epoch[k] for k in sorted(by_epoch, key=lambda k: (k is None, k))]
 
 
-def _preemptions(events: list[dict], boots: list[bootmodel.Boot]) -> dict:
+def _preemptions(events: list[dict], boots: list[bootmodel.Boot], several: bool | None) -> dict:
     emerg = [e for e in events if e["event"] == "emergency_checkpoint"]
-    lost = bootmodel.work_lost(boots)
+    lost = bootmodel.work_lost(boots, several)
     return {
-        "count": len(bootmodel.preempted_boots(boots)),
+        "count": len(bootmodel.preempted_boots(boots, several)),
         "resumes": sum(1 for e in events if e["event"] == "resume"),
         "boots": len(boots),
         "emergency_ok": sum(1 for e in emerg if e.get("ok")),
@@ -269,8 +277,9 @@ def _summary(e: dict) -> str:
         return f"step {e.get('step')} ({e.get('reason')}) stall {e.get('stall_s', 0):.2f}s"
     if name == "resume":
         return f"from step {e.get('from_step')}, lost {e.get('steps_lost')} steps"
-    if name == "preempt_notice":
-        return f"at step {e.get('step')} via {e.get('source')}"
+    if name == "preempt_notice":  # under torchrun: the rank that was told (maybe on another VM)
+        by = f" (rank {e['noticed_by']})" if e.get("noticed_by") is not None else ""
+        return f"at step {e.get('step')} via {e.get('source')}{by}"
     if name == "emergency_checkpoint":
         return f"step {e.get('step')} {'ok' if e.get('ok') else 'MISSED'} in {e.get('seconds', 0):.1f}s"
     if name == "exit":
@@ -323,6 +332,8 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
     progress = _progress(events, now)
     if stopped and progress["state"] != "DONE":
         progress["state"] = "STOPPED"
+    job = job_view(events, boots, fleet_size=rec.fleet_size, min_nodes=rec.min_nodes, instances=instances, now=now,
+                   stopped=bool(stopped))
     return {
         "stack": {
             "name": rec.name, "backend": rec.backend, "project": rec.project, "region": rec.region,
@@ -335,10 +346,11 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
         "stopped": stopped,
         "deadline": deadline,
         "instances": instances,
+        "job": job,
         "progress": progress,
         "checkpoint": checkpoint,
         "accuracy": _accuracy(events),
-        "preemptions": _preemptions(events, boots),
+        "preemptions": _preemptions(events, boots, _several(rec)),
         "cost": _cost(rec, events, boots),
         "events": [{"t": e["t"], "event": e["event"], "host": e.get("host"), "summary": _summary(e)}
                    for e in events[-LAST_EVENTS:]],

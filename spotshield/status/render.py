@@ -13,7 +13,12 @@ _SPARK = "▁▂▃▄▅▆▇█"
 _COMMAND_CHARS = 60  # the boot script's command line is long (interpreter, store, config paths)
 _STATUS_STYLE = {"RUNNING": "green", "TERMINATED": "red", "STOPPING": "yellow", "PROVISIONING": "cyan",
                  "STAGING": "cyan", "SUSPENDED": "yellow", "DONE": "bold green", "TRAINING": "green",
-                 "WAITING": "yellow", "EXITED": "yellow", "STOPPED": "bold red"}
+                 "WAITING": "yellow", "EXITED": "yellow", "STOPPED": "bold red", "RE-FORMING": "bold yellow"}
+# what the job's state means for the user, after the state itself (spotshield/status/job.py)
+_JOB_STATE = {"RUNNING": "training at world {world}", "DONE": "finished at world {world}",
+              "RE-FORMING": "for {ago}: {why}; {then}",
+              "WAITING": "no round yet: the rendezvous waits for at least {least}",
+              "STOPPED": "the boot script stopped the group"}
 
 
 def duration(seconds: float | None) -> str:
@@ -51,6 +56,20 @@ def sparkline(values: list[float]) -> str:
     lo, hi = min(vals), max(vals)
     span = (hi - lo) or 1.0
     return "".join(_SPARK[int((v - lo) / span * (len(_SPARK) - 1))] for v in vals)
+
+
+def ranks(rs: list[int] | None) -> str:
+    """[0, 1, 2, 5] -> 'ranks 0-2, 5'; [3] -> 'rank 3'."""
+    if not rs:
+        return "ranks ?"
+    spans: list[list[int]] = []
+    for r in sorted(rs):
+        if spans and r == spans[-1][1] + 1:
+            spans[-1][1] = r
+        else:
+            spans.append([r, r])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+    return ("rank " if len(rs) == 1 else "ranks ") + text
 
 
 def _kv(rows: list[tuple[str, str | Text]]) -> Table:
@@ -128,6 +147,48 @@ def _deadline(d: dict) -> Panel | None:
         rows.append(("result", Text("done before the deadline" if dl["met"] else "done AFTER the deadline",
                                     style="bold green" if dl["met"] else "bold red")))
     return Panel(_kv(rows), title="Deadline", title_align="left")
+
+
+def _job(d: dict) -> Panel | None:
+    """A job under torchrun: its state, world size, nodes with their ranks, the last preempted node."""
+    j = d.get("job")
+    if not j:
+        return None
+    now = d.get("now")
+    ago = lambda t: duration(now - t) if t is not None and now is not None else "-"  # noqa: E731
+    least = f"{j['min_nodes']} node{'s' if j['min_nodes'] != 1 else ''}" if j.get("min_nodes") else "its nodes"
+    then = ("the round stops to take it in" if (j.get("why") or "").endswith(" joining")
+            else "the survivors wait in the rendezvous for the next round")
+    detail = _JOB_STATE.get(j["state"], "").format(world=j.get("world_size"), why=j.get("why"), then=then,
+                                                   ago=ago(j.get("since_t")), least=least)
+    rows: list[tuple[str, str | Text]] = [
+        ("state", Text.assemble((j["state"], _STATUS_STYLE.get(j["state"], "")), f"  {detail}" if detail else ""))]
+    if j.get("world_size"):
+        n_nodes = len(j["nodes"]) if j.get("ranks_known", True) else None
+        shape = [] if n_nodes is None else [f"{n_nodes} of {j['max_nodes']} nodes" if j.get("max_nodes")
+                                            else f"{n_nodes} node{'s' if n_nodes != 1 else ''}"]
+        if j.get("ranks_per_node"):
+            shape.append(f"{j['ranks_per_node']} rank{'s' if j['ranks_per_node'] != 1 else ''} each")
+        if j.get("min_nodes") and j.get("max_nodes"):
+            shape.append(f"elastic {j['min_nodes']}-{j['max_nodes']} nodes")
+        of = f" of {j['max_world_size']}" if j.get("max_world_size") else ""
+        ended = "  in the round that ended" if j["state"] == "RE-FORMING" else ""
+        rows.append(("world", f"{j['world_size']}{of} ranks  ({'; '.join(shape)}){ended}"))
+    width = max((len(n["host"]) for n in j["nodes"]), default=0)
+    for i, n in enumerate(j["nodes"]):
+        where = ranks(n["ranks"]) if j.get("ranks_known", True) else "rank 0 (other ranks' VMs not recorded)"
+        left = "" if not n.get("left") else Text(f"  {n['left']}", style="bold red" if n["left"] == "preempted"
+                                                 else "yellow")
+        rows.append(("nodes" if i == 0 else "", Text.assemble(f"{n['host']:<{width}}  {where}", left)))
+    for i, n in enumerate(j.get("joining") or []):
+        verb = "up" if not j.get("world_size") else "joining"
+        rows.append((verb if i == 0 else "", f"{n['host']}  (booted {ago(n.get('t'))} ago)"))
+    if j.get("round_t") is not None:
+        resumed = f", resumed from step {j['resumed_from']}" if j.get("resumed_from") is not None else ""
+        rows.append(("round", f"{j['round']}, started {ago(j['round_t'])} ago{resumed}"))
+    lp = j.get("last_preempted")
+    rows.append(("preempted", f"{lp['host']} {ago(lp['t'])} ago  ({j['preempted']} in all)" if lp else "no VM yet"))
+    return Panel(_kv(rows), title="Job (torchrun)", title_align="left")
 
 
 def _progress(d: dict) -> Panel:
@@ -220,8 +281,8 @@ def _events(d: dict) -> Table:
 
 
 def render(d: dict) -> Group:
-    parts = [_stack(d), _instances(d)] + ([_deadline(d)] if d.get("deadline") else []) + [
-        _progress(d), _money(d), _events(d)]
+    parts = [_stack(d), _instances(d)] + ([_job(d)] if d.get("job") else []) + (
+        [_deadline(d)] if d.get("deadline") else []) + [_progress(d), _money(d), _events(d)]
     if d.get("stopped"):
         parts.append(Text(d["stopped"]["line"], style="bold red"))
     for p in d.get("problems", []):

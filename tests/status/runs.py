@@ -6,7 +6,7 @@ import time
 from unittest import mock
 
 from spotshield.events import EventLog
-from spotshield.layout import FORMAT
+from spotshield.layout import FORMAT, events_prefix
 
 
 def emit(log: EventLog, t: float, event: str, **fields) -> None:
@@ -42,3 +42,18 @@ def write_run(store, run_id: str, host: str, t0: float, *, done: bool = False) -
         emit(b2, t0 + 120, "done", step=1000, epoch=4, accuracy=0.95, final_path="final/model.pt")
     # Let time.time() move on for nothing else.
     _ = time.time()
+
+
+VM_EVENTS = ("vm_boot", "command_start", "command_exit", "vm_notice", "crash_loop")  # the boot script's
+
+
+def write_events(store, run_id: str, events: list[dict]) -> None:
+    """Event dicts into the store as their writers lay them out: the boot script's per boot in
+    <host>-<boot>-vm.jsonl, the trainer's (rank 0) in <host>-<boot>.jsonl."""
+    objects: dict[str, list[str]] = {}
+    for e in events:
+        suffix = "-vm" if e["event"] in VM_EVENTS else ""
+        key = f"{events_prefix(run_id)}/{e['host']}-{e['boot']}{suffix}.jsonl"
+        objects.setdefault(key, []).append(json.dumps({**e, "run_id": run_id}, sort_keys=True))
+    for key, lines in objects.items():
+        store.write(key, ("\n".join(lines) + "\n").encode())

@@ -33,7 +33,9 @@ def test_view_shows_every_section(gcs_bucket, gcs_server, region):
     rec = record(gcs_bucket, gcs_server.url, region.url)
     host = region.backend.members("fleet-mig")[0].name
     write_run(open_store(rec.store), RUN, host, t0=2000.0)
-    out = text_of(render(collect(rec, now=2100.0)))
+    d = collect(rec, now=2100.0)
+    out = text_of(render(d))
+    assert d["job"] is None and "Job" not in out and "rank" not in out  # one process on one VM: as before
     for needle in ("backend=gcp", "fleet-mig", "g2-standard-4 + 1x nvidia-l4", host, "RUNNING",
                    "step 600/1000", "epoch 2/4", "60.0%", "700 images/s", "ETA", "40s",
                    "93.0% (epoch 2)", "step 300 (adaptive)", "1m08s ago", "stall 0.04s", "2.0 MB",
@@ -88,3 +90,63 @@ def test_a_bill_under_guest_time_real_says_how_its_emulated_hours_were_counted()
     assert billed.startswith("1.250 h emulated (guests' own start-up and shutdown at 1x, the rest at 60x)")
     c.pop("guest_time")
     assert dict(_cost_rows(c))["billed"].startswith("1.250 h;")
+
+
+def test_a_job_of_two_vms_shows_its_nodes_ranks_state_and_the_preempted_vm(gcs_bucket, gcs_server, region):
+    from job_events import two_vm_job
+    from runs import write_events
+
+    region.create_fleet("fleet-mig", 2)
+    region.fill()
+    a, b = sorted(m.name for m in region.backend.members("fleet-mig"))
+    rec = record(gcs_bucket, gcs_server.url, region.url)
+    rec.fleet_size, rec.min_nodes = 2, 1
+    store = open_store(rec.store)
+    write_events(store, RUN, two_vm_job(2000.0, until=31, a=a, b=b))
+    d = collect(rec, now=2035.0)
+    assert d["problems"] == [] and d["job"]["state"] == "RE-FORMING"
+    by = {i["name"]: i["preemptions"] for i in d["instances"]}
+    assert (by[a], by[b], d["preemptions"]["count"], d["preemptions"]["steps_lost"]) == (0, 1, 1, 0)
+    json.dumps(d)  # --json prints it
+    out = text_of(render(d), width=140)
+    for needle in ("Job (torchrun)", f"RE-FORMING  for 5s: {b} preempted; the survivors wait in the rendezvous for the next round",
+                   "world      4 of 4 ranks  (2 of 2 nodes; 2 ranks each; elastic 1-2 nodes)  in the round that "
+                   "ended",
+                   f"nodes      {a}  ranks 0-1", f"{b}  ranks 2-3  preempted", "round      1, started 25s ago",
+                   f"preempted  {b} 5s ago  (1 in all)", "at step 28 via peer (rank 3)"):
+        assert needle in out, needle
+
+    write_events(store, RUN, two_vm_job(2000.0, until=150, a=a, b=b))
+    out = text_of(render(collect(rec, now=2150.0)), width=140)
+    for needle in ("RUNNING  training at world 4", "round      3, started 30s ago, resumed from step 60",
+                   f"preempted  {b} 2m00s ago  (1 in all)"):
+        assert needle in out, needle
+    assert f"{b}  ranks 2-3  preempted" not in out
+
+
+def test_job_lines_for_a_round_of_an_older_library_and_before_any_round():
+    from job_events import two_vm_job
+
+    from spotshield.boots import split_boots
+    from spotshield.status.job import job
+    from spotshield.status.render import ranks
+
+    assert [ranks(r) for r in ([0], [0, 1, 2, 5], [3, 1], None)] == ["rank 0", "ranks 0-2, 5", "ranks 1, 3", "ranks ?"]
+    evs = two_vm_job(2000.0, until=26)  # VMs booted (their scripts began) at 1999.5 and 2001.5
+    old = [{k: v for k, v in e.items() if k != "nodes"} for e in evs]  # a library before the nodes field
+    for events, now, needles in (
+            (old, 2030.0, ("RUNNING  training at world 4", "vm-a  rank 0 (other ranks' VMs not recorded)",
+                           "world      4 ranks  (elastic 1-2 nodes)", "preempted  no VM yet")),
+            (evs[:4], 2005.0, ("WAITING  no round yet: the rendezvous waits for at least 1 node",
+                               "up         vm-a  (booted 6s ago)", "vm-b  (booted 4s ago)"))):
+        d = {"job": job(events, split_boots(events), fleet_size=2, min_nodes=1, instances=[], now=now,
+                        stopped=False), "now": now}
+        out = text_of(_job_panel(d), width=120)
+        for needle in needles:
+            assert needle in out, (needle, out)
+
+
+def _job_panel(d):
+    from spotshield.status.render import _job
+
+    return _job(d)
