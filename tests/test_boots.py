@@ -154,3 +154,13 @@ def test_in_a_job_of_two_vms_rank_0s_own_notice_counts_once_its_vm_is_gone():
     assert (A, "a1") not in count(gone)  # so far only its workers stopped
     assert (A, "a1") in count(gone + [{"event": "command_exit", "t": 1162.0, "host": A, "boot": "a1", "code": 143}])
     assert (A, "a1") in count(gone + [{"event": "vm_boot", "t": 1200.0, "host": A, "boot": "a2"}])
+
+
+def test_one_vm_of_two_ranks_a_notice_that_rank_1_saw_is_a_preemption_of_that_vm():
+    """torchrun --standalone (tests/library/test_run_under_torchrun.py): both ranks on one VM, one boot per launch."""
+    both = [{"host": "vm-a", "boot": "b1", "ranks": [0, 1]}]
+    evs = [ev("start", 0, "b1", world_size=2, nodes=both), ev("step", 5, "b1", step=9),
+           ev("preempt_notice", 6, "b1", step=9, source="peer", noticed_by=1, world_size=2),
+           ev("exit", 7, "b1", step=9, code=75), ev("start", 20, "b2", world_size=2, nodes=[{**both[0], "boot": "b2"}])]
+    bs = boots.split_boots(evs)
+    assert not boots.side_by_side(bs) and [b.boot for b in boots.preempted_boots(bs)] == ["b1"]
