@@ -58,7 +58,8 @@ SERVICE_LIB = "install-build.sh"  # in startup-scripts/
 WITH_BUILD = ("spotshield-build-url", "spotshield-build-id")
 # Given together, only in command mode (`up --command`); Terraform sets them to "" otherwise.
 COMMAND_MODE = ("spotshield-command", "spotshield-workdir-url", "spotshield-workdir-sha256")
-# Given together, only to a job under torchrun (fleet_size > 1 or gpu_count > 1, in command mode).
+# Given together, only to a job under torchrun: fleet_size > 1 (the built-in trainer or a command),
+# or gpu_count > 1 in command mode.
 DISTRIBUTED = ("spotshield-coordinator", "spotshield-min-nodes", "spotshield-max-nodes", "spotshield-nproc")
 OPTIONAL = ("spotshield-build-sha256", "spotshield-preemption-notice-s", *COMMAND_MODE, *DISTRIBUTED)
 DEFAULT_HEALTH_PORT = 8080  # terraform's health_port default, the trainer's and startup.sh's fallback
@@ -95,7 +96,6 @@ def boot_metadata(*, run_id: str, store: str, trainer_config: dict, mig: str, re
         items.update({"spotshield-command": command, "spotshield-workdir-url": workdir_url,
                       "spotshield-workdir-sha256": workdir_sha256})
     if distributed:
-        assert command, "a job under torchrun runs the user's command"
         items.update(zip(DISTRIBUTED, (str(v) for v in distributed)))
     unknown = set(items) - set(METADATA)
     assert not unknown, unknown  # a key outside the contract is a bug here, not user input

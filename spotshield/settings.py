@@ -121,19 +121,17 @@ class StackSettings:
         return self
 
     def _check_torchrun_job(self) -> None:
-        """More than one VM is one data-parallel job under torchrun (docs/distributed.md)."""
+        """More than one VM is one data-parallel job under torchrun (docs/distributed.md): the built-in
+        trainer (spotshield train runs as one rank of it), or a command that torchrun can launch."""
         from spotshield.distributed.checks import check_command as check_torchrun_command
 
-        if self.command is None:
-            raise SpotShieldError(f"fleet size {self.fleet_size} runs one job under torchrun, which needs your "
-                                  "script: pass --command 'python train.py' (spotshield train does not run under "
-                                  "torchrun yet)")
-        check_torchrun_command(self.command, self.workdir_path)
+        if self.command is not None:
+            check_torchrun_command(self.command, self.workdir_path)
 
     @property
     def torchrun_nodes(self) -> tuple[int, int] | None:
         """(min, max) nodes of the job under torchrun, or None for one process per VM."""
-        if self.fleet_size <= 1 or not self.command:
+        if self.fleet_size <= 1:
             return None
         return (self.min_nodes if self.min_nodes is not None else self.fleet_size), self.fleet_size
 

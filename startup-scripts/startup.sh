@@ -497,14 +497,14 @@ if [ -n "$COMMAND" ]; then
   set -- -c 'cd "$SPOTSHIELD_WORKDIR" || exit 1; eval "exec $SPOTSHIELD_COMMAND"'
 fi
 
-# A job under torchrun (docs/distributed.md): the command goes through spotshield.distributed.launch,
-# which checks it and execs torchrun for this node; torchrun's c10d rendezvous on the coordinator
-# forms the job. The agent keeps the pid (exec), so shutdown.sh's SIGTERM reaches it, and it
-# forwards the notice to its workers, which agree on one emergency checkpoint.
+# A job under torchrun (docs/distributed.md): the command, or the built-in trainer's own command line
+# (python -m spotshield.cli.main train ..., each worker one rank of it), goes through
+# spotshield.distributed.launch, which checks it and execs torchrun for this node; torchrun's c10d
+# rendezvous on the coordinator forms the job. The agent keeps the pid (exec), so shutdown.sh's
+# SIGTERM reaches it, and it forwards the notice to its workers, which agree on one emergency checkpoint.
 COORDINATOR=$(attr spotshield-coordinator)
 WORKER_HEALTH_PORT=$HEALTH_PORT
 if [ -n "$COORDINATOR" ]; then
-  [ -n "$COMMAND" ] || die "metadata has spotshield-coordinator but no spotshield-command: only a command runs under torchrun"
   MIN_NODES=$(attr spotshield-min-nodes)
   MAX_NODES=$(attr spotshield-max-nodes)
   NPROC=$(attr spotshield-nproc)
@@ -518,8 +518,15 @@ if [ -n "$COORDINATOR" ]; then
     case "$n" in '' | *[!0-9]*) die "spotshield-min-nodes, -max-nodes and -nproc must be whole numbers, not '$n'" ;; esac
   done
   export SPOTSHIELD_LAUNCH="--endpoint $COORDINATOR --run-id $RUN_ID --min-nodes $MIN_NODES --max-nodes $MAX_NODES --nproc $NPROC"
-  # shellcheck disable=SC2016  # expanded by the inner shell, from the environment
-  set -- -c 'cd "$SPOTSHIELD_WORKDIR" || exit 1; eval "exec python -m spotshield.distributed.launch $SPOTSHIELD_LAUNCH -- $SPOTSHIELD_COMMAND"'
+  if [ -n "$COMMAND" ]; then
+    # shellcheck disable=SC2016  # expanded by the inner shell, from the environment
+    set -- -c 'cd "$SPOTSHIELD_WORKDIR" || exit 1; eval "exec python -m spotshield.distributed.launch $SPOTSHIELD_LAUNCH -- $SPOTSHIELD_COMMAND"'
+  else
+    # the built-in trainer: $PY runs the launcher, torchrun starts each worker as $PY -u -m spotshield.cli.main
+    # train with the arguments above (no shell, so the store and config paths stay single arguments)
+    set -- -m spotshield.distributed.launch --endpoint "$COORDINATOR" --run-id "$RUN_ID" --min-nodes "$MIN_NODES" \
+      --max-nodes "$MAX_NODES" --nproc "$NPROC" -- "$@"
+  fi
   # While the job re-forms no worker runs: the VM's /healthz comes from nodehealth, beside the agent
   WORKER_HEALTH_PORT=0
   # DCP stages each rank's shards on this VM's own disk

@@ -19,10 +19,11 @@ locals {
   labels = merge(var.labels, { "spotshield-stack" = var.name, "spotshield-strategy" = var.strategy })
   # A deadline (the CLI's controller config, docs/deadline.md) adds the on-demand group and the controller.
   with_deadline = var.deadline_config != ""
-  # A job under torchrun (docs/distributed.md): command mode with more than one node or GPU, on a
-  # running fleet (a stopped one, fleet_size 0, needs no coordinator, and up's first apply of a new
-  # bucket is one: the build it would install is not published yet).
-  distributed = var.command != "" && var.fleet_size >= 1 && (var.fleet_size > 1 || var.gpu_count > 1)
+  # A job under torchrun (docs/distributed.md): more than one node (the command or the built-in
+  # trainer), or command mode with more than one GPU on one node (the built-in trainer there is one
+  # process on one GPU), on a running fleet (a stopped one, fleet_size 0, needs no coordinator, and
+  # up's first apply of a new bucket is one: the build it would install is not published yet).
+  distributed = var.fleet_size > 1 || (var.command != "" && var.fleet_size >= 1 && var.gpu_count > 1)
   coordinator = local.distributed ? module.coordinator[0].endpoint : ""
   # The coordinator runs the trainers' torch: a Deep Learning VM family names it (pytorch-2-7-...).
   torch_requirement = try("torch==${join(".", regex("pytorch-(\\d+)-(\\d+)", var.image))}.*", "torch")

@@ -71,15 +71,11 @@ variable "gpu_count" {
 
 variable "fleet_size" {
   type        = number
-  description = "Target size of the managed instance group; 0 stops the VMs and keeps the stack. More than 1 is one job under torchrun across the VMs (docs/distributed.md), in command mode only."
+  description = "Target size of the managed instance group; 0 stops the VMs and keeps the stack. More than 1 is one job under torchrun across the VMs (docs/distributed.md): the command's, or the built-in spotshield train's."
   default     = 1
   validation {
     condition     = var.fleet_size >= 0 && floor(var.fleet_size) == var.fleet_size
     error_message = "fleet_size must be a whole number >= 0."
-  }
-  validation {
-    condition     = var.fleet_size <= 1 || var.command != ""
-    error_message = "fleet_size > 1 needs command mode (up --command): the VMs then run your command as one job under torchrun; the built-in spotshield train does not run under torchrun yet, so its VMs would train the same run twice."
   }
 }
 

@@ -68,7 +68,8 @@ def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None
                    workdir: tuple[str, str] | None = None, coordinator: str | None = None) -> dict:
     """The boot-contract attributes (spotshield/bootcontract.py), the keys Terraform sets.
     workdir: (url, sha256) of the published workdir in command mode; coordinator: host:port of a
-    job under torchrun's rendezvous (emulated VMs are CPU-only: one worker per node, gloo)."""
+    job under torchrun's rendezvous, the command's or the built-in trainer's (emulated VMs are
+    CPU-only: one worker per node, gloo)."""
     nodes = s.torchrun_nodes
     return boot_metadata(run_id=s.run_id or trainer_config.get("run_id") or "",
                          store=trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id),
@@ -76,7 +77,7 @@ def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None
                          health_port=DEFAULT_HEALTH_PORT, build_url=build_url, build_id=build_id,
                          command=s.command if workdir else None, workdir_url=workdir[0] if workdir else None,
                          workdir_sha256=workdir[1] if workdir else None,
-                         distributed=(coordinator, *nodes, 1) if nodes and coordinator and workdir else None)
+                         distributed=(coordinator, *nodes, 1) if nodes and coordinator else None)
 
 
 def scheduling(s: StackSettings) -> dict:

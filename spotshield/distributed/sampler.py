@@ -11,7 +11,9 @@ most one. Hence:
     sample is skipped or repeated, and since the global batch is fixed the steps per epoch,
     the learning-rate schedule and the step counter do not change either.
 With uneven parts, a rank's summed loss times `Batch.scale` makes DDP's average of gradients
-the mean over the global batch (see Batch).
+the mean over the global batch (see Batch). With drop_last an epoch is its whole global batches
+only (the tail that does not fill one is left out), as the single-process trainer's epochs are
+(spotshield.trainer.run): the same order and the same global batches at any world size.
 """
 from __future__ import annotations
 
@@ -46,10 +48,15 @@ def split(count: int, world: int, rank: int) -> tuple[int, int]:
 class ElasticSampler:
     """A Stateful (state_dict/load_state_dict) replicated on every rank."""
 
-    def __init__(self, n: int, global_batch: int, seed: int, epochs: int):
+    def __init__(self, n: int, global_batch: int, seed: int, epochs: int, *, drop_last: bool = False):
         if n < 1 or global_batch < 1 or epochs < 1:
             raise ValueError("n, global_batch and epochs must be >= 1")
+        if drop_last and global_batch > n:
+            raise ValueError("drop_last with global_batch > n leaves no batch")
         self.n, self.global_batch, self.seed, self.epochs = n, global_batch, seed, epochs
+        self.drop_last = drop_last
+        # samples of each epoch's order that are trained: all, or the whole global batches
+        self.per_epoch = n - n % global_batch if drop_last else n
         self.epoch = 0
         self.consumed = 0  # samples of this epoch's order taken by earlier steps
         self.step = 0  # global steps done
@@ -57,7 +64,7 @@ class ElasticSampler:
 
     @property
     def steps_per_epoch(self) -> int:
-        return -(-self.n // self.global_batch)
+        return -(-self.per_epoch // self.global_batch)
 
     @property
     def total_steps(self) -> int:
@@ -76,16 +83,16 @@ class ElasticSampler:
         """This rank's part of the next step; call advance() once the step is done."""
         if self.done:
             raise StopIteration("every epoch is done")
-        count = min(self.global_batch, self.n - self.consumed)
+        count = min(self.global_batch, self.per_epoch - self.consumed)
         start, end = split(count, world, rank)
         chunk = self.order()[self.consumed:self.consumed + count]
         return Batch(chunk[start:end], count, world)
 
     def advance(self) -> bool:
         """Mark the step done; True when it ended an epoch."""
-        self.consumed += min(self.global_batch, self.n - self.consumed)
+        self.consumed += min(self.global_batch, self.per_epoch - self.consumed)
         self.step += 1
-        if self.consumed >= self.n:
+        if self.consumed >= self.per_epoch:
             self.epoch += 1
             self.consumed = 0
             return True
@@ -93,11 +100,11 @@ class ElasticSampler:
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "consumed": self.consumed, "step": self.step, "n": self.n,
-                "global_batch": self.global_batch, "seed": self.seed}
+                "global_batch": self.global_batch, "seed": self.seed, "drop_last": self.drop_last}
 
     def load_state_dict(self, state: dict) -> None:
-        for key in ("n", "global_batch", "seed"):
-            if state[key] != getattr(self, key):
+        for key in ("n", "global_batch", "seed", "drop_last"):
+            if state.get(key, False) != getattr(self, key):  # no drop_last: a checkpoint from before it
                 raise SpotShieldError(f"the checkpoint's sampler has {key}={state[key]}, this job "
                                       f"{getattr(self, key)}; use a new store for a different run")
         self.epoch, self.consumed, self.step = int(state["epoch"]), int(state["consumed"]), int(state["step"])

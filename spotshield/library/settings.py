@@ -78,6 +78,12 @@ def host_and_boot() -> tuple[str, str]:
     return host, boot
 
 
+def launched_distributed() -> bool:
+    """This process is one rank of a torchrun job (Settings.distributed, from the environment alone):
+    a client that builds its own process group and DDP model asks before spotshield.Run does."""
+    return _env_int(ENV_WORLD_SIZE, 1) > 1 or bool(os.environ.get(ENV_TORCHRUN))
+
+
 def env_health_port() -> int | None:
     """SPOTSHIELD_HEALTH_PORT as a port number; None when unset."""
     raw = os.environ.get(ENV_HEALTH_PORT)

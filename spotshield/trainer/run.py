@@ -8,15 +8,24 @@ model, the data and the loop:
   3. end of the epoch: validation (run.check() between batches), run.end_epoch(accuracy)
 Torch is imported inside train(), after the SIGTERM handler is installed, so a notice that
 arrives during start-up is not lost.
+
+Under torchrun (WORLD_SIZE > 1, or any world launched by torchrun; docs/distributed.md) the same
+loop is one data-parallel rank: the process group (gloo on CPU, nccl on CUDA, one GPU per local
+rank), the model in DDP, and an ElasticSampler (drop_last) in place of Position, so that each step
+trains the single-process run's global batch of batch_size samples, in its order, split between
+the ranks. The sampler is saved as a replicated object, not as the rank's data position: a resume
+at another world size re-splits the rest of the epoch, each sample once. The library checkpoints
+with DCP and rank 0 writes final/model.pt and DONE, as for any script under torchrun.
 """
 from __future__ import annotations
 
 import random
+import zlib
 
 from spotshield.errors import SpotShieldError
 from spotshield.layout import DONE_KEY
 from spotshield.library.session import Finished, Preempted
-from spotshield.library.settings import env_health_port
+from spotshield.library.settings import env_health_port, launched_distributed
 from spotshield.storage import open_store
 from spotshield.trainer.config import TrainConfig
 from spotshield.trainer.preemption import PreemptionFlag, install_sigterm
@@ -92,6 +101,8 @@ class _Trainer:
         self.device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
                                    ("cpu" if cfg.device == "auto" else cfg.device))
         use_cuda = self.device.type == "cuda"
+        self.distributed = launched_distributed()
+        self.rank, self.world = self._join_job() if self.distributed else (0, 1)
         self.amp = use_cuda if cfg.amp == "auto" else bool(cfg.amp)
         if self.amp and not use_cuda:
             raise SpotShieldError("amp needs a CUDA device; set amp: auto or false")
@@ -117,6 +128,15 @@ class _Trainer:
         model = build_model(cfg.model, ds.channels, ds.num_classes).to(self.device)
         if use_cuda:
             model = model.to(memory_format=torch.channels_last)
+        self.net = model  # the plain module: validation runs it on every rank, without DDP's collectives
+        self.sampler = None
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            from spotshield.distributed.sampler import ElasticSampler
+
+            model = DDP(model, device_ids=[self.device.index] if use_cuda else None)
+            self.sampler = ElasticSampler(len(ds.y_train), cfg.batch_size, cfg.seed, cfg.epochs, drop_last=True)
         self.model = model
         self.opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                    weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
@@ -125,14 +145,19 @@ class _Trainer:
         self.mean = torch.tensor(ds.mean, device=self.device).view(1, -1, 1, 1)
         self.std = torch.tensor(ds.std, device=self.device).view(1, -1, 1, 1)
         self.position = Position()
+        if self.rank:
+            # each rank its own dropout and augmentation stream; rank 0 keeps the single-process one
+            torch.manual_seed(zlib.crc32(f"train/{cfg.seed}/rank{self.rank}".encode()))
 
         from spotshield.library.run import Run
 
+        objects = {"model": self.model, "optimizer": self.opt, "scheduler": self.sched, "scaler": self.scaler}
+        if self.sampler is not None:
+            objects["sampler"] = self.sampler  # replicated: the job's position, whatever the world size
         return Run(
-            {"model": self.model, "optimizer": self.opt, "scheduler": self.sched, "scaler": self.scaler},
-            loader=self.position, store=cfg.store, run_id=cfg.run_id, strategy=cfg.strategy,
-            strategy_params=cfg.strategy_params, checkpoint=cfg.checkpoint, epochs=cfg.epochs,
-            total_steps=total_steps, batch_size=cfg.batch_size,
+            objects, loader=None if self.sampler is not None else self.position, store=cfg.store,
+            run_id=cfg.run_id, strategy=cfg.strategy, strategy_params=cfg.strategy_params,
+            checkpoint=cfg.checkpoint, epochs=cfg.epochs, total_steps=total_steps, batch_size=cfg.batch_size,
             must_match={k: getattr(cfg, k) for k in _RESUME_KEYS},
             info={"client": "train", "model": cfg.model, "data": cfg.data, "device": str(self.device),
                   "steps_per_epoch": self.steps_per_epoch, "seed": cfg.seed, "pace_step_s": cfg.pace_step_s,
@@ -140,6 +165,23 @@ class _Trainer:
             health_port=health_port(cfg), metadata_watch=cfg.metadata_watch, log_every_s=cfg.log_every_s,
             stall_timeout_s=cfg.stall_timeout_s, flag=self.flag,
         )
+
+    def _join_job(self) -> tuple[int, int]:
+        """(rank, world) of the process group torchrun's environment describes; on CUDA the local
+        rank's GPU is this process's device."""
+        import os
+
+        import torch.distributed as dist
+
+        if self.device.type == "cuda":
+            self.device = self.torch.device("cuda", int(os.environ.get("LOCAL_RANK") or 0))
+            self.torch.cuda.set_device(self.device)
+        if not dist.is_initialized():
+            if not os.environ.get("MASTER_ADDR"):
+                raise SpotShieldError("WORLD_SIZE is set without a torchrun rendezvous (MASTER_ADDR is unset): "
+                                      "launch spotshield train with torchrun, or unset WORLD_SIZE")
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        return dist.get_rank(), dist.get_world_size()
 
     def run(self) -> int:
         run = self._setup()
@@ -151,25 +193,25 @@ class _Trainer:
                 raise SpotShieldError(
                     f"out of {self.device.type} memory with batch_size {self.cfg.batch_size}; lower batch_size"
                 ) from None
+        if self.distributed:
+            torch.distributed.destroy_process_group()  # every rank is past the library's last barrier
         return 0
 
     # --- the loop ---------------------------------------------------------------------------------
     def _loop(self, run) -> None:
         import time
 
-        from spotshield.trainer.data import augment_batch, epoch_order
+        from spotshield.trainer.data import augment_batch
 
         cfg, ds, position = self.cfg, self.ds, self.position
         for epoch in run.epochs():
-            order = epoch_order(len(ds.y_train), cfg.seed, epoch)
-            while position.pos < self.steps_per_epoch:
+            batches = self._rank_batches(epoch) if self.sampler is not None else self._batches(epoch)
+            for idx, scale in batches:
                 t0 = time.monotonic()
-                idx = order[position.pos * cfg.batch_size:(position.pos + 1) * cfg.batch_size]
                 x = ds.x_train[idx]
                 if cfg.augment and ds.size > 8:
                     x = augment_batch(x)
-                loss = self._train_step(x, ds.y_train[idx])
-                position.pos += 1
+                loss = self._train_step(x, ds.y_train[idx], scale)
                 if cfg.pace_step_s:
                     remaining = cfg.pace_step_s - (time.monotonic() - t0)
                     if remaining > 0:
@@ -179,7 +221,30 @@ class _Trainer:
             position.pos = 0
             run.end_epoch(accuracy=accuracy, val_loss=round(val_loss, 5))
 
-    def _train_step(self, x, y):
+    # Both yield (indices, loss scale) with the position already past the batch: nothing saves
+    # between the yield and run.end_step(), whose boundary records the position after the step.
+    def _batches(self, epoch: int):
+        """One process: batch k of epoch_order (whole batches only); scale None = mean loss."""
+        from spotshield.trainer.data import epoch_order
+
+        order = epoch_order(len(self.ds.y_train), self.cfg.seed, epoch)
+        bs, position = self.cfg.batch_size, self.position
+        while position.pos < self.steps_per_epoch:
+            idx = order[position.pos * bs:(position.pos + 1) * bs]
+            position.pos += 1
+            yield idx, None
+
+    def _rank_batches(self, epoch: int):
+        """A rank: its part of the same global batches (none left when resumed after the epoch's last step)."""
+        sampler = self.sampler
+        while sampler.epoch == epoch:
+            batch = sampler.next_batch(self.rank, self.world)
+            sampler.advance()
+            yield batch.indices, batch.scale
+
+    def _train_step(self, x, y, scale=None):
+        """scale None: the batch's mean loss. A rank's scale: its summed loss times Batch.scale, whose
+        gradient DDP's average over the ranks makes the global batch's mean (sampler.Batch)."""
         torch = self.torch
         x = x.to(self.device, non_blocking=True).float().div(self.ds.scale)
         x = (x - self.mean) / self.std
@@ -188,7 +253,10 @@ class _Trainer:
         y = y.to(self.device, non_blocking=True)
         self.model.train()
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            loss = torch.nn.functional.cross_entropy(self.model(x), y)
+            if scale is None:
+                loss = torch.nn.functional.cross_entropy(self.model(x), y)
+            else:
+                loss = torch.nn.functional.cross_entropy(self.model(x), y, reduction="sum") * scale
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
@@ -198,7 +266,7 @@ class _Trainer:
 
     def _evaluate(self, check) -> tuple[float, float]:
         torch, ds = self.torch, self.ds
-        self.model.eval()
+        self.net.eval()
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         loss_sum = torch.zeros((), device=self.device)
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
@@ -207,7 +275,7 @@ class _Trainer:
                 x = ds.x_val[i:i + _EVAL_BATCH].to(self.device).float().div(ds.scale)
                 x = (x - self.mean) / self.std
                 y = ds.y_val[i:i + _EVAL_BATCH].to(self.device)
-                out = self.model(x)
+                out = self.net(x)
                 loss_sum += torch.nn.functional.cross_entropy(out.float(), y, reduction="sum")
                 correct += (out.argmax(1) == y).sum()
         n = max(1, len(ds.y_val))

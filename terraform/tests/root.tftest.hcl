@@ -60,16 +60,26 @@ run "longer_notice_sets_the_emergency_deadline" {
   }
 }
 
-run "a_fleet_of_two_without_command_mode_is_rejected" {
+run "a_fleet_of_two_of_the_built_in_trainer_is_one_job_under_torchrun" {
   command = plan
 
   variables {
     project    = "demo-project-123"
     run_id     = "r1"
     fleet_size = 2
+    build_url  = "gs://demo-project-123-spotshield-ckpt/builds/spotshield-0.1.0.tar.gz"
+    build_id   = "0.1.0+3f2a9c1d2e4b"
   }
 
-  expect_failures = [var.fleet_size]
+  assert {
+    condition     = output.coordinator_endpoint != null && module.spot_fleet.run_metadata["spotshield-coordinator"] == output.coordinator_endpoint && module.spot_fleet.run_metadata["spotshield-command"] == ""
+    error_message = "without a command the VMs run spotshield train as one job under torchrun, through the coordinator"
+  }
+
+  assert {
+    condition     = [for k in ["spotshield-min-nodes", "spotshield-max-nodes", "spotshield-nproc"] : module.spot_fleet.run_metadata[k]] == ["2", "2", "1"]
+    error_message = "torchrun --nnodes=2:2 (min_nodes defaults to the fleet size) with one process per single-GPU VM"
+  }
 }
 
 run "a_fleet_of_two_in_command_mode_is_one_job_under_torchrun" {

@@ -133,3 +133,13 @@ def test_bad_settings_fail_before_starting(state):
         with pytest.raises(SpotShieldError, match=msg):
             local(state).plan(bad)
     assert daemon.read_state(state) is None
+
+
+def test_the_built_in_trainer_on_two_vms_gets_the_torchrun_keys_without_command_keys():
+    from spotshield.backends.local import metadata_items
+    from spotshield.bootcontract import COMMAND_MODE, DISTRIBUTED
+
+    s = settings(fleet_size=2, min_nodes=1).check_up()
+    items = metadata_items(s, {"run_id": s.run_id}, "gs://b/builds/x.tar.gz", "0.1+abc", coordinator="127.0.0.1:29400")
+    assert [items[k] for k in DISTRIBUTED] == ["127.0.0.1:29400", "1", "2", "1"]  # one gloo worker per emulated VM
+    assert not set(COMMAND_MODE) & set(items)  # startup.sh runs spotshield train under torchrun

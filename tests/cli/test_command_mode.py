@@ -19,7 +19,7 @@ def test_up_help_documents_command_and_workdir(cli):
     (("up", "--command", "python train.py"), "script train.py is not in the workdir ."),
     (("up", "--command", "python 'train.py"), "does not parse"),
     (("up", "--workdir", "."), "--workdir ships a folder for --command"),
-    (("up", "--fleet-size", "2"), "fleet size 2 runs one job under torchrun, which needs your script"),
+    (("up", "--fleet-size", "2", "--min-nodes", "3"), "min_nodes 3 is greater than fleet_size 2"),  # built-in trainer
     (("up", "--command", "python t.py", "--workdir", "w", "--fleet-size", "2", "--min-nodes", "3"),
      "min_nodes 3 is greater than fleet_size 2"),
     (("up", "--command", "bash -c true", "--workdir", "w", "--fleet-size", "2"), "not a Python script"),

@@ -140,11 +140,12 @@ def test_the_stack_is_recorded_before_the_apply_that_waits_for_vms(cli, gcp, mon
 
 
 @pytest.mark.parametrize("backend", ["gcp", "local"])
-def test_up_rejects_a_fleet_of_two_without_a_command_with_one_line(cli, fake_terraform, root, backend):
-    r = cli("up", "--backend", backend, "--project", PROJECT, "--fleet-size", "2", "--detach")
+def test_up_rejects_a_built_in_job_of_two_nodes_with_a_minimum_of_three_with_one_line(cli, fake_terraform, root,
+                                                                                     backend):
+    """fleet_size 2 without --command is one job of the built-in trainer under torchrun; its node range is checked."""
+    r = cli("up", "--backend", backend, "--project", PROJECT, "--fleet-size", "2", "--min-nodes", "3", "--detach")
     assert r.exit_code == 1 and "Traceback" not in r.output
-    assert r.stderr.strip() == ("error: fleet size 2 runs one job under torchrun, which needs your script: pass "
-                                "--command 'python train.py' (spotshield train does not run under torchrun yet)")
+    assert r.stderr.strip() == "error: min_nodes 3 is greater than fleet_size 2; set min_nodes to 1..2"
     assert fake_terraform.argvs() == [] and not record_path().exists()
 
 

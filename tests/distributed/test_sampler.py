@@ -80,3 +80,31 @@ def test_a_checkpoint_of_another_run_is_refused():
         s.load_state_dict(other.state_dict())
     with pytest.raises(ValueError):
         ElasticSampler(0, 2, seed=0, epochs=1)
+
+
+def test_drop_last_gives_the_single_process_trainers_global_batches_at_any_world_size():
+    """The built-in trainer's epoch (spotshield.trainer.run): n // B whole batches, batch k being
+    epoch_order[k*B:(k+1)*B]; the ranks' parts of each step are exactly that batch, and a world
+    change mid-epoch still trains each of those samples once."""
+    from spotshield.trainer.data import epoch_order
+
+    n, batch, epochs = 103, 8, 2  # a 7-sample tail, left out
+    for worlds in [(1,), (2,), (3,), (2, 1, 3)]:
+        s = ElasticSampler(n, batch, seed=4, epochs=epochs, drop_last=True)
+        assert s.steps_per_epoch == n // batch and s.total_steps == 2 * (n // batch)
+        for i, world in enumerate(worlds):
+            stop = s.step + 5 if i < len(worlds) - 1 else s.total_steps
+            while s.step < stop:
+                k = s.step % s.steps_per_epoch
+                want = epoch_order(n, 4, s.epoch)[k * batch:(k + 1) * batch].tolist()
+                parts = [s.next_batch(r, world) for r in range(world)]
+                assert [i for b in parts for i in b.indices.tolist()] == want
+                assert all(b.global_count == batch for b in parts)
+                s.advance()
+            fresh = ElasticSampler(n, batch, seed=4, epochs=epochs, drop_last=True)
+            fresh.load_state_dict(s.state_dict())
+            s = fresh
+        assert s.done
+    with pytest.raises(SpotShieldError, match="drop_last"):
+        ElasticSampler(n, batch, seed=4, epochs=1).load_state_dict(
+            ElasticSampler(n, batch, seed=4, epochs=1, drop_last=True).state_dict())

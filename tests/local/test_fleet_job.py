@@ -8,7 +8,6 @@ an uninterrupted two-process run of the same script (torchrun --standalone: the 
 same ranks' data and RNG streams)."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -18,14 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from spotshield import backends, layout
 from spotshield.backends import rendezvous
-from spotshield.local import daemon
-from spotshield.local.testing import compute_clients, wait_for
 from spotshield.settings import StackSettings
 from spotshield.storage import open_store
-from tests.local.test_daemon import Handle, state  # noqa: F401 (state: the emulator's folder fixture)
-from tests.local.test_fleet import managed
+from tests.local.fleet_preemptions import final_weights, run_through_preemptions
+from tests.local.test_daemon import state  # noqa: F401 (state: the emulator's folder fixture)
 
 pytestmark = pytest.mark.slow
 JOB = Path(__file__).with_name("fleet_job.py")
@@ -33,10 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 PACE_S = 0.5  # real seconds per step: 36 steps
 PREEMPT_AFTER_STEPS = (8, 20)  # a preemption once a checkpoint at or past each (every 6 steps) is committed
 RUN_S = 420
-
-
-def _final(store) -> dict:
-    return torch.load(io.BytesIO(store.read(layout.FINAL_KEY)), weights_only=True)
 
 
 def _reference(tmp: Path) -> dict:
@@ -47,43 +39,18 @@ def _reference(tmp: Path) -> dict:
     env.pop("GCE_METADATA_HOST", None)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                     str(JOB)], env=env, cwd=tmp, check=True, timeout=RUN_S, capture_output=True)
-    return _final(open_store(store))
+    return final_weights(open_store(store))
 
 
 def test_two_vms_train_one_job_through_preemptions_of_both_and_end_bit_identical(state, tmp_path):
-    from spotshield.events import read_events
-
     reference = _reference(tmp_path)
     wd = tmp_path / "wd"
     wd.mkdir()
     shutil.copy(JOB, wd / "train.py")
     s = StackSettings(name="fj", run_id="fleet-job", fleet_size=2, pattern="none", time_scale=60,
                       command=f"python train.py {PACE_S}", workdir=str(wd))
-    local = backends.make("local", state_dir=state)
-    stack = local.up(s)
-    rec = daemon.read_state(state)
+    stack, events, final = run_through_preemptions(state, s, PREEMPT_AFTER_STEPS, RUN_S)
     coordinator = stack.resources["coordinator"]
-    os.environ["STORAGE_EMULATOR_HOST"] = stack.endpoints["storage"]
-    try:
-        store = open_store(stack.store)
-        c = compute_clients(Handle(rec))
-        victims = []
-        for after in PREEMPT_AFTER_STEPS:
-            wait_for(lambda: (n := layout.newest_committed(store)) and n[0] >= after, RUN_S, interval_s=0.2,
-                     what=f"a checkpoint at step >= {after}")
-            running = sorted(m.instance.rsplit("/", 1)[1] for m in managed(c, Handle(rec), "fj-mig")
-                             if m.instance_status == "RUNNING")
-            victim = next(n for n in running if n not in victims)  # the other member than last time
-            out = daemon.request(rec, "POST", "/spotshield/v1/preempt", {"instance": victim})
-            assert out["outcome"] == "preempted", out
-            victims.append(victim)
-        wait_for(lambda: store.exists("DONE") and not managed(c, Handle(rec), "fj-mig"), RUN_S, interval_s=1.0,
-                 what="DONE and the group emptied by startup.sh")
-        events = read_events(store, s.run_id)
-        final = _final(store)
-    finally:
-        local.down(stack)
-        del os.environ["STORAGE_EMULATOR_HOST"]
 
     names = [e["event"] for e in events]
     notices = [e for e in events if e["event"] == "preempt_notice"]
