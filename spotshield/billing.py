@@ -11,6 +11,8 @@ all price through this module, so they cannot disagree:
                   emulated instances' own RUNNING..TERMINATED times).
   Bill            spot spent       = billable time on Spot VMs x spot price (start-up included)
                   on-demand VMs    = billable time on on-demand VMs (a deadline's fallback) x on-demand price
+                                     + service VMs (ServiceVm: the rendezvous coordinator of a job under
+                                     torchrun), each at its own machine's on-demand price
                   spent            = spot spent + on-demand VMs: what the run cost
                   on-demand equiv. = what an uninterrupted on-demand run of the same work costs:
                                      productive time only (boots.on_demand_seconds) x on-demand price
@@ -18,6 +20,11 @@ all price through this module, so they cannot disagree:
                   price discount   = 1 - spot price / on-demand price: the bare discount, shown
                                      only under that name; savings are below it whenever
                                      preemptions cost restarts or re-done work.
+
+  service VMs     service_vms(record, events, now): the coordinator, when the stack record names
+                  its machine (resources["coordinator_machine_type"]), from the stack's creation
+                  until the run's DONE (its "done" event), or until now while it runs: the VM
+                  powers itself off once DONE exists (spotshield/distributed/coordinator.py).
 
 Units: spans are in the clock's seconds. Under the emulator the events' clock is real time and
 the meter's is emulated time; `time_scale` (emulated seconds per real second) converts, and a
@@ -40,6 +47,7 @@ KINDS = ("machine", "gpu")
 DEFAULT_MACHINE = "g2-standard-4"  # the machine of the original study: 4 vCPU + 1x L4
 DEFAULT_GPU = "nvidia-l4"
 DEFAULT_REGION = "us-central1"
+COORDINATOR_MACHINE = "e2-small"  # terraform/modules/coordinator's machine_type default (a test holds them equal)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,48 @@ def run_seconds(boots) -> tuple[float, float | None]:
 
 
 @dataclass(frozen=True)
+class ServiceVm:
+    """An on-demand VM that serves the run without training it (the rendezvous coordinator), billed
+    at its own machine's on-demand price. billed_s is on the billed clock already (emulated
+    seconds under the emulator), so a Bill's time_scale does not apply to it."""
+
+    name: str
+    machine_type: str
+    usd_per_h: float
+    billed_s: float
+
+    @property
+    def usd(self) -> float:
+        return self.usd_per_h * self.billed_s / SECONDS_PER_HOUR
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "machine_type": self.machine_type, "on_demand_usd_per_h": self.usd_per_h,
+                "billed_s": round(self.billed_s, 1), "usd": round(self.usd, 4)}
+
+
+def service_vms(rec, events: list[dict], now: float) -> tuple[ServiceVm, ...]:
+    """The service VMs of a stack (`rec`: its StackRecord), billed from the stack's creation until the
+    run's first "done" event, or until `now` while it runs; on the record's clock (time_scale x the
+    events' real seconds; under guest_time real through the run's own timeline, as its boots are).
+    A machine without a price in the table is left out, as the whole Bill is then."""
+    machine = (rec.resources or {}).get("coordinator_machine_type")
+    rate = hourly(machine, None, 0, rec.region) if machine else None
+    if rate is None:
+        return ()
+    done = [e["t"] for e in events if e.get("event") == "done" and isinstance(e.get("t"), (int, float))]
+    start, end = float(rec.created), float(min(done) if done else now)
+    if end <= start:
+        return ()
+    if rec.guest_time == "real" and rec.time_scale != 1:
+        from spotshield.analysis.emulated import timeline
+
+        billed = timeline(events, rec.time_scale, "real").span(start, end)
+    else:
+        billed = (end - start) * rec.time_scale
+    return (ServiceVm("coordinator", machine, rate.on_demand, billed),)
+
+
+@dataclass(frozen=True)
 class Bill:
     """Spot spent, the on-demand equivalent and savings of one run (or one instance)."""
 
@@ -157,16 +207,18 @@ class Bill:
     time_scale: float = 1.0  # emulated seconds per second of the spans' clock (1 on GCP)
 
     on_demand_vm_s: float = 0.0  # the part of billable_s spent on on-demand VMs, same clock
+    services: tuple[ServiceVm, ...] = ()  # on-demand VMs beside the fleet (not in billable_s)
 
     @classmethod
-    def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0, on_demand_vm=None) -> "Bill":
+    def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0, on_demand_vm=None,
+                  services: tuple[ServiceVm, ...] = ()) -> "Bill":
         """The bill of a run from its boots (spotshield/boots.py), as status and analyze compute it.
         on_demand_vm(boot) -> True for a boot on an on-demand VM (billed at the on-demand price)."""
         from spotshield import boots as bootmodel
 
         billable, on_demand = run_seconds(boots)
         od_vm = billable_seconds(bootmodel.spans([b for b in boots if on_demand_vm(b)])) if on_demand_vm else 0.0
-        return cls(rate, billable, on_demand, time_scale, od_vm)
+        return cls(rate, billable, on_demand, time_scale, od_vm, tuple(services))
 
     @property
     def hours(self) -> float:
@@ -180,8 +232,10 @@ class Bill:
 
     @property
     def on_demand_vm_usd(self) -> float:
-        """On-demand VMs' part (a deadline's fallback): their billed hours at the on-demand price."""
-        return self.rate.on_demand * self.on_demand_vm_s * self.time_scale / SECONDS_PER_HOUR
+        """On-demand VMs' part: the fleet's (a deadline's fallback) billed hours at the on-demand
+        price, plus the service VMs' (the coordinator) at theirs."""
+        fleet = self.rate.on_demand * self.on_demand_vm_s * self.time_scale / SECONDS_PER_HOUR
+        return fleet + sum(s.usd for s in self.services)
 
     @property
     def spent_usd(self) -> float:
@@ -203,7 +257,7 @@ class Bill:
         od = self.on_demand_usd
         return {
             "spot_usd": round(self.spot_usd, 4),  # Spot VMs only
-            "on_demand_vm_usd": round(self.on_demand_vm_usd, 4),  # on-demand VMs (a deadline's fallback)
+            "on_demand_vm_usd": round(self.on_demand_vm_usd, 4),  # on-demand VMs (a deadline's fallback, services)
             "spent_usd": round(self.spent_usd, 4),  # the two together: what savings compare
             "on_demand_vm_s": round(self.on_demand_vm_s, 1),  # in the spans' clock
             "on_demand_usd": None if od is None else round(od, 4),
@@ -215,4 +269,6 @@ class Bill:
             "on_demand_s": None if self.on_demand_s is None else round(self.on_demand_s, 1),
             "time_scale": self.time_scale,
             "source": source,
+            # only with any: the meter's and analyze's bills have none
+            **({"services": [sv.to_dict() for sv in self.services]} if self.services else {}),
         }

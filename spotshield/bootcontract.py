@@ -50,6 +50,7 @@ COORDINATOR_METADATA: dict[str, str] = {
     "spotshield-build-sha256": "optional pin: the archive's full sha256",
     "spotshield-coordinator-port": "TCP port of the rendezvous store (the port in the trainers' spotshield-coordinator)",
     "spotshield-torch-requirement": "pip requirement of the trainers' torch (e.g. torch==2.7.*), installed as CPU wheels",
+    "spotshield-store": "the run's store (gs://<bucket>/runs/<run-id>): once it holds DONE, the coordinator exits and the VM powers off",
 }
 COORDINATOR_SCRIPT = "coordinator.sh"  # in startup-scripts/
 # The half both service scripts share; Terraform puts it in front of each (one metadata value each).

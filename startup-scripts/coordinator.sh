@@ -5,10 +5,13 @@
 # 2. installs torch (CPU wheels, the trainers' version: spotshield-torch-requirement) and the build
 #    that `spotshield up` published into a virtualenv, unless they are installed already (the
 #    build's download is checked against the build id's sha256 prefix and the optional pin);
-# 3. runs `python -m spotshield.distributed.coordinator --host 0.0.0.0 --port <port>`, the TCPStore
-#    of the job's c10d rendezvous (docs/distributed.md), as the systemd unit spotshield-coordinator
-#    with Restart=always: it holds no durable state, so a restart only makes the agents rendezvous
-#    again. Without systemd it runs in front.
+# 3. runs `python -m spotshield.distributed.coordinator --host 0.0.0.0 --port <port> --store <store>`,
+#    the TCPStore of the job's c10d rendezvous (docs/distributed.md), as the systemd unit
+#    spotshield-coordinator with Restart=on-failure: it holds no durable state, so a restart only
+#    makes the agents rendezvous again. Without systemd it runs in front.
+# 4. powers the VM off once the coordinator has exited 0 by itself: it does when the run's store
+#    (spotshield-store) holds DONE, so the VM stops billing then, not at `make teardown`. A stop of the
+#    unit (systemctl stop, the VM's own shutdown) is passed on to the coordinator and powers nothing off.
 #
 # Steps 2 and 3 are install-build.sh's (shared with controller.sh), which Terraform puts in front of
 # this file; run by hand, this file sources it. Terraform renders both with templatefile(): they must
@@ -26,6 +29,8 @@ ss_init spotshield-coordinator /opt/spotshield-coordinator
 UNIT=spotshield-coordinator
 # CPU-only wheels: the coordinator needs torch's TCPStore, not CUDA (a tenth of the download).
 TORCH_INDEX=$(env_or SPOTSHIELD_TORCH_INDEX https://download.pytorch.org/whl/cpu)
+# How the VM powers itself off (a test passes a stand-in); run as root by the unit.
+POWEROFF=$(env_or SPOTSHIELD_POWEROFF "systemctl poweroff")
 
 if unit_running "$UNIT"; then
   log "unit $UNIT is already running; nothing to do"
@@ -39,6 +44,12 @@ BUILD_ID=$(attr spotshield-build-id)
 [ -n "$BUILD_ID" ] || die "metadata has no spotshield-build-id: the coordinator runs the build that up published"
 TORCH=$(attr spotshield-torch-requirement)
 [ -n "$TORCH" ] || TORCH=torch
+STORE=$(attr spotshield-store)
+case "$STORE" in
+  gs://?*/?* | file:///?*) ;;
+  '') die "metadata has no spotshield-store: the coordinator stops when the run's DONE is there" ;;
+  *) die "spotshield-store must be gs://<bucket>/runs/<run-id>, not '$STORE'" ;;
+esac
 
 ensure_venv
 # A new requirement or build replaces the VM (terraform/modules/coordinator): an importable torch is the asked one.
@@ -48,4 +59,20 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     die "pip install of $TORCH from $TORCH_INDEX failed"
 fi
 install_build "$(attr spotshield-build-url)" "$BUILD_ID" "$(attr spotshield-build-sha256)"
-run_service "$UNIT" always "$VENV/bin/python" -m spotshield.distributed.coordinator --host 0.0.0.0 --port "$PORT"
+# The unit's command, a file beside the virtualenv (its log line stays readable):
+#   then-power-off.sh POWEROFF CMD...
+# runs CMD (the coordinator) in the background, passes a SIGTERM or SIGINT on to it (then exit 143,
+# no power-off), passes its failure up (Restart=on-failure starts it again), and after its clean
+# exit runs POWEROFF (word-split on purpose: "systemctl poweroff").
+cat >"$SS_HOME/then-power-off.sh" <<'EOS' || die "cannot write $SS_HOME/then-power-off.sh"
+poweroff=$1
+shift
+"$@" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; exit 143' TERM INT
+wait "$pid" || exit
+echo "spotshield-coordinator: the coordinator exited cleanly (the run is done); powering the VM off" >&2
+exec $poweroff
+EOS
+run_service "$UNIT" on-failure /bin/bash "$SS_HOME/then-power-off.sh" "$POWEROFF" \
+  "$VENV/bin/python" -m spotshield.distributed.coordinator --host 0.0.0.0 --port "$PORT" --store "$STORE"

@@ -163,6 +163,7 @@ module "coordinator" {
   network_tag       = module.network.coordinator_tag
   port              = module.network.rendezvous_port
   bucket_name       = module.checkpoint_bucket.name
+  run_id            = var.run_id
   build_url         = var.build_url
   build_id          = var.build_id
   build_sha256      = var.build_sha256

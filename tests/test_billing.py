@@ -115,3 +115,63 @@ def test_bill_for_boots_bills_the_boots_the_caller_names_on_demand():
     assert mixed.billable_s == spot_only.billable_s == 120.0 and mixed.on_demand_vm_s == 80.0
     assert mixed.spot_usd == pytest.approx(0.36 * 40 / 3600) and mixed.on_demand_vm_usd == pytest.approx(3.6 * 80 / 3600)
     assert mixed.savings_pct < spot_only.savings_pct
+
+
+# ---- service VMs: the rendezvous coordinator (issue 13) ------------------------------------------
+def _record(**kw):
+    from spotshield.backends.record import StackRecord
+
+    base = dict(backend="gcp", name="s", project="p", region="us-central1", zones=["us-central1-a"], mig="s-mig",
+                bucket="b", run_id="r", store="gs://b/runs/r", strategy="adaptive", created=1000.0,
+                resources={"coordinator_machine_type": billing.COORDINATOR_MACHINE})
+    return StackRecord(**{**base, **kw})
+
+
+def test_the_coordinator_is_billed_on_demand_from_the_stacks_creation_until_done():
+    e2 = shipped("e2-small")
+    done = [{"event": "step", "t": 1500.0}, {"event": "done", "t": 4600.0}, {"event": "done", "t": 4700.0}]
+    (vm,) = billing.service_vms(_record(), done, now=9000.0)
+    assert (vm.name, vm.machine_type, vm.billed_s) == ("coordinator", "e2-small", 3600.0)  # until the first done
+    assert vm.usd == pytest.approx(float(e2["on_demand"])) and vm.usd_per_h == float(e2["on_demand"])
+    (running,) = billing.service_vms(_record(), [{"event": "step", "t": 1500.0}], now=2800.0)
+    assert running.billed_s == 1800.0  # no DONE yet: until now
+    (local,) = billing.service_vms(_record(backend="local", time_scale=60.0), done, now=0)
+    assert local.billed_s == 3600.0 * 60  # emulated seconds, as the trainers' VMs are billed
+    assert billing.service_vms(_record(resources={}), done, now=9000.0) == ()  # no coordinator in the stack
+    assert billing.service_vms(_record(region="europe-west4"), done, now=9000.0) == ()  # no price: no Bill at all
+
+
+def test_under_guest_time_real_the_coordinator_follows_the_runs_timeline():
+    """A guest's start-up runs the emulated clock at 1x: the coordinator's emulated time follows it."""
+    evs = [{"event": "vm_boot", "t": 1010.0, "host": "h", "boot": "b"},
+           {"event": "start", "t": 1010.0, "host": "h", "boot": "b", "total_steps": 10},
+           {"event": "step", "t": 1020.0, "host": "h", "boot": "b", "step": 1},
+           {"event": "done", "t": 1100.0, "host": "h", "boot": "b", "step": 10}]
+    (vm,) = billing.service_vms(_record(backend="local", time_scale=60.0, guest_time="real"), evs, now=0)
+    assert vm.billed_s == pytest.approx((100 - 10) * 60 + 10)  # 10 held seconds of start-up at 1x
+
+
+def test_a_service_vm_is_in_the_on_demand_vms_and_what_savings_compare():
+    rate = billing.Rate(spot=0.3, on_demand=1.0)
+    vm = billing.ServiceVm("coordinator", "e2-small", usd_per_h=0.02, billed_s=7200.0)  # billed clock already
+    bill = billing.Bill(rate, billable_s=90.0, on_demand_s=60.0, time_scale=60.0, services=(vm,))
+    without = billing.Bill(rate, billable_s=90.0, on_demand_s=60.0, time_scale=60.0)
+    assert bill.on_demand_vm_usd == pytest.approx(0.04) and bill.spot_usd == without.spot_usd  # not x time_scale
+    assert bill.spent_usd == pytest.approx(without.spent_usd + 0.04) and bill.savings_pct < without.savings_pct
+    assert bill.on_demand_usd == without.on_demand_usd  # an on-demand run needs no coordinator of its own
+    d = bill.to_dict("test")
+    assert d["services"] == [{"name": "coordinator", "machine_type": "e2-small", "on_demand_usd_per_h": 0.02,
+                              "billed_s": 7200.0, "usd": 0.04}]
+    assert "services" not in without.to_dict("test")
+
+
+def test_the_coordinators_machine_is_the_terraform_default_and_has_a_price():
+    from pathlib import Path
+
+    from spotshield.validate.invariants import load_stack
+
+    mod = load_stack(Path(__file__).resolve().parents[1]).module_dir("modules/coordinator")
+    assert mod.variables["machine_type"]["default"] == billing.COORDINATOR_MACHINE
+    rate = billing.hourly(billing.COORDINATOR_MACHINE, None, 0, "us-central1")
+    # GCE bills the shared-core e2-small as 0.5 vCPU + 2 GB, not 2 vCPUs (a catalog's 0.04947)
+    assert rate.on_demand == pytest.approx(0.5 * 0.021812 + 2 * 0.002923, abs=1e-5)

@@ -11,6 +11,7 @@ from typing import Callable
 from spotshield.backends import deadline
 from spotshield.backends.base import Echo, Sources, _ignore, _quiet, fleet_trainer_config, record_sources
 from spotshield.backends.record import StackRecord
+from spotshield.billing import COORDINATOR_MACHINE
 from spotshield.settings import StackSettings
 
 DEFAULT_WAIT_S = 900.0  # how long up waits for a stable group
@@ -50,6 +51,10 @@ class GcpBackend:
         tcfg = fleet_trainer_config(settings) if trainer_config is None else trainer_config
         plan = deadline.prepare(settings, tcfg, events=_run_events(settings))  # before anything is created
         record = StackRecord.for_settings(settings, project=settings.project)
+        from spotshield.cloud.tfvars import has_coordinator
+
+        if has_coordinator(settings):  # what status bills it as (billing.service_vms)
+            record.resources["coordinator_machine_type"] = COORDINATOR_MACHINE
         config = None
         if plan is not None:
             # Terraform adds self_mig and health_port (terraform/modules/deadline-controller)

@@ -24,6 +24,7 @@ from typing import Callable
 from spotshield.backends import deadline, rendezvous
 from spotshield.backends.base import Echo, Sources, _ignore, _quiet, fleet_trainer_config, record_sources
 from spotshield.backends.record import StackRecord
+from spotshield.billing import COORDINATOR_MACHINE
 from spotshield.bootcontract import DEFAULT_HEALTH_PORT, boot_metadata
 from spotshield.errors import SpotShieldError
 from spotshield.layout import runs_store_url
@@ -64,6 +65,11 @@ def _api(what: str, fn):
         raise SpotShieldError(f"emulator Compute API: {what}: {getattr(e, 'message', e)}") from None
 
 
+def run_store(s: StackSettings, trainer_config: dict) -> str:
+    """The store the trainers train into (and the coordinator watches for DONE)."""
+    return trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id)
+
+
 def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None, build_id: str | None,
                    workdir: tuple[str, str] | None = None, coordinator: str | None = None) -> dict:
     """The boot-contract attributes (spotshield/bootcontract.py), the keys Terraform sets.
@@ -72,7 +78,7 @@ def metadata_items(s: StackSettings, trainer_config: dict, build_url: str | None
     CPU-only: one worker per node, gloo)."""
     nodes = s.torchrun_nodes
     return boot_metadata(run_id=s.run_id or trainer_config.get("run_id") or "",
-                         store=trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id),
+                         store=run_store(s, trainer_config),
                          trainer_config=trainer_config, mig=s.mig_name, region=s.region,
                          health_port=DEFAULT_HEALTH_PORT, build_url=build_url, build_id=build_id,
                          command=s.command if workdir else None, workdir_url=workdir[0] if workdir else None,
@@ -256,7 +262,7 @@ class LocalBackend:
             shipped = workdir.upload(packed, s.bucket_name) if packed else None
         coordinator = None
         if s.torchrun_nodes:  # one job under torchrun: its rendezvous store beside the emulator
-            coordinator = rendezvous.start_local(self.state_dir)["endpoint"]
+            coordinator = rendezvous.start_local(self.state_dir, run_store(s, tcfg), storage)["endpoint"]
         tpl = template_body(s, metadata_items(s, tcfg, build_url, build_id, shipped, coordinator))
         try:  # the name carries a digest of the properties: an existing one is this very template
             templates.insert_unary(project=project, instance_template_resource=compute_v1.InstanceTemplate.from_json(
@@ -272,8 +278,9 @@ class LocalBackend:
                      "build_url": build_url}
         if shipped:
             resources.update(command=s.command, workdir_url=shipped[0], workdir_sha256=shipped[1])
-        if coordinator:
-            resources.update(coordinator=coordinator, nodes=list(s.torchrun_nodes))
+        if coordinator:  # billed as the VM it stands in for (billing.service_vms)
+            resources.update(coordinator=coordinator, nodes=list(s.torchrun_nodes),
+                             coordinator_machine_type=COORDINATOR_MACHINE)
         clock = daemon.request(rec, "GET", "/spotshield/v1/status").get("clock") or {}
         record = StackRecord.for_settings(s, project=project, time_scale=s.time_scale,
                                           endpoints=dict(rec["endpoints"]), resources=resources,

@@ -102,15 +102,21 @@ CONTROLLER_CALLS: tuple[Call, ...] = (
          "logging.logEntries.create", "project", "roles/logging.logWriter"),
 )
 # The rendezvous coordinator's VM (terraform/modules/coordinator), its own service account: the scope
-# "builds" is a bucket binding conditioned on the builds/ prefix. Its coordinator serves the TCPStore
-# to the trainers over the VPC and calls no Google API at all.
+# "builds" is a bucket binding conditioned on the builds/ prefix, "done" one conditioned on the one
+# object runs/<run>/DONE. Its coordinator serves the TCPStore to the trainers over the VPC; its only
+# Google API call is the look for DONE (then it exits and the VM powers itself off, in the guest).
 COORDINATOR_SCOPES = {
     "builds": "google_storage_bucket_iam_member",
+    "done": "google_storage_bucket_iam_member",
     "project": "google_project_iam_member",
 }
 COORDINATOR_CALLS: tuple[Call, ...] = (
     Call("coordinator.sh (install-build.sh)", "GET storage/v1/b/<bucket>/o/builds/<archive>?alt=media (the build archive)",
          "storage.objects.get", "builds", _VIEW),
+    # google-cloud-storage blob.exists(): GET storage/v1/b/<bucket>/o/runs%2F<run>%2FDONE?fields=name;
+    # the store is opened with check=False, so no probe listing (storage.objects.list) is made.
+    Call("spotshield.distributed.coordinator --store", "blob.exists runs/<run>/DONE, every 30 s",
+         "storage.objects.get", "done", _VIEW),
     Call("google_metadata_script_runner", "entries:write (coordinator.sh output)",
          "logging.logEntries.create", "project", "roles/logging.logWriter"),
 )

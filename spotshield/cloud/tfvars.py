@@ -90,7 +90,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "name": settings.name,
         "machine_type": settings.machine_type,
         "gpu_type": settings.gpu_type or "",
-        "gpu_count": settings.gpu_count if settings.gpu_type else 0,
+        "gpu_count": gpu_count(settings),
         "fleet_size": settings.fleet_size,
         "bucket_name": settings.bucket_name,
         "run_id": settings.run_id,
@@ -110,6 +110,17 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "min_nodes": settings.min_nodes,
     }
     return check_tfvars(values)
+
+
+def gpu_count(settings: StackSettings) -> int:
+    """The GPUs per VM the root module gets (none without a GPU type)."""
+    return settings.gpu_count if settings.gpu_type else 0
+
+
+def has_coordinator(settings: StackSettings) -> bool:
+    """Whether the root module declares the rendezvous coordinator VM for these settings: its
+    local.distributed (terraform/main.tf), a job under torchrun on a running fleet."""
+    return bool(settings.command) and settings.fleet_size >= 1 and (settings.fleet_size > 1 or gpu_count(settings) > 1)
 
 
 def write(values: dict, terraform_dir: str | Path) -> Path:

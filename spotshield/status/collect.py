@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 
 from spotshield import boots as bootmodel
-from spotshield.billing import Bill, hourly
+from spotshield.billing import Bill, hourly, service_vms
 from spotshield.errors import NotFoundError, SpotShieldError
 from spotshield.events import read_events
 from spotshield.layout import DEADLINE_KEY, MARKER, STOPPED_KEY, folder_for, list_checkpoints, newest_committed
@@ -233,10 +233,11 @@ def _preemptions(events: list[dict], boots: list[bootmodel.Boot], several: bool 
     }
 
 
-def _cost(rec: StackRecord, events: list[dict], boots: list[bootmodel.Boot]) -> dict | None:
+def _cost(rec: StackRecord, events: list[dict], boots: list[bootmodel.Boot], now: float | None = None) -> dict | None:
     """The run's Bill from its events: the same figures `spotshield analyze` gives, under the
     stack's time model (emulated.to_emulated: under guest_time real a guest's start-up and
-    shutdown bill 1x, not time_scale x); boots on the deadline's on-demand VMs at the on-demand price."""
+    shutdown bill 1x, not time_scale x); boots on the deadline's on-demand VMs at the on-demand price,
+    the rendezvous coordinator's VM at its own (billing.service_vms)."""
     rate = hourly(rec.machine_type, rec.gpu_type, rec.gpu_count, rec.region)
     if rate is None:
         return None
@@ -245,7 +246,8 @@ def _cost(rec: StackRecord, events: list[dict], boots: list[bootmodel.Boot]) -> 
         from spotshield.analysis.emulated import to_emulated
 
         boots = bootmodel.split_boots(to_emulated(events, rec.time_scale, "real"))
-    bill = Bill.for_boots(rate, boots, 1.0 if held else rec.time_scale, on_demand_vm=_on_demand_vm(rec))
+    bill = Bill.for_boots(rate, boots, 1.0 if held else rec.time_scale, on_demand_vm=_on_demand_vm(rec),
+                          services=service_vms(rec, events, time.time() if now is None else now))
     out = bill.to_dict("events x price table")
     if held:  # billable_s is emulated seconds already: say how it was counted
         out.update(guest_time="real", stack_time_scale=rec.time_scale)
@@ -351,7 +353,7 @@ def collect(rec: StackRecord, now: float | None = None) -> dict:
         "checkpoint": checkpoint,
         "accuracy": _accuracy(events),
         "preemptions": _preemptions(events, boots, _several(rec)),
-        "cost": _cost(rec, events, boots),
+        "cost": _cost(rec, events, boots, now),
         "events": [{"t": e["t"], "event": e["event"], "host": e.get("host"), "summary": _summary(e)}
                    for e in events[-LAST_EVENTS:]],
         "problems": problems,

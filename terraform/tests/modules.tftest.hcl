@@ -246,6 +246,7 @@ run "coordinator_vm" {
     subnet_cidr   = "10.64.0.0/20"
     network_tag   = "spotshield-coordinator"
     bucket_name   = "demo-ckpt"
+    run_id        = "job-1"
     build_url     = "gs://demo-ckpt/builds/spotshield-0.1.0.tar.gz"
     build_id      = "0.1.0+3f2a9c1d2e4b"
   }
@@ -279,6 +280,40 @@ run "coordinator_vm" {
     condition     = google_storage_bucket_iam_member.coordinator_builds.role == "roles/storage.objectViewer" && google_storage_bucket_iam_member.coordinator_builds.condition[0].expression == "resource.name.startsWith(\"projects/_/buckets/demo-ckpt/objects/builds/\")"
     error_message = "the coordinator reads the builds, nothing else of the bucket"
   }
+
+  assert {
+    condition     = google_storage_bucket_iam_member.coordinator_done.role == "roles/storage.objectViewer" && google_storage_bucket_iam_member.coordinator_done.condition[0].expression == "resource.name == \"projects/_/buckets/demo-ckpt/objects/runs/job-1/DONE\""
+    error_message = "of the run, the coordinator reads exactly its DONE object"
+  }
+
+  assert {
+    condition     = google_compute_instance.coordinator.metadata["spotshield-store"] == "gs://demo-ckpt/runs/job-1"
+    error_message = "the coordinator watches the run's store for DONE (then its VM powers off)"
+  }
+}
+
+run "coordinator_with_a_bad_run_id_is_refused" {
+  command = plan
+
+  module {
+    source = "./modules/coordinator"
+  }
+
+  variables {
+    project       = "demo-project-123"
+    region        = "us-central1"
+    zone          = "us-central1-a"
+    name          = "spotshield"
+    subnetwork_id = "projects/demo-project-123/regions/us-central1/subnetworks/spotshield-subnet"
+    subnet_cidr   = "10.64.0.0/20"
+    network_tag   = "spotshield-coordinator"
+    bucket_name   = "demo-ckpt"
+    run_id        = "runs/../x"
+    build_url     = "gs://demo-ckpt/builds/spotshield-0.1.0.tar.gz"
+    build_id      = "0.1.0+3f2a9c1d2e4b"
+  }
+
+  expect_failures = [var.run_id]
 }
 
 run "coordinator_without_a_published_build_is_refused" {
@@ -297,6 +332,7 @@ run "coordinator_without_a_published_build_is_refused" {
     subnet_cidr   = "10.64.0.0/20"
     network_tag   = "spotshield-coordinator"
     bucket_name   = "demo-ckpt"
+    run_id        = "job-1"
     build_url     = "gs://another-bucket/builds/spotshield-0.1.0.tar.gz"
     build_id      = "0.1.0+3f2a9c1d2e4b"
   }

@@ -113,6 +113,11 @@ run "a_fleet_of_two_in_command_mode_is_one_job_under_torchrun" {
   }
 
   assert {
+    condition     = module.coordinator[0].boot_metadata["spotshield-store"] == output.store_url && module.spot_fleet.run_metadata["spotshield-store"] == output.store_url
+    error_message = "the coordinator watches the trainers' store for the run's DONE (then its VM powers off)"
+  }
+
+  assert {
     condition     = module.network.rendezvous_port == 29400
     error_message = "the network opens the job's internal rules for the coordinator's port"
   }

@@ -174,3 +174,19 @@ def test_a_deadline_the_gcp_backend_cannot_meet_is_refused_before_terraform_runs
     r = cli(*UP, "--deadline", "10m", "--step-time", "0.5")
     assert r.exit_code == 1 and "shorter than" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert gcp.argvs() == []
+
+
+def test_a_torchrun_job_records_its_coordinators_machine_for_the_bill(monkeypatch, root):
+    """status bills the coordinator VM that Terraform declares for such a job (issue 13)."""
+    from spotshield.backends.gcp import GcpBackend
+    from spotshield.settings import load_settings
+
+    applied = []
+    monkeypatch.setattr("spotshield.cloud.gcp.up", lambda *a, on_applied, **kw: applied.append(on_applied()))
+    (root / "train.py").write_text("")
+    job = load_settings({"project": PROJECT, "run_id": "r1", "fleet_size": 2, "command": "python train.py",
+                         "workdir": str(root)})
+    assert GcpBackend(root).up(job).resources["coordinator_machine_type"] == "e2-small"
+    alone = load_settings({"project": PROJECT, "run_id": "r1", "fleet_size": 1})
+    assert "coordinator_machine_type" not in GcpBackend(root).up(alone).resources
+    assert len(applied) == 2

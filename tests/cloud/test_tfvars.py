@@ -65,3 +65,23 @@ def test_a_torchrun_job_writes_its_node_range(root):
     assert (values["fleet_size"], values["min_nodes"], values["command"]) == (3, 2, "python train.py")
     s, tcfg = settings()
     assert tfvars.render(s, build_url="", build_id="", trainer_config=tcfg)["min_nodes"] is None  # = fleet_size
+
+
+@pytest.mark.parametrize("kw, declared", [
+    ({"fleet_size": 2, "command": "python train.py"}, True),
+    ({"fleet_size": 1, "command": "python train.py", "gpu_count": 2, "machine_type": "g2-standard-24"}, True),
+    ({"fleet_size": 1, "command": "python train.py"}, False),  # one process on one VM
+    ({"fleet_size": 1, "command": "python train.py", "gpu_count": 2, "gpu_type": "", "machine_type": "n1-standard-4"},
+     False),  # no GPU at all
+    ({"fleet_size": 0, "command": "python train.py", "gpu_count": 2, "machine_type": "g2-standard-24"}, False),
+    ({"fleet_size": 2}, False),  # the built-in trainer: no torchrun job
+])
+def test_has_coordinator_is_the_root_modules_distributed_rule(root, kw, declared):
+    """terraform/main.tf local.distributed: the stack record says so, and status bills the VM (issue 13)."""
+    (root / "train.py").write_text("")
+    s = load_settings({"project": "my-proj-1", "run_id": "r1", **({"workdir": str(root)} if "command" in kw else {}),
+                       **kw})
+    assert tfvars.has_coordinator(s) is declared
+    values = tfvars.render(s, build_url="", build_id="", trainer_config=fleet_trainer_config(s))
+    assert declared == (values["command"] != "" and values["fleet_size"] >= 1
+                        and (values["fleet_size"] > 1 or values["gpu_count"] > 1))  # main.tf's expression

@@ -130,7 +130,9 @@ def vm_events(store_root: Path, run_id: str, host: str = "ss-vm-1", boot: str = 
 # ---- the service VMs' boot scripts (controller.sh, coordinator.sh) ---------------------------------
 SERVICE_LIB = REPO / "startup-scripts" / "install-build.sh"
 # Their virtualenv's python: answers buildinfo once "installed", `-c "import torch"` once torch is,
-# records pip installs (pip.log, one JSON list per call) and each service's argv (+ its config file).
+# records pip installs (pip.log, one JSON list per call) and each service's argv (+ its config file);
+# the service exits FAKE_SERVICE_RC (0), or with FAKE_SERVICE_WAIT_TERM set writes service.pid and
+# waits for SIGTERM (recorded in service-sigterm, then exit 0, like the coordinator).
 SERVICE_VENV_PYTHON = r'''#!{python}
 import json, os, sys
 from pathlib import Path
@@ -154,7 +156,13 @@ if args[:2] in (["-m", "spotshield.deadline.service"], ["-m", "spotshield.distri
     if "--config" in args:
         record["config"] = json.loads(Path(args[args.index("--config") + 1]).read_text())
     (out / "service.json").write_text(json.dumps(record))
-    sys.exit(0)
+    if os.environ.get("FAKE_SERVICE_WAIT_TERM"):
+        import signal, time
+        signal.signal(signal.SIGTERM, lambda *a: (out.joinpath("service-sigterm").write_text("1"), sys.exit(0)))
+        out.joinpath("service.pid").write_text(str(os.getpid()))
+        time.sleep(60)
+        sys.exit(3)
+    sys.exit(int(os.environ.get("FAKE_SERVICE_RC", "0")))
 sys.exit(f"fake venv python: unexpected {args}")
 '''
 
@@ -167,6 +175,10 @@ def service_home(tmp_path: Path, installed: str | None = None, torch: bool = Fal
     py.write_text(SERVICE_VENV_PYTHON.replace("{python}", sys.executable))
     py.chmod(0o755)
     (tmp_path / "fake").mkdir()
+    # coordinator.sh powers the VM off after a clean exit: never this machine (service_env points there)
+    stub = tmp_path / "fake" / "poweroff-stub"
+    stub.write_text(f"#!/bin/sh\necho \"$*\" > '{tmp_path / 'fake' / 'poweroff'}'\n")
+    stub.chmod(0o755)
     if installed:
         (tmp_path / "fake" / "installed").write_text(installed)
     if torch:
@@ -177,7 +189,8 @@ def service_home(tmp_path: Path, installed: str | None = None, torch: bool = Fal
 def service_env(tmp_path: Path, metadata_host: str, gcs_url: str, build_id: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SPOTSHIELD_", "GCE_", "FAKE_"))}
     env.update(GCE_METADATA_HOST=metadata_host, STORAGE_EMULATOR_HOST=gcs_url, SPOTSHIELD_HOME=str(tmp_path / "home"),
-               FAKE_DIR=str(tmp_path / "fake"), FAKE_BUILD_ID=build_id)
+               FAKE_DIR=str(tmp_path / "fake"), FAKE_BUILD_ID=build_id,
+               SPOTSHIELD_POWEROFF=str(tmp_path / "fake" / "poweroff-stub"))
     return env
 
 

@@ -195,10 +195,15 @@ def test_a_changed_controller_grant_is_caught(stack_copy, case):
 
 # ---- the rendezvous coordinator ---------------------------------------------------------
 def coordinator_problems(repo) -> list[str]:
-    """modules/coordinator grants its account exactly what COORDINATOR_CALLS need: builds/ read, logs."""
+    """modules/coordinator grants its account exactly what COORDINATOR_CALLS need: builds/ read, the
+    run's DONE read, logs."""
+    from spotshield.layout import DONE_KEY
+
     mod = load_stack(repo).module_dir("modules/coordinator")
     at: dict[str, set[str]] = {scope: set() for scope in COORDINATOR_SCOPES}
     out = []
+    prefix = str(mod.locals.get("builds_prefix", ""))
+    done_object = str(mod.locals.get("done_object", ""))
     for rtype in set(COORDINATOR_SCOPES.values()):
         for name, b in mod.resources_of(rtype):
             if "google_service_account.coordinator." not in str(b.get("member")):
@@ -206,13 +211,15 @@ def coordinator_problems(repo) -> list[str]:
                 continue
             cond = str(mod.resolve(_condition(b)))
             if rtype == "google_storage_bucket_iam_member":
-                prefix = str(mod.locals.get("builds_prefix", ""))
-                if not (cond.startswith("resource.name.startsWith(") and "local.builds_prefix" in cond
+                if (cond.startswith("resource.name.startsWith(") and "local.builds_prefix" in cond
                         and prefix.endswith("/objects/builds/")):
-                    out.append(f"bucket binding {name} is not conditioned on the builds/ prefix: the coordinator "
-                               "could read checkpoints and events")
-                    continue
-                at["builds"].add(str(b.get("role")))
+                    at["builds"].add(str(b.get("role")))
+                elif (cond == 'resource.name == "${local.done_object}"'
+                      and done_object == "projects/_/buckets/${var.bucket_name}/objects/runs/${var.run_id}/" + DONE_KEY):
+                    at["done"].add(str(b.get("role")))
+                else:
+                    out.append(f"bucket binding {name} is conditioned neither on the builds/ prefix nor on the run's "
+                               "DONE object: the coordinator could read checkpoints and events")
             else:
                 at["project"].add(str(b.get("role")))
     for call in COORDINATOR_CALLS:
@@ -235,7 +242,12 @@ def test_the_coordinator_module_grants_every_coordinator_call_and_nothing_else(r
 
 COORDINATOR_MUTATIONS = {
     "read the whole bucket": ('    expression  = "resource.name.startsWith(\\"${local.builds_prefix}\\")"\n', "",
-                              "not conditioned on the builds/ prefix"),
+                              "conditioned neither on the builds/ prefix nor on the run's DONE"),
+    "read the whole run": ('objects/runs/${var.run_id}/DONE"', 'objects/runs/${var.run_id}/"',
+                           "conditioned neither on the builds/ prefix nor on the run's DONE"),
+    "no DONE read": ('expression  = "resource.name == \\"${local.done_object}\\""',
+                     'expression  = "resource.name.startsWith(\\"${local.builds_prefix}\\")"',
+                     "needs storage.objects.get: no roles/storage.objectViewer at done scope"),
     "write access": ('role   = "roles/storage.objectViewer"', 'role   = "roles/storage.objectUser"',
                      "gets roles/storage.objectUser at builds scope, which no call needs"),
     "no log writer": ('role    = "roles/logging.logWriter"', 'role    = "roles/monitoring.metricWriter"',

@@ -6,9 +6,13 @@ locals {
   # low end where GCE hands out the trainers' ephemeral addresses.
   address  = cidrhost(var.subnet_cidr, -3)
   endpoint = "${local.address}:${var.port}"
-  # The one prefix it reads: the builds `up` publishes (spotshield/buildinfo.py build_url). A prefix,
+  # The prefix it reads: the builds `up` publishes (spotshield/buildinfo.py build_url). A prefix,
   # not the one object, so a new build needs no new IAM binding (and no wait for it to propagate).
   builds_prefix = "projects/_/buckets/${var.bucket_name}/objects/builds/"
+  # The run's store, and the one object of it that it reads: DONE (spotshield/layout.py DONE_KEY).
+  # Once DONE exists the coordinator exits 0 and its boot script powers the VM off (no more billing).
+  store_url   = "gs://${var.bucket_name}/runs/${var.run_id}"
+  done_object = "projects/_/buckets/${var.bucket_name}/objects/runs/${var.run_id}/DONE"
   # One metadata value: the half shared with the deadline controller's script first (functions only).
   startup_script = join("\n", [
     templatefile("${path.module}/../../../startup-scripts/install-build.sh", {}),
@@ -20,7 +24,7 @@ resource "google_service_account" "coordinator" {
   project      = var.project
   account_id   = local.sa_account_id
   display_name = "SpotShield rendezvous coordinator (${var.name})"
-  description  = "Reads the published SpotShield build; nothing else."
+  description  = "Reads the published SpotShield build and the run's DONE marker; nothing else."
 }
 
 # What each grant is for: spotshield/cloud/permissions.py COORDINATOR_CALLS; tests/terraform/test_permissions.py
@@ -34,6 +38,21 @@ resource "google_storage_bucket_iam_member" "coordinator_builds" {
     title       = "only-builds"
     description = "Only the builds that spotshield up publishes."
     expression  = "resource.name.startsWith(\"${local.builds_prefix}\")"
+  }
+}
+
+# The coordinator polls the run's DONE (spotshield.distributed.coordinator --store): storage.objects.get
+# of that one object. objectViewer's storage.objects.list is checked on the bucket, which this
+# condition does not name, so it cannot list the run's checkpoints or events either.
+resource "google_storage_bucket_iam_member" "coordinator_done" {
+  bucket = var.bucket_name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.coordinator.email}"
+
+  condition {
+    title       = "only-the-runs-done"
+    description = "Only the run's DONE marker: the coordinator stops once it exists."
+    expression  = "resource.name == \"${local.done_object}\""
   }
 }
 
@@ -55,16 +74,20 @@ resource "google_compute_address" "coordinator" {
   address      = local.address
 }
 
-# What the VM must be re-created for: its boot script installs these once per disk.
+# What the VM must be re-created for: its boot script installs these once per disk, and a new run
+# needs a running coordinator (the last one powered itself off at its run's DONE; new metadata alone
+# would not start it).
 resource "terraform_data" "boot" {
-  input = [var.build_id, var.build_sha256, var.torch_requirement, var.port]
+  input = [var.build_id, var.build_sha256, var.torch_requirement, var.port, var.run_id]
 }
 
 # A plain instance, not a size-1 group: the trainers dial one fixed address, which a plain instance
 # takes straight from the reserved address, while a group's VM can keep one only as a stateful IP
 # (a per-instance config naming the VM). GCE live-migrates it on host maintenance and restarts it
-# after a host failure (automatic_restart); systemd restarts the process (Restart=always). It holds
-# no state: while it is away the agents cannot rendezvous, and they do again once it is back.
+# after a host failure (automatic_restart); systemd restarts the process after a failure
+# (Restart=on-failure). It holds no state: while it is away the agents cannot rendezvous, and they do
+# again once it is back. At the run's DONE it powers itself off (TERMINATED: no charge for the VM,
+# only for its disk, until `make teardown`); a guest's own shutdown is not restarted by GCE.
 # docs/distributed.md has the whole argument.
 resource "google_compute_instance" "coordinator" {
   #checkov:skip=CKV_GCP_38:The boot disk holds Debian, torch and the SpotShield build, no data; Google-managed encryption.
@@ -122,6 +145,7 @@ resource "google_compute_instance" "coordinator" {
     "spotshield-build-sha256"      = var.build_sha256
     "spotshield-coordinator-port"  = var.port
     "spotshield-torch-requirement" = var.torch_requirement
+    "spotshield-store"             = local.store_url
   }
 
   lifecycle {

@@ -83,7 +83,16 @@ variable "boot_disk_size_gb" {
 
 variable "bucket_name" {
   type        = string
-  description = "Checkpoint bucket: the coordinator may read its builds/ prefix, nothing else."
+  description = "Checkpoint bucket: the coordinator may read its builds/ prefix and the run's DONE, nothing else."
+}
+
+variable "run_id" {
+  type        = string
+  description = "Run id: the coordinator stops, and its VM powers off, once gs://<bucket>/runs/<run_id>/DONE exists (the one object of the run it may read)."
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][-_.A-Za-z0-9]{0,127}$", var.run_id))
+    error_message = "run_id must be 1-128 letters, digits, '-', '_' or '.', starting with a letter or digit."
+  }
 }
 
 variable "build_url" {
