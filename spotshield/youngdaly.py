@@ -5,7 +5,10 @@ The trainer's adaptive strategy (spotshield/trainer/strategies/adaptive.py) and 
 
 Symbols (all seconds unless said otherwise):
     C    checkpoint cost: the training stall of one checkpoint
-    R    restart cost: preemption notice -> next training step (VM recreate, boot, load)
+    R    restart cost: the VM time a preemption costs between the last useful step and the next
+         one (the dying VM's shutdown, the new VM's boot and load). For cost, the repair gap in
+         which no VM exists is not in it (it bills nothing: analysis's "R billed"); for time to
+         finish it is (notice -> next training step).
     M    mean time between preemptions, 1/lambda
     tau  compute time between two checkpoints
 

@@ -119,7 +119,7 @@ def check_trace(trace, checkpoint_s: float, restart_s: float, *, starts: int = T
 
 # --- against the study's emulator runs -----------------------------------------------------
 # Each spot run is compared with advise at that run's own preemption rate (its preemptions per
-# emulated hour of wall time), the study's C and R and prices: advise's expected spot /
+# emulated hour of VM time), the study's C, billed R and prices: advise's expected spot /
 # on-demand cost vs the run's billed one. Using the run's own rate tests what advise charges per
 # preemption (R, C and the work lost), which is what a run with 0-3 preemptions can test; the
 # arrivals are what the trace replays test. Tolerance: the mean relative gap over the runs is
@@ -153,13 +153,15 @@ def _emulated(row, name: str) -> float:
 
 
 def run_rate_per_h(row) -> float:
-    """Preemptions per emulated hour of a run's wall time (a metrics_summary row)."""
-    hours = _emulated(row, "wall") / youngdaly.SECONDS_PER_HOUR
+    """Preemptions per emulated hour of a run's VM time (a metrics_summary row): the hazard of a
+    running VM, which is what advise's rate is; no VM is preempted in a repair gap."""
+    hours = _emulated(row, "billable") / youngdaly.SECONDS_PER_HOUR
     return float(row["preemptions"]) / hours if hours > 0 else 0.0
 
 
 def check_study(df, checkpoint_s: float, restart_s: float, spot: float, od: float) -> StudyCheck:
-    """advise vs the spot runs of a metrics_summary table (C and R in emulated seconds)."""
+    """advise vs the spot runs of a metrics_summary table (C and R in emulated seconds; R the
+    restart time a VM bills, analyze's restart_billed_s)."""
     C, R = checkpoint_s, restart_s
     gaps, gaps_own = [], []
     runs = df[~df["baseline"].astype(bool)]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from spotshield import youngdaly
 from spotshield.analysis import advice_check, figures, report, stats, tables, verify
+from spotshield.analysis.metrics import RECOVERY_PARTS
 from spotshield.analysis.runs import load_runs
 from spotshield.billing import DEFAULT_GPU, DEFAULT_MACHINE, resolve_rate
 from spotshield.errors import SpotShieldError
@@ -28,15 +29,22 @@ class Analysis:
     warnings: list[str] = field(default_factory=list)
     checkpoint_s: float = 0.0
     restart_s: float = 0.0
+    restart_billed_s: float = 0.0
     break_even_per_h: float = math.inf
 
 
-def measured_c_r(df) -> tuple[float, float]:
-    """Median stall per checkpoint and median recovery, in emulated seconds under each run's time
-    model (metrics.py: a guest's own start-up and shutdown at 1x when guest_time is real)."""
+def measured_c_r(df) -> tuple[float, float, float]:
+    """(C, R, R billed): the median stall per checkpoint, the median recovery (notice -> next
+    step) and the median of its parts that a VM bills (notice -> exit and VM running -> first
+    step: without the repair gap, in which no VM exists), in emulated seconds under each run's time
+    model (metrics.py: a guest's own start-up and shutdown at 1x when guest_time is real).
+    Cost follows R billed (youngdaly's R is time a VM bills); time to finish follows R."""
     cs = [v for v in df["stall_per_checkpoint_emulated_s"] if not math.isnan(v)]
     rs = [v for lst in df["recoveries_emulated_s"] for v in lst]
-    return (statistics.median(cs) if cs else 0.0), (statistics.median(rs) if rs else 0.0)
+    exits, starts = (f"{p}_emulated_s" for p in (RECOVERY_PARTS[0], RECOVERY_PARTS[2]))
+    billed = [a + b for xs, ys in zip(df[exits], df[starts]) for a, b in zip(xs, ys)] if exits in df else rs
+    med = lambda xs: statistics.median(xs) if xs else 0.0  # noqa: E731
+    return med(cs), med(rs), med(billed)
 
 
 def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ondemand_price: float | None = None,
@@ -59,20 +67,21 @@ def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ond
     df = tables.summary_frame(runs, rate)
     s_csv, c_csv = tables.write_tables(df, out)
     agg = tables.condition_frame(df)
-    C, R = measured_c_r(df)
-    be = youngdaly.break_even_rate(C, R, spot, od) if C > 0 else math.inf
+    C, R, Rb = measured_c_r(df)
+    be = youngdaly.break_even_rate(C, Rb, spot, od) if C > 0 else math.inf
     # the advice reads these back (`spotshield advise --from`), so both use the same C and R
     # the time model the emulated seconds follow (spotshield/analysis/emulated.py), said with them
-    (out / MEASURED_JSON).write_text(json.dumps({"checkpoint_s": C, "restart_s": R, "spot_price": spot,
+    (out / MEASURED_JSON).write_text(json.dumps({"checkpoint_s": C, "restart_s": R, "restart_billed_s": Rb,
+                                                 "spot_price": spot,
                                                  "ondemand_price": od, "break_even_per_h": None if math.isinf(be) else be,
                                                  "clock": "emulated", "guest_time": sorted(set(df["guest_time"]))},
                                                 indent=1))
     ci = stats.condition_intervals(df)
     ci.to_csv(out / INTERVALS_CSV, index=False, float_format="%.6g")
-    figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), R, spot, od, ci)
-    # advise replayed on the real traces at this study's C and R (about a second of CPU)
-    trace_checks = advice_check.shipped_trace_checks(C, R) if C > 0 else []
-    rep = report.write_report(out, df, agg, figs, C=C, R=R, break_even=be, spot=spot, od=od,
+    figs = figures.all_figures(runs, df, agg, out, max(C, 1e-6), Rb, spot, od, ci)
+    # advise replayed on the real traces at this study's C and billed R (about a second of CPU)
+    trace_checks = advice_check.shipped_trace_checks(C, Rb) if C > 0 else []
+    rep = report.write_report(out, df, agg, figs, C=C, R=R, R_billed=Rb, break_even=be, spot=spot, od=od,
                               warnings=warnings, source=str(source), spot_estimated=rate.spot_estimated,
                               ci=ci, trace_checks=trace_checks)
-    return Analysis(out, len(runs), s_csv, c_csv, rep, figs, warnings, C, R, be)
+    return Analysis(out, len(runs), s_csv, c_csv, rep, figs, warnings, C, R, Rb, be)

@@ -8,17 +8,21 @@ import statistics
 from pathlib import Path
 
 from spotshield.errors import SpotShieldError
+from spotshield.analysis.metrics import RECOVERY_PARTS
 from spotshield.analysis.tables import SUMMARY_CSV
+
+_BILLED_PARTS = (RECOVERY_PARTS[0], RECOVERY_PARTS[2])  # notice -> exit, VM running -> first step
 
 
 def measured_costs(folder: Path) -> tuple[float, float]:
-    """(C, R) in the emulated clock: analyze's medians, else medians over the runs in its table."""
+    """(C, R) in the emulated clock for the cost model: analyze's medians (R the restart time a VM
+    bills, restart_billed_s, where it was measured), else medians over the runs in its table."""
     m = Path(folder) / "measured.json"  # written by analyze: medians over every checkpoint and recovery
     if m.is_file():
         try:
             d = json.loads(m.read_text())
             if d.get("checkpoint_s") and d.get("restart_s") is not None:
-                return float(d["checkpoint_s"]), float(d["restart_s"])
+                return float(d["checkpoint_s"]), float(d.get("restart_billed_s", d["restart_s"]))
         except (json.JSONDecodeError, TypeError, ValueError):
             pass  # fall back to the per-run table
     p = Path(folder) / SUMMARY_CSV
@@ -27,10 +31,14 @@ def measured_costs(folder: Path) -> tuple[float, float]:
     cs, rs = [], []
     with p.open() as f:
         for row in csv.DictReader(f):
-            for col, dest in (("stall_per_checkpoint_emulated_s", cs), ("recovery_emulated_s_mean", rs)):
-                v = float(row.get(col) or "nan")
-                if not math.isnan(v):
-                    dest.append(v)
+            v = float(row.get("stall_per_checkpoint_emulated_s") or "nan")
+            if not math.isnan(v):
+                cs.append(v)
+            # the restart time VMs bill: its first and last parts (metrics.RECOVERY_PARTS), else all of it
+            parts = [float(row.get(f"{p}_emulated_s_mean") or "nan") for p in _BILLED_PARTS]
+            v = sum(parts) if not any(math.isnan(x) for x in parts) else float(row.get("recovery_emulated_s_mean") or "nan")
+            if not math.isnan(v):
+                rs.append(v)
     if not cs or not rs:
         raise SpotShieldError(f"{p} has no measured checkpoint or recovery times; run a grid with preemptions")
     return statistics.median(cs), statistics.median(rs)

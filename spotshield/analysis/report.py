@@ -92,7 +92,7 @@ PART_NAMES = {  # metrics.RECOVERY_PARTS, as the report names them
 }
 
 
-def _parts_section(runs, R: float) -> list[str]:
+def _parts_section(runs, R: float, R_billed: float) -> list[str]:
     """R split into its three parts (metrics.RECOVERY_PARTS), emulated seconds, over every recovery."""
     from spotshield.analysis import stats
     from spotshield.analysis.metrics import RECOVERY_PARTS
@@ -105,7 +105,12 @@ def _parts_section(runs, R: float) -> list[str]:
     lines += [f"R = {R:.0f} emulated s is the median of the {len(totals)} recoveries (notice → next training "
               f"step, emulated s); their mean, {mean_total:.0f} s, is the sum of the parts' means below. "
               "A guest's own start-up and shutdown take real seconds at 1x under guest_time real; the repair "
-              "gap is the emulator's model (on GCP, the managed group's).", "",
+              "gap is the emulator's model (on GCP, the managed group's). No VM exists in that gap, so it bills "
+              f"nothing: the restart time VMs bill, the first and last parts, is R billed = {R_billed:.0f} "
+              "emulated s (median over the recoveries), and that is the R of the cost model below. The emulator "
+              "starts the boot script as soon as the VM is RUNNING; on a real VM the OS boot, the GPU driver and "
+              "the build's install come first, billed (tens of seconds to minutes): read the curve below at your "
+              "own VM's R.", "",
               "| part | median (emulated s) | mean ± 95% CI (emulated s) | share of the mean |", "|---|---|---|---|"]
     for p in RECOVERY_PARTS:
         vals = [v for lst in runs.get(f"{p}_emulated_s", []) for v in lst]
@@ -125,7 +130,8 @@ def _restart_section(C: float, R: float, spot: float, od: float) -> list[str]:
     rates = restart_curve.RATES_PER_H
     head = "| R (s) | break-even (preemptions/h) | " + " | ".join(f"savings at {r:g}/h" for r in rates) + " |"
     lines = ["## Restart time R as a variable", "",
-             "Savings and break-even depend on R, the time from a preemption notice to the next training step, "
+             "Savings and break-even depend on R, the restart time a preemption costs in VM time (the dying "
+             "VM's shutdown and the new VM's start-up up to its first step; the gap with no VM bills nothing), "
              "and this study's R is the emulator's. Read off your own VM's R (seconds of the VM's clock: "
              "emulated seconds here, real seconds on a real VM). Model: spotshield/youngdaly.py (Daly's "
              f"expectation at the optimal interval) with this study's C = {C:.3g} s and prices; "
@@ -149,7 +155,7 @@ def _advice_section(df, C: float, R: float, spot: float, od: float, trace_checks
         verdict = "agrees within" if chk.ok else "**disagrees beyond**"
         lines.append(
             f"- **Against these runs:** each run's billed spot/on-demand cost vs advise's expected cost at that run's "
-            f"own preemption rate (C = {C:.3g} s, R = {R:.3g} s, emulated): measured − advised = "
+            f"own preemption rate per VM hour (C = {C:.3g} s, R billed = {R:.3g} s, emulated): measured − advised = "
             f"{g.text(100, '+.1f', '%')} of the advised cost (mean and 95% CI over {chk.runs} runs, "
             f"{chk.preempted_runs} preempted); advise {verdict} "
             f"the stated tolerance of ±{chk.tolerance:.0%}. Advise prices its optimal interval; a strategy that "
@@ -196,7 +202,10 @@ def _savings_lines(df, ci, spot: float, od: float) -> list[str]:
 
 def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float, break_even: float,
                  spot: float, od: float, warnings: list[str], source: str, spot_estimated: bool = False,
-                 ci=None, trace_checks=()) -> Path:
+                 ci=None, trace_checks=(), R_billed: float | None = None) -> Path:
+    """R: the median recovery (notice -> next step); R_billed: its median part that VMs bill (the
+    cost model's R, analyze.measured_c_r), R when not given."""
+    Rb = R if R_billed is None else R_billed
     from spotshield.analysis import stats
 
     ci = stats.condition_intervals(df) if ci is None else ci
@@ -251,15 +260,16 @@ def write_report(out: Path, df, agg, figs: dict[str, str], *, C: float, R: float
                          f"{len(recov)} restarts; its three parts are in Restart time R, in three parts.")
         lines.append(_accuracy_line(df))
     be = "never (spot stays cheaper)" if math.isinf(break_even) else f"{break_even:.3g} preemptions per hour"
-    lines.append(f"- **Break-even:** with the measured checkpoint cost C = {C:.3g} s and restart R = {R:.3g} s "
-                 f"(emulated seconds) and the optimal Young/Daly interval, Spot stops being cheaper at {be}; "
+    lines.append(f"- **Break-even:** with the measured checkpoint cost C = {C:.3g} s, the restart time VMs bill "
+                 f"R billed = {Rb:.3g} s (of R = {R:.3g} s; the repair gap bills nothing) in emulated seconds, and "
+                 f"the optimal Young/Daly interval, Spot stops being cheaper at {be}; "
                  "for other R see Restart time R as a variable.")
     lines.append("")
     if len(runs):
         lines += _noise_section(df, ci)
-    lines += _parts_section(runs, R)
-    lines += _restart_section(C, R, spot, od)
-    lines += _advice_section(df, C, R, spot, od, trace_checks)
+    lines += _parts_section(runs, R, Rb)
+    lines += _restart_section(C, Rb, spot, od)
+    lines += _advice_section(df, C, Rb, spot, od, trace_checks)
     titles = {"cost": "Cost by condition vs on-demand", "wasted": "Wasted compute", "accuracy": "Accuracy vs baseline",
               "timeline": "Run timelines", "overhead": "Checkpoint overhead", "recovery": "Recovery time",
               "break_even": "Break-even curve", "break_even_vs_restart": "Break-even and savings vs restart time R"}

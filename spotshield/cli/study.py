@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
     def advise(
         rate: float = typer.Option(1.0, "--rate", help="Preemptions per hour."),
         checkpoint_s: Optional[float] = typer.Option(None, "--checkpoint-s", help="Training stall per checkpoint, seconds."),
-        restart_s: Optional[float] = typer.Option(None, "--restart-s", help="Preemption notice -> next training step, seconds."),
+        restart_s: Optional[float] = typer.Option(
+            None, "--restart-s", help="Restart time a preemption costs in VM time, seconds: the dying VM's shutdown "
+                                      "plus the new VM's boot up to its first step (not the gap with no VM)."),
         spot_price: Optional[float] = typer.Option(None, "--spot-price", help="Spot USD per hour (default: price table)."),
         ondemand_price: Optional[float] = typer.Option(None, "--ondemand-price", help="On-demand USD per hour (default: price table)."),
         machine: str = typer.Option("g2-standard-4", "--machine", help="Machine type looked up in the price table."),
@@ -41,9 +43,13 @@ def register(app: typer.Typer) -> None:
         if measured is not None:
             from spotshield.analysis.measured import measured_costs
 
+            from spotshield.cli.common import err_console
+
             mc, mr = measured_costs(measured)
             checkpoint_s = mc if checkpoint_s is None else checkpoint_s
             restart_s = mr if restart_s is None else restart_s
+            err_console.print(f"from {measured}: C = {mc:.3g} s, R = {mr:.3g} s (the restart time VMs bill, "
+                              "emulated s; a real VM adds its OS boot: pass --restart-s for yours)", markup=False)
         if checkpoint_s is None or restart_s is None:
             raise SpotShieldError("give --checkpoint-s and --restart-s (or --from an analyze folder with measured runs)")
         if simulate_runs < 0:
@@ -110,6 +116,17 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  report:  {a.report}")
         typer.echo(f"  measured C = {a.checkpoint_s:.3g} s, R = {a.restart_s:.3g} s; "
                       f"spot stops paying off above {_fmt_rate(a.break_even_per_h)}")
+
+    @app.command("study-overview", help="One report across study regimes (docs/study/report.md) from their "
+                                        "analyze folders, each holding its raw runs in data/.")
+    def study_overview(
+        folders: list[Path] = typer.Argument(..., help="Regime folders (e.g. docs/study/seed docs/study/hazard)."),
+        out: Path = typer.Option(Path("docs/study/report.md"), "--out", "-o", envvar="SPOTSHIELD_STUDY_REPORT",
+                                 help="The report to write."),
+    ) -> None:
+        from spotshield.analysis.overview import write_overview
+
+        typer.echo(f"wrote {write_overview(folders, out)}")
 
     @app.command("experiment", help="Run a grid of strategies x preemption patterns x seeds (+ on-demand baseline), "
                                     "one run after another; a finished run is never re-run.")

@@ -336,12 +336,27 @@ class Session:
             self.events.emit("emergency_checkpoint", step=self.step, ok=ok, seconds=round(time.monotonic() - t0, 4),
                              saved=saved, deadline_s=ck_cfg.emergency_deadline_s,
                              since_notice_s=round(time.monotonic() - notice_mono, 4), error=error, **ranks)
-        self.events.emit("exit", step=self.step, code=EXIT_PREEMPTED, reason="preempted")
+        failed = None if ck_cfg.emergency else self._settle_in_flight(notice_mono + ck_cfg.emergency_deadline_s)
+        self.events.emit("exit", step=self.step, code=EXIT_PREEMPTED, reason="preempted",
+                         **({"error": failed} if failed else {}))
         # the handler stays: a second SIGTERM while the process exits must not turn 75 into a kill
         self.close(keep_handler=True)
         if self.agreement is not None:
             _exit_hard_at_exit(EXIT_PREEMPTED)
         raise Preempted()
+
+    def _settle_in_flight(self, deadline: float) -> str | None:
+        """Without an emergency save, a regular one already persisting at the notice still commits
+        (its thread finishes it): wait for it within the deadline and record its checkpoint event,
+        or the next boot would resume from a checkpoint that no event announced. Returns the
+        error of a persist that failed (the exit event carries it), else None."""
+        try:
+            if self.ckpt.in_flight is not None:
+                self.ckpt.wait(max(0.0, deadline - time.monotonic()))
+            self.drain_commits()
+        except Exception as e:  # a failed persist must not turn the preemption's exit into a crash
+            return f"the checkpoint in flight at the notice failed: {e}"[:500]
+        return None
 
     def _emergency_save(self, deadline: float, save: SaveFn, must_match) -> tuple[bool, bool, str | None]:
         """(ok, saved a new checkpoint, error). A missed deadline leaves the previous checkpoint valid."""

@@ -20,6 +20,7 @@ def _run(strategy, pattern, seed, preemptions, savings, acc=0.9, baseline=False)
             "cost_ondemand": 0.6, "cost_spot": 0.6 * (1 - savings), "final_accuracy": acc,
             # the emulated clock: R of 7 real s = 120 emulated s, in the three parts of metrics.RECOVERY_PARTS
             "wall_emulated_s": 3600.0 + 600 * preemptions, "wasted_emulated_s": 120.0 * preemptions,
+            "billable_s": 60.0 + 10 * preemptions, "billable_emulated_s": 3600.0 + 600 * preemptions,
             "recoveries_emulated_s": [120.0] * preemptions,
             "recovery_emulated_s_mean": 120.0 if preemptions else math.nan,
             "notice_to_exit_emulated_s": [5.0] * preemptions, "exit_to_vm_running_emulated_s": [100.0] * preemptions,

@@ -208,3 +208,29 @@ def test_a_notice_during_validation_ends_in_an_emergency_checkpoint_and_resumes_
     assert train(tiny_config(url, **NAIVE)) == EXIT_OK
     assert_identical(baseline, final_weights(store))
     assert [e["epoch"] for e in read_events(store, "run") if e["event"] == "epoch_end"] == [1, 2]
+
+
+def test_without_emergency_checkpoints_a_save_in_flight_at_the_notice_is_recorded(tmp_path):
+    """Emergency saves off: a regular save still persisting at the notice commits, and its
+    checkpoint event must be written before the exit, or the next boot resumes from a checkpoint
+    that no event announced (seen in the trace study: analyze refused the run)."""
+    url = f"file://{tmp_path}/run"
+    store = open_store(url)
+    cfg = tiny_config(url, pace_step_s=0.02, **{**NAIVE, "checkpoint.emergency": False,
+                                               "checkpoint.persist_pace_s": 0.5})
+    flag = PreemptionFlag()
+
+    def watch():  # the notice while the first save persists: its files are there, its marker is not
+        mgr = CheckpointManager(store)
+        while not flag.is_set():
+            if store.list("ckpt/") and not mgr.committed():
+                flag.set("sigterm")
+            time.sleep(0.005)
+
+    threading.Thread(target=watch, daemon=True).start()
+    assert train(cfg, flag=flag) == EXIT_PREEMPTED
+    committed = CheckpointManager(store).committed()
+    events = read_events(store, cfg.run_id)
+    announced = {e["step"] for e in events if e["event"] == "checkpoint"}
+    assert committed and set(committed) <= announced
+    assert [e["event"] for e in events][-1] == "exit" and not any(e["event"] == "emergency_checkpoint" for e in events)
