@@ -211,12 +211,16 @@ class Bill:
 
     @classmethod
     def for_boots(cls, rate: Rate, boots, time_scale: float = 1.0, on_demand_vm=None,
-                  services: tuple[ServiceVm, ...] = ()) -> "Bill":
+                  services: tuple[ServiceVm, ...] = (), nodes: int = 1) -> "Bill":
         """The bill of a run from its boots (spotshield/boots.py), as status and analyze compute it.
-        on_demand_vm(boot) -> True for a boot on an on-demand VM (billed at the on-demand price)."""
+        on_demand_vm(boot) -> True for a boot on an on-demand VM (billed at the on-demand price).
+        nodes: the VMs of one job side by side (torchrun over fleet_size VMs). Its events time one
+        job (rank 0's), so its uninterrupted on-demand equivalent is that time on `nodes` VMs."""
         from spotshield import boots as bootmodel
 
         billable, on_demand = run_seconds(boots)
+        if on_demand is not None:
+            on_demand *= max(1, int(nodes))
         od_vm = billable_seconds(bootmodel.spans([b for b in boots if on_demand_vm(b)])) if on_demand_vm else 0.0
         return cls(rate, billable, on_demand, time_scale, od_vm, tuple(services))
 

@@ -46,6 +46,8 @@ class StackSettings:
     gpu_count: int = 1
     fleet_size: int = 1  # target size of the managed instance group; > 1: one job under torchrun
     min_nodes: int | None = None  # the fewest nodes that job trains on; None: fleet_size (a fixed world size)
+    # gcp: a compact placement policy keeps the job's VMs close together in one zone (terraform/variables.tf)
+    compact_placement: bool = False
     bucket: str | None = None  # checkpoint bucket; default "<project>-<name>-ckpt", or "spotshield-local"
     run_id: str | None = None  # default: "<strategy>-<UTC timestamp>"
     strategy: str = "adaptive"
@@ -105,6 +107,10 @@ class StackSettings:
         from spotshield.distributed.machines import check_gpus
 
         check_gpus(self.machine_type, self.gpu_type, self.gpu_count)  # GCE refuses the template otherwise
+        if self.compact_placement:
+            from spotshield.distributed.machines import check_compact
+
+            check_compact(self.machine_type)  # as terraform/variables.tf compact_placement validates
         if self.spot_capacity is not None and not isinstance(self.spot_capacity, (str, dict)):
             raise SpotShieldError("spot_capacity must be a trace name or path, or a mapping of zones")
         if self.min_nodes is not None:
@@ -225,6 +231,8 @@ def _normalise(key: str, value: Any, source: str) -> Any:
         if isinstance(value, dt.datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         value = value.isoformat()
+    if key == "compact_placement" and not isinstance(value, bool):
+        raise SpotShieldError(f"compact_placement in {source} must be true or false, not {value!r}")
     if key == "trainer_overrides" and not isinstance(value, dict):
         raise SpotShieldError(f"{_TRAINER_KEY} in {source} must be a mapping of trainer settings")
     return value

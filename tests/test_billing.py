@@ -175,3 +175,22 @@ def test_the_coordinators_machine_is_the_terraform_default_and_has_a_price():
     rate = billing.hourly(billing.COORDINATOR_MACHINE, None, 0, "us-central1")
     # GCE bills the shared-core e2-small as 0.5 vCPU + 2 GB, not 2 vCPUs (a catalog's 0.04947)
     assert rate.on_demand == pytest.approx(0.5 * 0.021812 + 2 * 0.002923, abs=1e-5)
+
+
+def test_a_job_of_several_vms_compares_with_as_many_on_demand_vms():
+    """A torchrun job over 2 VMs bills both VMs' boots; its events time one job (rank 0's), so the
+    uninterrupted on-demand run of the same work is that time on 2 on-demand VMs, not on one."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from job_events import two_vm_job
+
+    from spotshield.billing import Bill, Rate
+    from spotshield.boots import split_boots
+
+    boots = split_boots(sorted(two_vm_job(done=True), key=lambda e: e["t"]))
+    rate = Rate(0.3, 1.0, False)
+    one, two = Bill.for_boots(rate, boots), Bill.for_boots(rate, boots, nodes=2)
+    assert one.on_demand_s > 0 and two.on_demand_s == 2 * one.on_demand_s
+    assert two.billable_s == one.billable_s and two.savings_pct > one.savings_pct

@@ -29,3 +29,22 @@ def test_a_command_under_torchrun_is_still_checked(tmp_path):
         _settings(fleet_size=2, command="torchrun t.py", workdir=str(tmp_path)).check_up()
     s = _settings(fleet_size=2, min_nodes=1, command="python t.py", workdir=str(tmp_path)).check_up()
     assert s.torchrun_nodes == (1, 2)
+
+
+def test_compact_placement_needs_a_family_that_takes_it_and_reaches_the_tfvars():
+    from spotshield.cloud.tfvars import render
+
+    s = _settings(fleet_size=2, compact_placement=True, machine_type="g2-standard-4", project="p").check_up()
+    values = render(s, build_url="gs://b/builds/x.tar.gz", build_id="0+abc", trainer_config={})
+    assert values["compact_placement"] is True
+    with pytest.raises(SpotShieldError, match=r"^compact placement needs a machine family that takes a compact "
+                                              r"placement policy \(a2, .*\), not e2-standard-4$"):
+        _settings(compact_placement=True, machine_type="e2-standard-4", gpu_type=None, gpu_count=0).check_up()
+
+
+def test_compact_placement_from_a_settings_file_must_be_a_bool(tmp_path, monkeypatch):
+    from spotshield.settings import load_settings
+
+    (tmp_path / "spotshield.yaml").write_text("compact_placement: sometimes\n")
+    with pytest.raises(SpotShieldError, match="compact_placement in .* must be true or false, not 'sometimes'"):
+        load_settings(root=tmp_path)

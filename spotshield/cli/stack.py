@@ -46,6 +46,10 @@ FleetSize = Annotated[Optional[int], typer.Option("--fleet-size", envvar="SPOTSH
                       help="Target size of the managed instance group; above 1, one --command job under torchrun.")]
 MinNodes = Annotated[Optional[int], typer.Option("--min-nodes", envvar="SPOTSHIELD_MIN_NODES",
                      help="Fewest nodes a torchrun job trains on (default: the fleet size, so a resume is exact).")]
+CompactPlacement = Annotated[Optional[bool], typer.Option(
+    "--compact-placement/--no-compact-placement", envvar="SPOTSHIELD_COMPACT_PLACEMENT",
+    help="gcp: keep the job's VMs close together in one zone (a compact placement policy; "
+         "fewer zones, less Spot capacity). The emulator places nothing.")]
 Bucket = Annotated[Optional[str], typer.Option("--bucket", envvar="SPOTSHIELD_BUCKET",
                    help="Checkpoint bucket (default <project>-<name>-ckpt, or spotshield-local).")]
 RunId = Annotated[Optional[str], typer.Option("--run-id", envvar="SPOTSHIELD_RUN_ID",
@@ -132,7 +136,7 @@ def register(app: typer.Typer) -> None:
                                 help="gcp: seconds to wait for the group to be stable.")] = 900.0,
         deadline: Deadline = None, deadline_policy: DeadlinePolicy = None, step_time: StepTime = None,
         spot_capacity: SpotCapacity = None, command: Command = None, workdir: Workdir = None,
-        min_nodes: MinNodes = None,
+        min_nodes: MinNodes = None, compact_placement: CompactPlacement = None,
     ) -> None:
         from spotshield import backends
         from spotshield.backends.record import load_record, save_record
@@ -145,7 +149,7 @@ def register(app: typer.Typer) -> None:
                       fleet_size=fleet_size, bucket=bucket, run_id=run_id, time_scale=time_scale,
                       deadline=deadline, deadline_policy=deadline_policy, step_time_s=step_time,
                       spot_capacity=spot_capacity, command=command, workdir=str(workdir) if workdir else None,
-                      min_nodes=min_nodes)
+                      min_nodes=min_nodes, compact_placement=compact_placement)
         existing = load_record(required=False)
         if existing is not None:
             raise SpotShieldError(f"a stack is already up ({existing.backend}, run {existing.run_id}); "

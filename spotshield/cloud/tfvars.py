@@ -41,6 +41,7 @@ TFVARS_SCHEMA: dict[str, str] = {
     "workdir_url": "string",  # command mode: gs://bucket/workdirs/<digest>.tar.gz
     "workdir_sha256": "string",  # command mode: the archive's full sha256
     "min_nodes": "number",  # a job under torchrun: the fewest nodes; null = fleet_size
+    "compact_placement": "bool",  # a compact placement policy for the group's VMs
 }
 
 # Variables the CLI must always write (the others have defaults in variables.tf).
@@ -108,6 +109,7 @@ def render(settings: StackSettings, *, build_url: str, build_id: str, trainer_co
         "workdir_url": workdir[0] if settings.command and workdir else "",
         "workdir_sha256": workdir[1] if settings.command and workdir else "",
         "min_nodes": settings.min_nodes,
+        "compact_placement": bool(settings.compact_placement),
     }
     return check_tfvars(values)
 

@@ -83,3 +83,18 @@ def check_gpus(machine_type: str, gpu_type: str | None, gpu_count: int) -> None:
     if vcpus > allowed[gpu_count]:
         raise SpotShieldError(f"{machine_type} has {vcpus} vCPUs; {gpu_count} x {gpu_type} allows at most "
                               f"{allowed[gpu_count]}")
+
+
+# Machine families that take a compact placement policy (COLLOCATED; A3 left out, see the comment there), as
+# terraform/machines.tf compact_families lists them; tests/terraform/test_machine_gpus.py holds
+# the two equal through `terraform console`.
+COMPACT_FAMILIES = ("a2", "c2", "c2d", "c3", "c3d", "c4", "g2", "h3", "n2", "n2d")
+
+
+def check_compact(machine_type: str) -> None:
+    """A compact placement policy needs a machine family that takes one (one line otherwise)."""
+    family = machine_type.split("-")[0]
+    if family not in COMPACT_FAMILIES:
+        raise SpotShieldError(f"compact placement needs a machine family that takes a compact placement policy "
+                              f"({', '.join(COMPACT_FAMILIES)}), not {machine_type}")
+

@@ -247,7 +247,8 @@ def _cost(rec: StackRecord, events: list[dict], boots: list[bootmodel.Boot], now
 
         boots = bootmodel.split_boots(to_emulated(events, rec.time_scale, "real"))
     bill = Bill.for_boots(rate, boots, 1.0 if held else rec.time_scale, on_demand_vm=_on_demand_vm(rec),
-                          services=service_vms(rec, events, time.time() if now is None else now))
+                          services=service_vms(rec, events, time.time() if now is None else now),
+                          nodes=rec.fleet_size if _several(rec) else 1)
     out = bill.to_dict("events x price table")
     if held:  # billable_s is emulated seconds already: say how it was counted
         out.update(guest_time="real", stack_time_scale=rec.time_scale)
