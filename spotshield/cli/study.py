@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"  tables:  {a.summary_csv.name}, {a.conditions_csv.name}")
         typer.echo(f"  figures: {', '.join(a.figures.values())} (+ PDF)")
         typer.echo(f"  report:  {a.report}")
-        typer.echo(f"  measured C = {a.checkpoint_s:.3g} s, R = {a.restart_s:.3g} s; "
+        typer.echo(f"  measured C = {a.checkpoint_s:.3g} s, R = {a.restart_s:.3g} s (VMs bill {a.restart_billed_s:.3g} s of it); "
                       f"spot stops paying off above {_fmt_rate(a.break_even_per_h)}")
 
     @app.command("study-overview", help="One report across study regimes (docs/study/report.md) from their "
