@@ -139,7 +139,8 @@ def survive_notices(script: str, args: list[str], tmp: Path, delays: list[float]
     env = script_env(SPOTSHIELD_STORE=f"file://{store}")
     for delay in delays:
         code, err = interrupt(cmd("scratch"), store, "term", delay, cwd=work, env=env)
-        assert code == EXIT_PREEMPTED, err[-3000:]
+        assert not (store / "DONE").exists(), f"the run finished before its notice (exit {code}): make it longer"
+        assert code == EXIT_PREEMPTED, f"exit {code}: {err[-3000:]}"
     final = run_to_end(cmd("scratch"), cwd=work, env=env)
     assert final.returncode == 0, final.stderr[-3000:]
     evs = events(store)

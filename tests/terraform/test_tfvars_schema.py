@@ -27,7 +27,7 @@ def test_a_settings_object_renders_to_valid_tfvars():
               "provisioning_model": s.provisioning_model,
               "trainer_config": json.dumps({"model": "tiny-cnn"}), "build_url": "", "build_id": "", "build_sha256": "",
               "health_port": 8080, "deadline_config": "", "command": "", "workdir_url": "", "workdir_sha256": "",
-              "min_nodes": None}
+              "min_nodes": None, "compact_placement": False}
     assert check_tfvars(values) is values
     assert set(values) == set(TFVARS_SCHEMA)
 
