@@ -9,7 +9,7 @@ from pathlib import Path
 
 from spotshield import youngdaly
 from spotshield.analysis import advice_check, figures, report, stats, tables, verify
-from spotshield.analysis.metrics import RECOVERY_PARTS
+from spotshield.analysis.metrics import BILLED_PARTS
 from spotshield.analysis.runs import load_runs
 from spotshield.billing import DEFAULT_GPU, DEFAULT_MACHINE, resolve_rate
 from spotshield.errors import SpotShieldError
@@ -41,7 +41,7 @@ def measured_c_r(df) -> tuple[float, float, float]:
     Cost follows R billed (youngdaly's R is time a VM bills); time to finish follows R."""
     cs = [v for v in df["stall_per_checkpoint_emulated_s"] if not math.isnan(v)]
     rs = [v for lst in df["recoveries_emulated_s"] for v in lst]
-    exits, starts = (f"{p}_emulated_s" for p in (RECOVERY_PARTS[0], RECOVERY_PARTS[2]))
+    exits, starts = (f"{p}_emulated_s" for p in BILLED_PARTS)
     billed = [a + b for xs, ys in zip(df[exits], df[starts]) for a, b in zip(xs, ys)] if exits in df else rs
     med = lambda xs: statistics.median(xs) if xs else 0.0  # noqa: E731
     return med(cs), med(rs), med(billed)

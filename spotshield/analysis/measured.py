@@ -8,10 +8,8 @@ import statistics
 from pathlib import Path
 
 from spotshield.errors import SpotShieldError
-from spotshield.analysis.metrics import RECOVERY_PARTS
+from spotshield.analysis.metrics import BILLED_PARTS
 from spotshield.analysis.tables import SUMMARY_CSV
-
-_BILLED_PARTS = (RECOVERY_PARTS[0], RECOVERY_PARTS[2])  # notice -> exit, VM running -> first step
 
 
 def measured_costs(folder: Path) -> tuple[float, float]:
@@ -35,7 +33,7 @@ def measured_costs(folder: Path) -> tuple[float, float]:
             if not math.isnan(v):
                 cs.append(v)
             # the restart time VMs bill: its first and last parts (metrics.RECOVERY_PARTS), else all of it
-            parts = [float(row.get(f"{p}_emulated_s_mean") or "nan") for p in _BILLED_PARTS]
+            parts = [float(row.get(f"{p}_emulated_s_mean") or "nan") for p in BILLED_PARTS]
             v = sum(parts) if not any(math.isnan(x) for x in parts) else float(row.get("recovery_emulated_s_mean") or "nan")
             if not math.isnan(v):
                 rs.append(v)

@@ -34,6 +34,9 @@ from spotshield.analysis.runs import Run
 from spotshield.billing import run_seconds
 
 RECOVERY_PARTS = ("notice_to_exit", "exit_to_vm_running", "vm_running_to_first_step")
+# The parts a VM bills: the dying VM's shutdown and the new VM's start-up. No VM exists in the
+# repair gap between them, so it bills nothing (the cost model's "R billed").
+BILLED_PARTS = (RECOVERY_PARTS[0], RECOVERY_PARTS[2])
 
 
 def _mean(xs: list[float]) -> float:
