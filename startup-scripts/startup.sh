@@ -504,6 +504,7 @@ fi
 # SIGTERM reaches it, and it forwards the notice to its workers, which agree on one emergency checkpoint.
 COORDINATOR=$(attr spotshield-coordinator)
 WORKER_HEALTH_PORT=$HEALTH_PORT
+PHASE_FILE=""
 if [ -n "$COORDINATOR" ]; then
   MIN_NODES=$(attr spotshield-min-nodes)
   MAX_NODES=$(attr spotshield-max-nodes)
@@ -527,14 +528,18 @@ if [ -n "$COORDINATOR" ]; then
     set -- -m spotshield.distributed.launch --endpoint "$COORDINATOR" --run-id "$RUN_ID" --min-nodes "$MIN_NODES" \
       --max-nodes "$MAX_NODES" --nproc "$NPROC" -- "$@"
   fi
-  # While the job re-forms no worker runs: the VM's /healthz comes from nodehealth, beside the agent
+  # While the job re-forms no worker runs: the VM's /healthz comes from nodehealth, beside the agent;
+  # its phase is what the first local rank writes to PHASE_FILE ("starting" until this boot's first step)
   WORKER_HEALTH_PORT=0
+  PHASE_FILE="$SS_HOME/phase"
+  rm -f "$PHASE_FILE"
   # DCP stages each rank's shards on this VM's own disk
   export SPOTSHIELD_DCP_STAGING="$SS_HOME/dcp-staging"
   log "a job under torchrun: $SPOTSHIELD_LAUNCH"
 fi
 
 export SPOTSHIELD_RUN_ID="$RUN_ID" SPOTSHIELD_STORE="$STORE" SPOTSHIELD_HEALTH_PORT="$WORKER_HEALTH_PORT"
+export SPOTSHIELD_PHASE_FILE="$PHASE_FILE"
 export SPOTSHIELD_HOST="$HOST_NAME" SPOTSHIELD_BOOT="$BOOT_ID" SPOTSHIELD_HOME="$SS_HOME"
 export GCE_METADATA_HOST="$MD_HOST" SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR"
 
@@ -582,7 +587,8 @@ if use_systemd; then
     -p KillMode=mixed -p TimeoutStopSec=$((NOTICE_S + 30)) \
     -p StandardOutput=journal+console -p StandardError=journal+console \
     --setenv=SPOTSHIELD_RUN_ID="$RUN_ID" --setenv=SPOTSHIELD_STORE="$STORE" \
-    --setenv=SPOTSHIELD_HEALTH_PORT="$WORKER_HEALTH_PORT" --setenv=SPOTSHIELD_HOST="$HOST_NAME" \
+    --setenv=SPOTSHIELD_HEALTH_PORT="$WORKER_HEALTH_PORT" --setenv=SPOTSHIELD_PHASE_FILE="$PHASE_FILE" \
+    --setenv=SPOTSHIELD_HOST="$HOST_NAME" \
     --setenv=SPOTSHIELD_BOOT="$BOOT_ID" --setenv=SPOTSHIELD_HOME="$SS_HOME" \
     --setenv=GCE_METADATA_HOST="$MD_HOST" --setenv=SPOTSHIELD_TRAINER_ERR="$TRAINER_ERR" \
     --setenv=PYTHONUNBUFFERED=1 --setenv=PATH="$PATH" \
@@ -607,7 +613,7 @@ fi
 [ -n "$TRAINER" ] && echo "$TRAINER" >"$PIDFILE"
 NODEHEALTH=""
 if [ -n "$COORDINATOR" ] && [ -n "$TRAINER" ]; then
-  "$PY" -m spotshield.distributed.nodehealth --port "$HEALTH_PORT" --pid "$TRAINER" &
+  "$PY" -m spotshield.distributed.nodehealth --port "$HEALTH_PORT" --pid "$TRAINER" --phase-file "$PHASE_FILE" &
   NODEHEALTH=$!
 fi
 # Forward a stop to the trainer, but not before it can catch it (at most HANDLER_WAIT_S of start-up,

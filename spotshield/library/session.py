@@ -38,7 +38,7 @@ from spotshield.events import EXIT_ERROR, EXIT_OK, EXIT_PREEMPTED, EventLog, rea
 from spotshield.layout import DONE_KEY, FINAL_KEY, folder_for
 from spotshield.boots import run_history
 from spotshield.library.meter import StepMeter
-from spotshield.library.settings import Settings, process_start_t
+from spotshield.library.settings import ENV_PHASE_FILE, Settings, process_start_t
 from spotshield.storage import open_store
 from spotshield.trainer.preemption import MetadataWatcher, PreemptionFlag, install_sigterm
 
@@ -127,9 +127,10 @@ class Session:
 
         self.history = run_history(read_events(self.store, s.run_id), s.boot)
         self.events = EventLog(self.store, s.run_id, s.host, s.boot) if s.rank == 0 else _NoEvents()
-        self.heartbeat = Heartbeat(s.stall_timeout_s)
         # one /healthz per machine: the port is the VM's, and local ranks share it
-        serve = s.health_port and int(os.environ.get("LOCAL_RANK") or 0) == 0
+        first_local = int(os.environ.get("LOCAL_RANK") or 0) == 0
+        self.heartbeat = Heartbeat(s.stall_timeout_s, os.environ.get(ENV_PHASE_FILE) if first_local else None)
+        serve = s.health_port and first_local
         self.health = HealthServer(self.heartbeat, s.health_port).start() if serve else None
         if s.metadata_watch is True or s.metadata_watch == "auto":
             self.watcher = MetadataWatcher(self.flag, only_if_available=s.metadata_watch == "auto").start()

@@ -25,6 +25,9 @@ ENV_RUN_ID = "SPOTSHIELD_RUN_ID"
 ENV_HOST = "SPOTSHIELD_HOST"
 ENV_BOOT = "SPOTSHIELD_BOOT"
 ENV_HEALTH_PORT = "SPOTSHIELD_HEALTH_PORT"
+# under torchrun (startup.sh): the file a node's first local rank writes its phase to, for the
+# node's /healthz beside the agent (spotshield/distributed/nodehealth.py)
+ENV_PHASE_FILE = "SPOTSHIELD_PHASE_FILE"
 # torchrun's variables: a later distributed checkpointer keys its shards by rank
 ENV_RANK = "RANK"
 ENV_WORLD_SIZE = "WORLD_SIZE"

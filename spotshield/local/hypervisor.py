@@ -61,7 +61,7 @@ class FleetConfig:
     # "real", the clock runs at 1x from a VM's power-on until its trainer reports a first step on
     # /healthz and from a stop's notice until the guest has exited (its own start-up and shutdown,
     # which the emulator does not model), docs/emulator.md "Time"
-    guest_time: str = "scaled"
+    guest_time: str = "real"
     boot_delay_s: float = 40.0  # emulated: PROVISIONING + STAGING (GPU VMs take ~30-60 s on GCE)
     repair_delay_s: float = 60.0  # emulated: a stopped member waits this long before it is recreated
     notice_s: float = NOTICE_S

@@ -13,7 +13,10 @@ Patterns (all seeded; times are emulated seconds from when the injector starts):
            outage (a stockout) delays the repair of the preempted instance.
 
 The rate is per group (fleet), not per instance: at each event one RUNNING instance is chosen
-(seeded) and preempted. An event with no RUNNING instance is recorded as skipped.
+(seeded) and preempted. An event with no RUNNING instance is recorded as skipped. Under regular
+the members take their turns like its clock: the one preempted longest ago (or never) goes next,
+seeded among ties, so a group of N sees each member preempted every N/rate hours rather than one
+member twice by chance; the other patterns choose at random, as independent Spot VMs would see.
 """
 from __future__ import annotations
 
@@ -162,7 +165,7 @@ class Injector:
             running = sorted((i for i in b.instances.values() if i.status == "RUNNING"
                               and self.fleet._runtime(i) is not None and not self.fleet._runtime(i).stopping),
                              key=lambda i: i.name)
-            victim = self._rng.choice(running) if running else None
+            victim = self._rng.choice(self._candidates(running)) if running else None
             if victim is not None and ev is not None and ev.unavailable_s:
                 victim.unavailable_s = ev.unavailable_s
         rec = {"t": time.time(), "emulated_t": self.clock.now(), "instance": victim.name if victim else None,
@@ -171,3 +174,11 @@ class Injector:
             rec["outcome"] = "preempted"
         self.history.append(rec)
         return rec
+
+    def _candidates(self, running: list) -> list:
+        """Those of the RUNNING members the next preemption may take (see the module's note)."""
+        if self.pattern != "regular":
+            return running
+        last = {h["instance"]: i for i, h in enumerate(self.history) if h["outcome"] == "preempted"}
+        turn = min(last.get(i.name, -1) for i in running)
+        return [i for i in running if last.get(i.name, -1) == turn]

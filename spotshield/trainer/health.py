@@ -2,26 +2,36 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import threading
 import time
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from spotshield.errors import SpotShieldError
 
 
 class Heartbeat:
-    """The training loop calls beat() after each step; the server reads age()."""
+    """The training loop calls beat() after each step; the server reads age().
 
-    def __init__(self, stall_timeout_s: float):
+    phase_file: where a worker under torchrun also writes its phase whenever it changes, for the
+    node's /healthz (spotshield/distributed/nodehealth.py), which no worker serves there: the
+    emulator reads a phase past "starting" as the end of the guest's start-up."""
+
+    def __init__(self, stall_timeout_s: float, phase_file: str | Path | None = None):
         self.stall_timeout_s = stall_timeout_s
         # Start-up (imports, data, resume) counts as progress until the first timeout passes.
         self.last = time.monotonic()
         self.step = 0
         self.phase = "starting"
+        self.phase_file = Path(phase_file) if phase_file else None
 
     def beat(self, step: int, phase: str = "training") -> None:
         self.last = time.monotonic()
         self.step = step
+        if phase != self.phase and self.phase_file is not None:
+            write_phase(self.phase_file, phase)
         self.phase = phase
 
     def age(self) -> float:
@@ -29,6 +39,27 @@ class Heartbeat:
 
     def healthy(self) -> bool:
         return self.age() < self.stall_timeout_s
+
+
+def write_phase(path: Path, phase: str) -> None:
+    """Replace the file whole, so a reader never sees half a word. A failed write costs only the
+    node's reported phase, never the training step that beat."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        tmp.write_text(phase)
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"spotshield: cannot write the phase file {path}: {e.strerror}", file=sys.stderr)
+
+
+def read_phase(path: Path | None) -> str:
+    """The phase a worker last wrote; "starting" until it wrote one."""
+    if path is None:
+        return "starting"
+    try:
+        return path.read_text().strip() or "starting"
+    except OSError:
+        return "starting"
 
 
 class HealthServer:

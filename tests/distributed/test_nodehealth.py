@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 
 from spotshield.distributed import nodehealth
+from spotshield.trainer.health import Heartbeat
 from spotshield.local.procs import free_port
 
 
@@ -20,12 +21,13 @@ def _get(port: int) -> tuple[int, dict]:
         return e.code, json.loads(e.read())
 
 
-def test_healthy_while_the_agent_lives_then_unhealthy_and_the_server_exits():
+def test_healthy_while_the_agent_lives_then_unhealthy_and_the_server_exits(tmp_path):
     agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     port = free_port()
+    phase = tmp_path / "phase"
     rc: list[int] = []
     t = threading.Thread(target=lambda: rc.append(nodehealth.main(["--port", str(port), "--pid", str(agent.pid),
-                                                                   "--poll-s", "0.05"])))
+                                                                   "--phase-file", str(phase), "--poll-s", "0.05"])))
     t.start()
     try:
         for _ in range(100):
@@ -34,7 +36,11 @@ def test_healthy_while_the_agent_lives_then_unhealthy_and_the_server_exits():
                 break
             except OSError:
                 t.join(0.05)
-        assert status == 200 and body["ok"] and body["phase"] == "agent"
+        # no worker has stepped on this boot yet: still starting (the emulator holds its clock)
+        assert status == 200 and body["ok"] and body["phase"] == "starting"
+        Heartbeat(60, phase).beat(1)  # the first local rank's first step
+        status, body = _get(port)
+        assert status == 200 and body["phase"] == "training"
         agent.kill()
         agent.wait()
         assert not nodehealth.agent_alive(agent.pid)

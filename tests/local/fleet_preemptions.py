@@ -1,7 +1,7 @@
 """A job over an emulated fleet through preemptions of its members, for tests/local/test_fleet_job.py (a user's
-command) and tests/local/test_fleet_builtin_job.py (the built-in trainer): each preemption fires once the job
-has committed a checkpoint at or past a known step (not on a wall-clock schedule, which a loaded machine's
-start-up times would move)."""
+command): each preemption fires once the job has committed a checkpoint at or past a known step, on the
+member not taken last time. The injector's own schedule drives tests/cli/test_fleet_up_e2e.py (the built-in
+trainer, `up --pattern regular`)."""
 from __future__ import annotations
 
 import io

@@ -244,7 +244,12 @@ def test_a_stop_runs_the_clock_at_1x_until_the_guest_has_exited(tmp_path):
         assert region.clock.held_real_s > held_before
 
 
-def test_the_scaled_default_never_holds_the_clock(region):
+def test_scaled_never_holds_the_clock_and_real_is_the_default(region, tmp_path):
+    from spotshield.local.hypervisor import FleetConfig
+
     c = make_fleet(region, size=1, attrs={"test-starting-s": "1"})
     wait_for(lambda: running(c, region, 1), 20, what="RUNNING")
+    assert region.fleet.cfg.guest_time == "scaled"
     assert not region.clock.held() and startup_events(region) == []
+    # `spotshield up` and `local start` give no guest_time: a guest's own start-up counts 1x there
+    assert FleetConfig(state_dir=tmp_path).guest_time == "real"

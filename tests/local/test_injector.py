@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import threading
 
 import pytest
 
@@ -81,3 +82,47 @@ def test_bad_trace_file(tmp_path):
     p.write_text("preempted_at_s\nsoon\n")
     with pytest.raises(SpotShieldError, match="line 2"):
         load_trace(str(p))
+
+
+class _Members:
+    """The part of a FleetController the injector reads: RUNNING members, and preempt()."""
+
+    def __init__(self, names):
+        from types import SimpleNamespace
+
+        self.backend = SimpleNamespace(lock=threading.Lock(), instances={
+            n: SimpleNamespace(name=n, status="RUNNING", unavailable_s=None) for n in names})
+        self.stopping = SimpleNamespace(stopping=False)
+        self.preempted: list[str] = []
+
+    def _runtime(self, inst):
+        return self.stopping
+
+    def preempt(self, inst) -> bool:
+        self.preempted.append(inst.name)
+        return True  # and back at once: every member stays RUNNING for the next event
+
+
+def test_regular_takes_the_members_in_turn_and_the_others_at_random():
+    from spotshield.local.clock import EmulatedClock
+    from spotshield.local.injector import Injector
+
+    names = ["vm-a", "vm-b", "vm-c"]
+    for seed in range(4):
+        m = _Members(names)
+        inj = Injector(m, EmulatedClock(1.0), "regular", rate=60, seed=seed)
+        for _ in range(6):
+            inj.fire()
+        first = m.preempted[:3]
+        assert sorted(first) == names and m.preempted[3:] == first  # each once per round, in one order
+    m.backend.instances["vm-b"].status = "STOPPING"  # a member being repaired is never the turn's
+    assert inj.fire()["instance"] != "vm-b"
+    # poisson: independent choices, so some seed's first preemptions repeat a member
+    repeats = 0
+    for seed in range(10):
+        m = _Members(names)
+        inj = Injector(m, EmulatedClock(1.0), "poisson", rate=60, seed=seed)
+        for _ in range(3):
+            inj.fire()
+        repeats += len(set(m.preempted)) < 3
+    assert repeats > 0

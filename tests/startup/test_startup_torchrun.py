@@ -30,8 +30,11 @@ def test_the_command_runs_through_the_launcher_with_the_contracts_node_range(
     env = rec["env"]
     assert env["SPOTSHIELD_HEALTH_PORT"] == "0"  # the workers serve none: nodehealth has the VM's port
     assert env["SPOTSHIELD_DCP_STAGING"] == str(tmp_path / "home" / "dcp-staging")
+    # the first local rank writes its phase where nodehealth reads it (the emulator's end of start-up)
+    assert env["SPOTSHIELD_PHASE_FILE"] == str(tmp_path / "home" / "phase")
     health = json.loads((tmp_path / "fake" / "nodehealth.json").read_text())
     assert health[:2] == ["--port", "18080"] and health[2] == "--pid"
+    assert health[4:] == ["--phase-file", env["SPOTSHIELD_PHASE_FILE"]]
 
 
 def test_the_built_in_trainer_runs_through_the_launcher_as_one_rank_per_worker(

@@ -44,3 +44,20 @@ def test_busy_port_is_a_clear_error():
             HealthServer(Heartbeat(1.0), port=first.port, host="127.0.0.1")
     finally:
         first.server.server_close()
+
+
+def test_the_phase_file_follows_each_change_of_phase(tmp_path):
+    from spotshield.trainer.health import read_phase
+
+    path = tmp_path / "phase"
+    hb = Heartbeat(stall_timeout_s=60, phase_file=path)
+    assert read_phase(path) == "starting" and read_phase(None) == "starting"  # nothing written yet
+    hb.beat(1)
+    assert path.read_text() == "training"
+    hb.beat(2, "busy")
+    assert read_phase(path) == "busy"
+    path.unlink()
+    hb.beat(3, "busy")  # no change of phase: no write
+    assert not path.exists()
+    hb.beat(4)
+    assert read_phase(path) == "training" and [p.name for p in tmp_path.iterdir()] == ["phase"]  # no temp left
