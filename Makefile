@@ -9,8 +9,10 @@ TOOLS_STAMP := $(TOOLS)/.installed
 STRATEGY ?= adaptive
 BACKEND ?=
 PATTERN ?=
+FLEET_SIZE ?=
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
 PATTERN_FLAG := $(if $(PATTERN),--pattern $(PATTERN),)
+FLEET_FLAG := $(if $(FLEET_SIZE),--fleet-size $(FLEET_SIZE),)
 
 .DEFAULT_GOAL := help
 .PHONY: help up status teardown down plan validate test test-fast bench train emulator-start emulator-stop venv tools clean
@@ -37,8 +39,8 @@ venv: $(STAMP) ## Create .venv with everything installed
 
 tools: $(TOOLS_STAMP) ## Create .venv-tools (checkov, Terraform plugin framework)
 
-up: $(STAMP) ## Start a run: make up STRATEGY=adaptive [BACKEND=local|gcp] [PATTERN=poisson]
-	$(BIN)/spotshield up --strategy $(STRATEGY) $(BACKEND_FLAG) $(PATTERN_FLAG)
+up: $(STAMP) ## Start a run: make up STRATEGY=adaptive [BACKEND=local|gcp] [PATTERN=poisson] [FLEET_SIZE=2]
+	$(BIN)/spotshield up --strategy $(STRATEGY) $(BACKEND_FLAG) $(PATTERN_FLAG) $(FLEET_FLAG)
 
 status: $(STAMP) ## Show the live status view
 	$(BIN)/spotshield status

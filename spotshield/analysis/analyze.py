@@ -9,6 +9,7 @@ from pathlib import Path
 
 from spotshield import youngdaly
 from spotshield.analysis import advice_check, figures, report, stats, tables, verify
+from spotshield.analysis.emulated import GUEST_TIMES
 from spotshield.analysis.metrics import BILLED_PARTS
 from spotshield.analysis.runs import load_runs
 from spotshield.billing import DEFAULT_GPU, DEFAULT_MACHINE, resolve_rate
@@ -49,10 +50,12 @@ def measured_c_r(df) -> tuple[float, float, float]:
 
 def run_analysis(source: str, out: Path, *, spot_price: float | None = None, ondemand_price: float | None = None,
                  machine: str = DEFAULT_MACHINE, gpu: str | None = DEFAULT_GPU,
-                 force: bool = False, time_scale: float | None = None) -> Analysis:
+                 force: bool = False, time_scale: float | None = None, guest_time: str | None = None) -> Analysis:
+    if guest_time is not None and guest_time not in GUEST_TIMES:
+        raise SpotShieldError(f"guest time must be one of {', '.join(GUEST_TIMES)}, not {guest_time!r}")
     rate = resolve_rate(spot_price, ondemand_price, machine, gpu)
     spot, od = rate.spot, rate.on_demand
-    runs = load_runs(source, time_scale=time_scale)
+    runs = load_runs(source, time_scale=time_scale, guest_time=guest_time)
     problems = verify.verify_runs(runs)
     warnings = []
     if problems:

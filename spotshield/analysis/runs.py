@@ -48,9 +48,10 @@ def _manifest(root: Path) -> dict:
     return data.get("runs", {}) if isinstance(data, dict) else {}
 
 
-def load_runs(source: str | Path, time_scale: float | None = None) -> list[Run]:
+def load_runs(source: str | Path, time_scale: float | None = None, guest_time: str | None = None) -> list[Run]:
     """Every run below a folder (or in a store URL), events sorted by time. `time_scale`
-    (emulated seconds per real second) overrides the manifest's, e.g. for one emulator store."""
+    (emulated seconds per real second) and `guest_time` (its time model, spotshield/local/clock.py
+    GUEST_TIMES) override the manifest's, e.g. for one emulator store."""
     text = str(source)
     if "://" in text:
         from spotshield.events import iter_runs
@@ -84,5 +85,7 @@ def load_runs(source: str | Path, time_scale: float | None = None) -> list[Run]:
         labels.setdefault("time_scale", 1.0)
         if time_scale is not None:
             labels["time_scale"] = float(time_scale)
+        if guest_time is not None:
+            labels["guest_time"] = guest_time
         runs.append(Run(rid, events, labels))
     return runs

@@ -98,6 +98,10 @@ def register(app: typer.Typer) -> None:
         time_scale: Optional[float] = typer.Option(
             None, "--time-scale", min=0.0001,
             help="Emulated seconds per real second of the events (default: grid.json's, else 1: real time)."),
+        guest_time: Optional[str] = typer.Option(
+            None, "--guest-time",
+            help="The emulator's time model of the events: real (a guest's own start-up and shutdown at 1x; "
+                 "`spotshield up`'s) or scaled (default: grid.json's, else scaled)."),
     ) -> None:
         from spotshield.analysis.analyze import run_analysis
         from spotshield.cli.common import err_console
@@ -107,7 +111,8 @@ def register(app: typer.Typer) -> None:
                 raise SpotShieldError("give --out when analysing a store URL")
             out = Path(results) / "analysis"
         a = run_analysis(results, out, spot_price=spot_price, ondemand_price=ondemand_price,
-                         machine=machine, gpu=None if gpu == "none" else gpu, force=force, time_scale=time_scale)
+                         machine=machine, gpu=None if gpu == "none" else gpu, force=force, time_scale=time_scale,
+                         guest_time=guest_time)
         for w in a.warnings:
             err_console.print(f"[yellow]warning:[/yellow] {w}", markup=True, emoji=False)
         typer.echo(f"analysed {a.runs} runs -> {a.out}")

@@ -80,15 +80,25 @@ def test_incomplete_run_blocks_analysis_unless_forced(tmp_path):
     assert "Verification warnings" in (tmp_path / "analysis" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("setup, needle", [
-    (lambda d: None, "does not exist"),
-    (lambda d: d.mkdir(), "no events found"),
+@pytest.mark.parametrize("setup, args, needle", [
+    (lambda d: None, (), "does not exist"),
+    (lambda d: d.mkdir(), (), "no events found"),
+    (lambda d: d.mkdir(), ("--guest-time", "sometimes"), "guest time must be one of scaled, real, not 'sometimes'"),
 ])
-def test_analyze_bad_folder_is_one_line(tmp_path, setup, needle):
+def test_analyze_bad_input_is_one_line(tmp_path, setup, args, needle):
     d = tmp_path / "results"
     setup(d)
-    p = _analyze(str(d), *PRICES)
+    p = _analyze(str(d), *PRICES, *args)
     assert p.returncode == 1 and needle in p.stderr and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_guest_time_relabels_the_runs_of_a_folder(tmp_path):
+    from spotshield.analysis.runs import load_runs
+
+    _study(tmp_path)
+    assert {r.labels.get("guest_time") for r in load_runs(tmp_path)} == {None}  # no grid.json: unlabelled
+    assert {r.labels["guest_time"] for r in load_runs(tmp_path, guest_time="real")} == {"real"}
 
 
 def test_advise_from_an_analysis_uses_measured_c_and_r(tmp_path):

@@ -70,14 +70,14 @@ def start_ups_billed(rec) -> bool:
 
 
 def analyze_store(rec, root) -> dict:
-    """`spotshield analyze <store> --time-scale 60`, in-process, with the stack's endpoints."""
+    """`spotshield analyze <store> --time-scale 60 --guest-time real`, in-process, with the stack's endpoints."""
     import pandas as pd
 
     from spotshield.analysis.analyze import run_analysis
     from spotshield.status.collect import stack_env
 
     with stack_env(rec):
-        a = run_analysis(rec.store, root / "analysis", time_scale=rec.time_scale)
+        a = run_analysis(rec.store, root / "analysis", time_scale=rec.time_scale, guest_time=rec.guest_time)
     return pd.read_csv(a.summary_csv).iloc[0].to_dict()
 
 
@@ -107,20 +107,24 @@ def lifecycle(cli, root, rec, seen: list[int]) -> None:
     assert data["progress"]["final_accuracy"] >= 0.9
     assert data["preemptions"]["count"] >= 3 and data["preemptions"]["resumes"] >= 3
     assert data["checkpoint"] and data["checkpoint"]["step"] > 0
-    # one honest ledger: >= 3 preemptions save less than the bare price discount; once the boot
-    # scripts write vm_boot, every start-up is billed and the saving is clearly below it.
-    # `analyze` of the same store gives the same figure.
+    # one honest ledger: >= 3 preemptions save less than the bare price discount, as every boot's
+    # start-up, emergency checkpoint and re-done steps are billed VM time that an uninterrupted
+    # on-demand run does not have (under guest_time real they bill their real seconds, 1x, so the
+    # gap is small: 60.0% against 60.2% when measured). `analyze` of the same store gives the same figure.
     c = data["cost"]
-    assert c and c["source"] == "events x price table" and c["time_scale"] == 60.0
+    # the emulator's default time model: a guest's own start-up and shutdown bill 1x, so billable_s
+    # is emulated seconds already (the Bill's time scale 1) on a stack at 60x
+    assert rec.guest_time == "real"
+    assert c and c["source"] == "events x price table" and (c["guest_time"], c["stack_time_scale"]) == ("real", 60.0)
     assert c["price_discount_pct"] == 60.2 and c["savings_pct"] < c["price_discount_pct"], c
-    if start_ups_billed(rec):
-        assert c["savings_pct"] < c["price_discount_pct"] - 5, c
+    if start_ups_billed(rec):  # billed from each VM's boot, not from its trainer's start
+        assert c["billable_s"] > c["on_demand_s"], c
     analysed = analyze_store(rec, root)
     assert round(100 * analysed["savings"], 1) == c["savings_pct"], (analysed, c)
     assert analysed["preemptions"] == data["preemptions"]["count"]
     print(f"local run: {data['preemptions']['count']} preemptions, savings {c['savings_pct']}% "
           f"(price discount {c['price_discount_pct']}%), spot ${c['spot_usd']} vs on-demand ${c['on_demand_usd']}, "
-          f"billed {c['billable_s']} real s = {c['hours']} emulated h, on-demand {c['on_demand_s']} real s")
+          f"billed {c['billable_s']} emulated s = {c['hours']} emulated h, on-demand {c['on_demand_s']} emulated s")
 
     r = cli("down")
     assert r.exit_code == 0, r.output
