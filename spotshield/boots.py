@@ -95,6 +95,13 @@ class Boot:
         found = [e for e in self.events if e["event"] in ("vm_notice", "preempt_notice")]
         return min(found, key=lambda e: e["t"]) if found else None
 
+    def own_notice(self, several: bool) -> dict | None:
+        """The first sign of this VM's own stop: as `notice`, but in a job of several VMs a trainer's
+        notice that came from a rank on another VM is not one (this VM went on)."""
+        found = [e for e in self.events if e["event"] == "vm_notice"
+                 or (e["event"] == "preempt_notice" and (not several or self._notice_was_mine(e)))]
+        return min(found, key=lambda e: e["t"]) if found else None
+
     def preempted(self, superseded: bool, several: bool = False) -> bool:
         """The one definition of a preemption (module docstring). `superseded`: a later boot replaced
         it; `several`: a job of several VMs."""
@@ -219,6 +226,21 @@ def round_nodes(start: dict) -> list[dict]:
 def side_by_side(boots: list[Boot]) -> bool:
     """A job of several VMs at once: some round's start event names nodes on two hosts or more."""
     return any(len({n["host"] for n in round_nodes(e)}) > 1 for b in boots for e in b.all("start"))
+
+
+def rounds(b: Boot) -> list[Boot]:
+    """A boot's rounds in a job under torchrun, each a Boot of its own: the boot's events split at
+    each trainer `start` (the agent restarts its workers within one VM boot, docs/distributed.md)."""
+    cuts = [i for i, e in enumerate(b.events) if e["event"] == "start"]
+    return [Boot(b.host, b.boot, b.events[i:j]) for i, j in zip(cuts, [*cuts[1:], len(b.events)])]
+
+
+def job_first_step(boots: list[Boot], after: float) -> float | None:
+    """When the first round of a job of several VMs that starts after `after` took its first step.
+    A VM whose ranks write no events (rank 0 is on another VM) trains from then: its start-up
+    ends there, as the emulator's hold does (spotshield/distributed/nodehealth.py)."""
+    firsts = [r.first_step_time() for b in boots for r in rounds(b) if r.t_begin >= after]
+    return min((t for t in firsts if t is not None), default=None)
 
 
 def _replaced(boots: list[Boot], i: int, several: bool) -> bool:

@@ -10,8 +10,11 @@ time model, its label `guest_time` (grid.json; spotshield/analysis/grid.py):
                         else its t; without a boot script the trainer process's start) to its
                         first training step (boots.Boot.first_step_time), or to its notice when
                         it never trained: Python, torch, data, the checkpoint's download and load;
+                        in a job of several VMs, to the job's next first step after its power-on
+                        (boots.job_first_step), whichever VM's rank 0 wrote it;
              shutdown   from a notice (vm_notice / preempt_notice) to the boot's last event:
-                        shutdown.sh, the emergency checkpoint, the exit.
+                        shutdown.sh, the emergency checkpoint, the exit; in a job of several VMs
+                        only the VM's own notice (boots.Boot.own_notice), not a peer's.
            Everything else counts time_scale emulated seconds per real second: the gaps the
            emulator models (repair delay, VM boot), training paced like an accelerator (the
            trainer's pace_step_s, its checkpoint stalls) and the wind-down after the last step.
@@ -40,16 +43,20 @@ def guest_intervals(events: list[dict]) -> list[tuple[float, float]]:
     """Real (start, end) seconds of every boot's own work, merged: its start-up (power-on to first
     step) and its shutdown (notice to its last event)."""
     spans = []
-    for b in bootmodel.split_boots(events):
+    boots = bootmodel.split_boots(events)
+    several = bootmodel.side_by_side(boots)
+    for b in boots:
         start = b.t_start
         if b.first("vm_boot") is None:  # no boot script: the trainer process's own start
             st = b.first("start") or {}
             if isinstance(st.get("process_start_t"), (int, float)):
                 start = min(start, float(st["process_start_t"]))
-        notice = b.notice
+        notice = b.own_notice(several)
         t_notice = float(notice.get("notice_t") or notice["t"]) if notice else None
-        end = b.first_step_time()
-        if end is None:  # never trained: its start-up lasted until it was told to stop (or ended)
+        # in a job every node's start-up ends at the job's next first step, whichever VM's rank 0 wrote it
+        end = bootmodel.job_first_step(boots, start) if several else b.first_step_time()
+        if end is None or (t_notice is not None and end > t_notice):
+            # never trained: its start-up lasted until it was told to stop (or ended)
             end = t_notice if t_notice is not None else b.t_end
         if end > start:
             spans.append((start, end))

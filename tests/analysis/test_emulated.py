@@ -26,6 +26,31 @@ def test_a_boot_that_never_trained_started_up_until_its_notice_then_shut_down():
     assert guest_intervals(events) == [(0.0, 4.2)]
 
 
+def test_in_a_job_a_vm_without_events_of_its_own_trains_from_the_jobs_next_first_step():
+    """Two VMs under torchrun: rank 0 on vm-a writes the trainer's events; vm-b's boot script writes
+    only its own. vm-b is preempted (its notice ends the round), reboots, and the re-formed job's
+    first step ends vm-b's second start-up, as the emulator's hold ends there (nodehealth's phase)."""
+    nodes = [{"host": "vm-a", "boot": "a0", "ranks": [0]}, {"host": "vm-b", "boot": "b0", "ranks": [1]}]
+    nodes2 = [nodes[0], {"host": "vm-b", "boot": "b1", "ranks": [1]}]
+
+    def a(event, t, **f):
+        return {"event": event, "t": t, "host": "vm-a", "boot": "a0", **f}
+
+    def b(event, t, boot, **f):
+        return {"event": event, "t": t, "host": "vm-b", "boot": boot, **f}
+
+    events = [a("vm_boot", 0.0), b("vm_boot", 1.0, "b0"), a("start", 8.0, nodes=nodes, world_size=2),
+              a("step", 10.0, step=1), a("step", 14.0, step=5),
+              b("vm_notice", 15.0, "b0", preempted=True), a("preempt_notice", 15.2, step=5, noticed_by=1),
+              a("emergency_checkpoint", 15.5, step=5, ok=True), a("exit", 15.6, step=5), b("command_exit", 16.0, "b0"),
+              b("vm_boot", 20.0, "b1"), a("start", 30.0, nodes=nodes2, world_size=2),
+              a("resume", 30.5, from_step=5), a("step", 32.0, step=6), a("step", 35.0, step=9), a("done", 36.0, step=9)]
+    # vm-a: 0-10 (its own first step); vm-b's first boot: 1 until the job's first step at 10, then its
+    # notice (15) to its last event (16); its second: 20 until the re-formed job's first step (32).
+    # vm-a's trainer heard of vm-b's notice (noticed_by rank 1): vm-a itself never shut down.
+    assert guest_intervals(events) == [(0.0, 10.0), (15.0, 16.0), (20.0, 32.0)]
+
+
 def test_the_boot_scripts_start_is_the_power_on():
     events = [ev("vm_boot", 2.0, script_start_t=1.0), ev("start", 3.0), ev("step", 4.0, step=1)]
     assert guest_intervals(events) == [(1.0, 4.0)]

@@ -61,13 +61,20 @@ def test_two_node_job_through_injected_preemptions_ends_byte_identical_to_patter
     # every round at 2 nodes (a notice that comes while the job re-forms ends no round: no emergency)
     starts = [e for e in evs if e["event"] == "start"]
     assert len(starts) == len(emergencies) + 1 and all(e["world_size"] == 2 for e in starts), starts
-    print(f"\n{len(victims)} preemptions ({' '.join(victims)}), {len(emergencies)} emergency checkpoints at steps "
-          f"{[e['step'] for e in emergencies]}, {len(starts)} rounds; steps lost "
-          f"{spot['status']['preemptions']['steps_lost']}")
     done = [e for e in evs if e["event"] == "done"]
     assert len(done) == 1 and done[0]["step"] == STEPS
     p = spot["status"]["preemptions"]
     assert p["count"] == len(hosts) and p["emergency_missed"] == 0, p
+    # the bill: both VMs' every boot against the same work on two uninterrupted on-demand VMs. Each
+    # re-form bills the survivor's wait and the replacement's start-up, so the preempted job saves
+    # less than the uninterrupted one, which saves less than the bare price discount.
+    ref, cost = reference["status"]["cost"], spot["status"]["cost"]
+    assert cost["savings_pct"] < ref["savings_pct"] < ref["price_discount_pct"], (cost, ref)
+    assert cost["billable_s"] > cost["on_demand_s"] >= 2 * STEPS * 0.2 * 60 * 0.9, cost  # emulated s, both VMs
+    print(f"\n{len(victims)} preemptions ({' '.join(victims)}), {len(emergencies)} emergency checkpoints at steps "
+          f"{[e['step'] for e in emergencies]}, {len(starts)} rounds; steps lost "
+          f"{spot['status']['preemptions']['steps_lost']}; savings {cost['savings_pct']}% (uninterrupted "
+          f"{ref['savings_pct']}%, price discount {ref['price_discount_pct']}%)")
 
 
 def run(cli, *args: str) -> dict:
