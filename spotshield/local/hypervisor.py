@@ -60,7 +60,8 @@ class FleetConfig:
     # clock.GUEST_TIMES: "scaled", every real second of the guest is time_scale emulated seconds;
     # "real", the clock runs at 1x from a VM's power-on until its trainer reports a first step on
     # /healthz and from a stop's notice until the guest has exited (its own start-up and shutdown,
-    # which the emulator does not model), docs/emulator.md "Time"
+    # which the emulator does not model), docs/emulator.md "Time". real is the default: scaled
+    # multiplied 30 real s of a torchrun job's re-forming into 30 emulated minutes
     guest_time: str = "real"
     boot_delay_s: float = 40.0  # emulated: PROVISIONING + STAGING (GPU VMs take ~30-60 s on GCE)
     repair_delay_s: float = 60.0  # emulated: a stopped member waits this long before it is recreated
