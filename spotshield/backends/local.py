@@ -65,6 +65,22 @@ def _api(what: str, fn):
         raise SpotShieldError(f"emulator Compute API: {what}: {getattr(e, 'message', e)}") from None
 
 
+def _fleet_args(fleet: dict | None, deadline_set: bool) -> dict | None:
+    """The fleet's arguments for a new emulator. A deadline gets guest_time scaled: its controller's
+    stack clock is start + (now - start) x time_scale (spotshield/deadline/service.py), which an
+    emulator clock held at 1x through each guest's start-up would leave behind."""
+    if not deadline_set or "guest_time" in (fleet or {}):
+        return fleet
+    return {**(fleet or {}), "guest_time": "scaled"}
+
+
+def _guest_time(rec: dict) -> str:
+    """The running emulator's time model (an emulator from before the model was reported: scaled)."""
+    from spotshield.local import daemon
+
+    return (daemon.request(rec, "GET", "/spotshield/v1/status").get("clock") or {}).get("guest_time") or "scaled"
+
+
 def run_store(s: StackSettings, trainer_config: dict) -> str:
     """The store the trainers train into (and the coordinator watches for DONE)."""
     return trainer_config.get("store") or runs_store_url(s.bucket_name, s.run_id)
@@ -231,10 +247,14 @@ class LocalBackend:
         if started:
             rec = daemon.start(self.state_dir, time_scale=s.time_scale, pattern=s.pattern, rate=s.rate,
                                trace=s.trace, seed=self.seed, project=project, region=s.region, zones=list(s.zones),
-                               fleet=self.fleet)
+                               fleet=_fleet_args(self.fleet, plan is not None))
         elif rec["project"] != project or rec["region"] != s.region:
             raise SpotShieldError(f"the running emulator serves {rec['project']}/{rec['region']}, not "
                                   f"{project}/{s.region}; stop it with 'spotshield local stop'")
+        elif plan is not None and _guest_time(rec) == "real":
+            raise SpotShieldError("a deadline needs the emulator's scaled time model, and the running emulator "
+                                  "holds its clock for guests' start-ups; stop it with 'spotshield local stop' "
+                                  "and run up again")
         storage, compute = rec["endpoints"]["storage"], rec["endpoints"]["compute"]
         templates, migs = _clients(compute)
         try:
@@ -281,10 +301,9 @@ class LocalBackend:
         if coordinator:  # billed as the VM it stands in for (billing.service_vms)
             resources.update(coordinator=coordinator, nodes=list(s.torchrun_nodes),
                              coordinator_machine_type=COORDINATOR_MACHINE)
-        clock = daemon.request(rec, "GET", "/spotshield/v1/status").get("clock") or {}
         record = StackRecord.for_settings(s, project=project, time_scale=s.time_scale,
                                           endpoints=dict(rec["endpoints"]), resources=resources,
-                                          guest_time=clock.get("guest_time") or "scaled")
+                                          guest_time=_guest_time(rec))
         if plan is not None:
             record.deadline = self._deadline_up(s, plan, tpl, project, rec, templates, migs)
             resources["on_demand_template"] = record.deadline["on_demand_template"]

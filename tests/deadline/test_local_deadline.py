@@ -74,6 +74,7 @@ def test_a_deadline_under_a_stockout_finishes_in_time_cheaper_than_on_demand_and
     r = cli("up", "--detach", "--deadline", "4h")
     assert r.exit_code == 0, r.output
     rec = load_record()
+    assert rec.guest_time == "scaled"  # the controller's clock is linear in real time (backends/local._fleet_args)
     pid = rec.deadline["controller"]["pid"]
     try:
         data = follow(cli)

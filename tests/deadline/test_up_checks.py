@@ -60,3 +60,24 @@ def test_a_resumed_run_is_checked_on_what_its_events_say_is_left(isolated_root):
     done = events + [{"event": "done", "t": 400.0, "host": "h", "boot": "b", "step": 352}]
     with pytest.raises(SpotShieldError, match="already DONE"):
         prepare(s, cfg, now=1000.0, events=done)
+
+
+def test_a_deadline_on_a_running_emulator_that_holds_its_clock_is_one_line(cli, isolated_root):
+    """The deadline controller's clock is linear in real time (deadline/service.py); an emulator
+    started without one holds its clock through guests' start-ups (guest_time real, the default)."""
+    from spotshield.backends.local import _fleet_args
+    from spotshield.local import daemon
+
+    assert _fleet_args(None, True) == {"guest_time": "scaled"} and _fleet_args(None, False) is None
+    assert _fleet_args({"guest_time": "real"}, True) == {"guest_time": "real"}  # said outright: kept
+    state = isolated_root / ".spotshield" / "local"
+    rec = daemon.start(state)
+    try:
+        assert daemon.request(rec, "GET", "/spotshield/v1/status")["clock"]["guest_time"] == "real"
+        r = cli("up", "--detach", "--deadline", "8h")
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.exit_code == 1 and len(lines) == 1 and "a deadline needs the emulator's scaled time model" in lines[0]
+        assert not (isolated_root / ".spotshield" / "stack.json").exists()
+        assert daemon.request(rec, "GET", "/spotshield/v1/status")["instances"] == []  # nothing created
+    finally:
+        daemon.stop(state)
