@@ -92,8 +92,7 @@ class Boot:
     @property
     def notice(self) -> dict | None:
         """The first sign of a stop: the boot script's vm_notice or the trainer's preempt_notice."""
-        found = [e for e in self.events if e["event"] in ("vm_notice", "preempt_notice")]
-        return min(found, key=lambda e: e["t"]) if found else None
+        return self.own_notice(several=False)
 
     def own_notice(self, several: bool) -> dict | None:
         """The first sign of this VM's own stop: as `notice`, but in a job of several VMs a trainer's
@@ -235,12 +234,12 @@ def rounds(b: Boot) -> list[Boot]:
     return [Boot(b.host, b.boot, b.events[i:j]) for i, j in zip(cuts, [*cuts[1:], len(b.events)])]
 
 
-def job_first_step(boots: list[Boot], after: float) -> float | None:
-    """When the first round of a job of several VMs that starts after `after` took its first step.
-    A VM whose ranks write no events (rank 0 is on another VM) trains from then: its start-up
-    ends there, as the emulator's hold does (spotshield/distributed/nodehealth.py)."""
-    firsts = [r.first_step_time() for b in boots for r in rounds(b) if r.t_begin >= after]
-    return min((t for t in firsts if t is not None), default=None)
+def round_first_steps(boots: list[Boot]) -> list[tuple[float, float]]:
+    """(start, first step) of every round of a job of several VMs that took a step. A VM trains from
+    the first step of the first round that starts after its power-on, whichever VM's rank 0 wrote
+    it (its own ranks may write no events): its start-up ends there, as the emulator's hold does
+    (spotshield/distributed/nodehealth.py)."""
+    return [(r.t_begin, t) for b in boots for r in rounds(b) if (t := r.first_step_time()) is not None]
 
 
 def _replaced(boots: list[Boot], i: int, several: bool) -> bool:

@@ -11,7 +11,7 @@ time model, its label `guest_time` (grid.json; spotshield/analysis/grid.py):
                         first training step (boots.Boot.first_step_time), or to its notice when
                         it never trained: Python, torch, data, the checkpoint's download and load;
                         in a job of several VMs, to the job's next first step after its power-on
-                        (boots.job_first_step), whichever VM's rank 0 wrote it;
+                        (boots.round_first_steps), whichever VM's rank 0 wrote it;
              shutdown   from a notice (vm_notice / preempt_notice) to the boot's last event:
                         shutdown.sh, the emergency checkpoint, the exit; in a job of several VMs
                         only the VM's own notice (boots.Boot.own_notice), not a peer's.
@@ -45,6 +45,7 @@ def guest_intervals(events: list[dict]) -> list[tuple[float, float]]:
     spans = []
     boots = bootmodel.split_boots(events)
     several = bootmodel.side_by_side(boots)
+    firsts = bootmodel.round_first_steps(boots) if several else []  # once: every boot looks them up
     for b in boots:
         start = b.t_start
         if b.first("vm_boot") is None:  # no boot script: the trainer process's own start
@@ -54,7 +55,7 @@ def guest_intervals(events: list[dict]) -> list[tuple[float, float]]:
         notice = b.own_notice(several)
         t_notice = float(notice.get("notice_t") or notice["t"]) if notice else None
         # in a job every node's start-up ends at the job's next first step, whichever VM's rank 0 wrote it
-        end = bootmodel.job_first_step(boots, start) if several else b.first_step_time()
+        end = min((t for t0, t in firsts if t0 >= start), default=None) if several else b.first_step_time()
         if end is None or (t_notice is not None and end > t_notice):
             # never trained: its start-up lasted until it was told to stop (or ended)
             end = t_notice if t_notice is not None else b.t_end
